@@ -5,3 +5,24 @@
 
 #[path = "vector_cases/common.rs"]
 mod common;
+
+#[path = "vector_cases/binary.rs"]
+mod binary;
+
+#[path = "vector_cases/crypto.rs"]
+mod crypto;
+
+#[path = "vector_cases/media.rs"]
+mod media;
+
+#[path = "vector_cases/noise.rs"]
+mod noise;
+
+#[path = "vector_cases/message_proto.rs"]
+mod message_proto;
+
+#[path = "vector_cases/signal.rs"]
+mod signal;
+
+#[path = "vector_cases/qr.rs"]
+mod qr;

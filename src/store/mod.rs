@@ -1,1 +1,3 @@
-//! (being written)
+//! The store layer: the only module that touches redb.
+
+pub mod signal;

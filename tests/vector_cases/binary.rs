@@ -1,0 +1,1 @@
+//! Vector cases from `binary-nodes.json` (being written).

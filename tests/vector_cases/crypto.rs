@@ -1,0 +1,1 @@
+//! Vector cases from `crypto.json` (being written).

@@ -1,0 +1,1 @@
+//! Vector cases from `media.json` (being written).

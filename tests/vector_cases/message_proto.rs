@@ -1,0 +1,1 @@
+//! Vector cases from `message-proto.json` (being written).

@@ -1,0 +1,1 @@
+//! Vector cases from `noise.json` (being written).

@@ -1,0 +1,1 @@
+//! Vector cases from `qr.json` (being written).

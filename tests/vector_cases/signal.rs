@@ -1,0 +1,1 @@
+//! Vector cases from `signal.json` (being written).
