@@ -1,0 +1,60 @@
+//! Building responses: JSON bodies, the error shape, and the headers every answer carries.
+
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_TYPE};
+use hyper::{Response, StatusCode};
+use serde::Serialize;
+
+pub type Body = Full<Bytes>;
+
+const JSON: &str = "application/json";
+
+/// A JSON response with `status`.
+pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
+    match serde_json::to_vec(value) {
+        Ok(bytes) => json_bytes(status, bytes.into()),
+        Err(e) => {
+            log::error!("could not serialise a response: {e}");
+            json_bytes(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                Bytes::from_static(
+                    br#"{"error":"Internal server error.","code":"INTERNAL_ERROR"}"#,
+                ),
+            )
+        }
+    }
+}
+
+/// A response whose body is already-encoded JSON.
+pub fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {
+    let mut res = Response::new(Full::new(body));
+    *res.status_mut() = status;
+    let h = res.headers_mut();
+    h.insert(CONTENT_TYPE, HeaderValue::from_static(JSON));
+    // API answers carry keys and personal data: never let a shared cache keep them.
+    h.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    res
+}
+
+/// A non-JSON response (dashboard assets, the OpenAPI document is JSON but static).
+pub fn bytes(status: StatusCode, content_type: &'static str, body: Bytes) -> Response<Body> {
+    let mut res = Response::new(Full::new(body));
+    *res.status_mut() = status;
+    res.headers_mut()
+        .insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
+    res
+}
+
+/// Headers that every response gets, whatever produced it.
+pub fn add_security_headers(res: &mut Response<Body>) {
+    let h = res.headers_mut();
+    h.insert(
+        "x-content-type-options",
+        HeaderValue::from_static("nosniff"),
+    );
+    h.entry("x-frame-options")
+        .or_insert(HeaderValue::from_static("DENY"));
+    h.entry("referrer-policy")
+        .or_insert(HeaderValue::from_static("same-origin"));
+}

@@ -1,0 +1,221 @@
+//! The connection layer: accept loop, HTTP/1.1 connections with header and idle timeouts, panic
+//! isolation per request, and graceful shutdown with a bounded wait.
+//!
+//! It knows nothing about routes: it calls a handler `(request, peer) -> response`.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::panic::AssertUnwindSafe;
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, watch};
+
+use super::error::ApiError;
+use super::response::Body;
+
+/// Timeouts of the connection layer.
+#[derive(Debug, Clone, Copy)]
+pub struct ServerSettings {
+    /// A client must send a complete request head within this time.
+    pub header_timeout: Duration,
+    /// A keep-alive connection with no request in flight is closed after this time.
+    pub idle_timeout: Duration,
+    /// On shutdown, in-flight requests get this long to finish before connections are dropped.
+    pub shutdown_grace: Duration,
+}
+
+/// Header bytes hyper buffers per connection: plenty for real clients, small enough for a Pi.
+const MAX_HEAD_BUFFER: usize = 64 * 1024;
+
+/// Runs until `shutdown` resolves, then stops accepting, lets in-flight requests finish (bounded
+/// by `shutdown_grace`) and returns.
+pub async fn run<H, F>(
+    listener: TcpListener,
+    settings: ServerSettings,
+    handler: H,
+    shutdown: impl Future<Output = ()>,
+) where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let (stop_tx, stop_rx) = watch::channel(false);
+    // Every connection task holds a clone of `alive_tx`; when all are gone, `alive_rx` yields None.
+    let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
+    let mut shutdown = pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            _ = &mut shutdown => break,
+            accepted = listener.accept() => accepted,
+        };
+        let (stream, peer) = match accepted {
+            Ok(pair) => pair,
+            Err(e) => {
+                // Out of file descriptors and the like: back off instead of spinning.
+                log::warn!("accept failed: {e}");
+                tokio::time::sleep(Duration::from_millis(100)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let handler = handler.clone();
+        let stop_rx = stop_rx.clone();
+        let alive = alive_tx.clone();
+        tokio::spawn(async move {
+            serve_connection(stream, peer, settings, handler, stop_rx).await;
+            drop(alive);
+        });
+    }
+    drop(listener);
+    let _ = stop_tx.send(true);
+    drop(alive_tx);
+    if tokio::time::timeout(settings.shutdown_grace, alive_rx.recv())
+        .await
+        .is_err()
+    {
+        log::warn!(
+            "shutdown: connections still open after {:?}; dropping them",
+            settings.shutdown_grace
+        );
+    }
+}
+
+/// What the idle watchdog needs to know about a connection.
+struct Activity {
+    started: Instant,
+    in_flight: AtomicUsize,
+    /// Milliseconds since `started` of the last request start or end.
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn touch(&self) {
+        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn idle_deadline(&self, idle: Duration) -> Option<tokio::time::Instant> {
+        if self.in_flight.load(Ordering::Relaxed) > 0 {
+            return None;
+        }
+        let last = self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
+        Some(tokio::time::Instant::from_std(last + idle))
+    }
+}
+
+async fn serve_connection<H, F>(
+    stream: tokio::net::TcpStream,
+    peer: SocketAddr,
+    settings: ServerSettings,
+    handler: H,
+    mut stop_rx: watch::Receiver<bool>,
+) where
+    H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
+    F: Future<Output = Response<Body>> + Send + 'static,
+{
+    let activity = Arc::new(Activity {
+        started: Instant::now(),
+        in_flight: AtomicUsize::new(0),
+        last_ms: AtomicU64::new(0),
+    });
+    let svc_activity = activity.clone();
+    let service = service_fn(move |req: Request<Incoming>| {
+        let activity = svc_activity.clone();
+        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.touch();
+        let fut = CatchPanic(Box::pin(handler(req, peer)));
+        async move {
+            let res = fut.await;
+            activity.in_flight.fetch_sub(1, Ordering::Relaxed);
+            activity.touch();
+            Ok::<_, std::convert::Infallible>(res)
+        }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_timeout)
+        .keep_alive(true)
+        .max_buf_size(MAX_HEAD_BUFFER);
+    let mut conn = pin!(builder.serve_connection(TokioIo::new(stream), service));
+    let mut closing = *stop_rx.borrow();
+    if closing {
+        conn.as_mut().graceful_shutdown();
+    }
+    loop {
+        let idle_deadline = activity
+            .idle_deadline(settings.idle_timeout)
+            .unwrap_or_else(|| tokio::time::Instant::now() + settings.idle_timeout);
+        tokio::select! {
+            result = conn.as_mut() => {
+                if let Err(e) = result {
+                    log::debug!("connection from {peer} ended: {e}");
+                }
+                return;
+            }
+            changed = stop_rx.changed(), if !closing => {
+                // A dropped sender also means the server is going away.
+                let _ = changed;
+                closing = true;
+                conn.as_mut().graceful_shutdown();
+            }
+            _ = tokio::time::sleep_until(idle_deadline), if !closing => {
+                if activity.idle_deadline(settings.idle_timeout).is_some_and(|d| d <= tokio::time::Instant::now()) {
+                    closing = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+            }
+        }
+    }
+}
+
+/// Turns a panic while polling a handler into a 500 JSON answer, so one bad request can neither
+/// kill the server nor hang its connection.
+pub struct CatchPanic<F>(pub Pin<Box<F>>);
+
+impl<F: Future<Output = Response<Body>>> Future for CatchPanic<F> {
+    type Output = Response<Body>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let inner = self.0.as_mut();
+        match std::panic::catch_unwind(AssertUnwindSafe(move || inner.poll(cx))) {
+            Ok(poll) => poll,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                log::error!("request handler panicked: {what}");
+                Poll::Ready(ApiError::internal().into_response())
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn a_panicking_handler_becomes_a_500_json_answer() {
+        let fut = CatchPanic(Box::pin(async {
+            if std::hint::black_box(true) {
+                panic!("boom");
+            }
+            ApiError::route_not_found().into_response()
+        }));
+        let res = fut.await;
+        assert_eq!(res.status(), hyper::StatusCode::INTERNAL_SERVER_ERROR);
+        assert_eq!(res.headers()["content-type"], "application/json");
+    }
+}
