@@ -11,6 +11,7 @@ mod curve;
 mod digest;
 pub mod pairing_code;
 mod random;
+mod registration_id;
 mod symmetric;
 
 pub use curve::{
@@ -22,6 +23,9 @@ pub use digest::{
     pbkdf2_sha256, sha256, sha256_parts, sha512,
 };
 pub use random::{constant_time_eq, fill_random, random_bytes};
+pub use registration_id::{
+    generate_registration_id, registration_id_is_valid, MAX_REGISTRATION_ID,
+};
 pub use symmetric::{
     aes_cbc_decrypt, aes_cbc_encrypt, aes_ctr_apply, aes_gcm_decrypt, aes_gcm_encrypt,
 };
