@@ -85,3 +85,2225 @@ pub mod cert_chain {
         }
     }
 }
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ClientPayload {
+    /// Phone number digits of the account (login only).
+    #[prost(uint64, optional, tag = "1")]
+    pub username: ::core::option::Option<u64>,
+    #[prost(bool, optional, tag = "3")]
+    pub passive: ::core::option::Option<bool>,
+    #[prost(message, optional, tag = "5")]
+    pub user_agent: ::core::option::Option<client_payload::UserAgent>,
+    #[prost(message, optional, tag = "6")]
+    pub web_info: ::core::option::Option<client_payload::WebInfo>,
+    #[prost(string, optional, tag = "7")]
+    pub push_name: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(sfixed32, optional, tag = "9")]
+    pub session_id: ::core::option::Option<i32>,
+    #[prost(bool, optional, tag = "10")]
+    pub short_connect: ::core::option::Option<bool>,
+    #[prost(enumeration = "client_payload::ConnectType", optional, tag = "12")]
+    pub connect_type: ::core::option::Option<i32>,
+    #[prost(enumeration = "client_payload::ConnectReason", optional, tag = "13")]
+    pub connect_reason: ::core::option::Option<i32>,
+    #[prost(int32, repeated, packed = "false", tag = "14")]
+    pub shards: ::prost::alloc::vec::Vec<i32>,
+    #[prost(message, optional, tag = "15")]
+    pub dns_source: ::core::option::Option<client_payload::DnsSource>,
+    #[prost(uint32, optional, tag = "16")]
+    pub connect_attempt_count: ::core::option::Option<u32>,
+    /// Device id of this companion (login only).
+    #[prost(uint32, optional, tag = "18")]
+    pub device: ::core::option::Option<u32>,
+    #[prost(message, optional, tag = "19")]
+    pub device_pairing_data: ::core::option::Option<
+        client_payload::DevicePairingRegistrationData,
+    >,
+    #[prost(enumeration = "client_payload::Product", optional, tag = "20")]
+    pub product: ::core::option::Option<i32>,
+    #[prost(bytes = "vec", optional, tag = "21")]
+    pub fb_cat: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "22")]
+    pub fb_user_agent: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(bool, optional, tag = "23")]
+    pub oc: ::core::option::Option<bool>,
+    #[prost(int32, optional, tag = "24")]
+    pub lc: ::core::option::Option<i32>,
+    #[prost(uint64, optional, tag = "31")]
+    pub fb_app_id: ::core::option::Option<u64>,
+    #[prost(bytes = "vec", optional, tag = "32")]
+    pub fb_device_id: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(bool, optional, tag = "33")]
+    pub pull: ::core::option::Option<bool>,
+    #[prost(bytes = "vec", optional, tag = "34")]
+    pub padding_bytes: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(int32, optional, tag = "36")]
+    pub year_class: ::core::option::Option<i32>,
+    #[prost(int32, optional, tag = "37")]
+    pub mem_class: ::core::option::Option<i32>,
+    #[prost(bool, optional, tag = "41")]
+    pub lid_db_migrated: ::core::option::Option<bool>,
+    #[prost(sfixed32, optional, tag = "43")]
+    pub connection_sequence_info: ::core::option::Option<i32>,
+    #[prost(bool, optional, tag = "44")]
+    pub paa_link: ::core::option::Option<bool>,
+    #[prost(int32, optional, tag = "45")]
+    pub preacks_count: ::core::option::Option<i32>,
+    #[prost(int32, optional, tag = "46")]
+    pub processing_queue_size: ::core::option::Option<i32>,
+}
+/// Nested message and enum types in `ClientPayload`.
+pub mod client_payload {
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct UserAgent {
+        #[prost(enumeration = "user_agent::Platform", optional, tag = "1")]
+        pub platform: ::core::option::Option<i32>,
+        #[prost(message, optional, tag = "2")]
+        pub app_version: ::core::option::Option<user_agent::AppVersion>,
+        #[prost(string, optional, tag = "3")]
+        pub mcc: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "4")]
+        pub mnc: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "5")]
+        pub os_version: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "6")]
+        pub manufacturer: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "7")]
+        pub device: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "8")]
+        pub os_build_number: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "9")]
+        pub phone_id: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(enumeration = "user_agent::ReleaseChannel", optional, tag = "10")]
+        pub release_channel: ::core::option::Option<i32>,
+        #[prost(string, optional, tag = "11")]
+        pub locale_language_iso6391: ::core::option::Option<
+            ::prost::alloc::string::String,
+        >,
+        #[prost(string, optional, tag = "12")]
+        pub locale_country_iso31661_alpha2: ::core::option::Option<
+            ::prost::alloc::string::String,
+        >,
+        #[prost(string, optional, tag = "13")]
+        pub device_board: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "14")]
+        pub device_exp_id: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(enumeration = "user_agent::DeviceType", optional, tag = "15")]
+        pub device_type: ::core::option::Option<i32>,
+        #[prost(string, optional, tag = "16")]
+        pub device_model_type: ::core::option::Option<::prost::alloc::string::String>,
+    }
+    /// Nested message and enum types in `UserAgent`.
+    pub mod user_agent {
+        /// WhatsApp version, e.g. 2.3000.1045649367 = primary 2, secondary 3000, tertiary 1045649367.
+        #[derive(Clone, Copy, PartialEq, ::prost::Message)]
+        pub struct AppVersion {
+            #[prost(uint32, optional, tag = "1")]
+            pub primary: ::core::option::Option<u32>,
+            #[prost(uint32, optional, tag = "2")]
+            pub secondary: ::core::option::Option<u32>,
+            #[prost(uint32, optional, tag = "3")]
+            pub tertiary: ::core::option::Option<u32>,
+            #[prost(uint32, optional, tag = "4")]
+            pub quaternary: ::core::option::Option<u32>,
+            #[prost(uint32, optional, tag = "5")]
+            pub quinary: ::core::option::Option<u32>,
+        }
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            ::prost::Enumeration
+        )]
+        #[repr(i32)]
+        pub enum Platform {
+            Android = 0,
+            Ios = 1,
+            WindowsPhone = 2,
+            Blackberry = 3,
+            Blackberryx = 4,
+            S40 = 5,
+            S60 = 6,
+            PythonClient = 7,
+            Tizen = 8,
+            Enterprise = 9,
+            SmbAndroid = 10,
+            Kaios = 11,
+            SmbIos = 12,
+            Windows = 13,
+            Web = 14,
+            Portal = 15,
+            GreenAndroid = 16,
+            GreenIphone = 17,
+            BlueAndroid = 18,
+            BlueIphone = 19,
+            FbliteAndroid = 20,
+            MliteAndroid = 21,
+            IgliteAndroid = 22,
+            Page = 23,
+            Macos = 24,
+            OculusMsg = 25,
+            OculusCall = 26,
+            Milan = 27,
+            Capi = 28,
+            Wearos = 29,
+            Ardevice = 30,
+            Vrdevice = 31,
+            BlueWeb = 32,
+            Ipad = 33,
+            Test = 34,
+            SmartGlasses = 35,
+        }
+        impl Platform {
+            /// String value of the enum field names used in the ProtoBuf definition.
+            ///
+            /// The values are not transformed in any way and thus are considered stable
+            /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+            pub fn as_str_name(&self) -> &'static str {
+                match self {
+                    Self::Android => "ANDROID",
+                    Self::Ios => "IOS",
+                    Self::WindowsPhone => "WINDOWS_PHONE",
+                    Self::Blackberry => "BLACKBERRY",
+                    Self::Blackberryx => "BLACKBERRYX",
+                    Self::S40 => "S40",
+                    Self::S60 => "S60",
+                    Self::PythonClient => "PYTHON_CLIENT",
+                    Self::Tizen => "TIZEN",
+                    Self::Enterprise => "ENTERPRISE",
+                    Self::SmbAndroid => "SMB_ANDROID",
+                    Self::Kaios => "KAIOS",
+                    Self::SmbIos => "SMB_IOS",
+                    Self::Windows => "WINDOWS",
+                    Self::Web => "WEB",
+                    Self::Portal => "PORTAL",
+                    Self::GreenAndroid => "GREEN_ANDROID",
+                    Self::GreenIphone => "GREEN_IPHONE",
+                    Self::BlueAndroid => "BLUE_ANDROID",
+                    Self::BlueIphone => "BLUE_IPHONE",
+                    Self::FbliteAndroid => "FBLITE_ANDROID",
+                    Self::MliteAndroid => "MLITE_ANDROID",
+                    Self::IgliteAndroid => "IGLITE_ANDROID",
+                    Self::Page => "PAGE",
+                    Self::Macos => "MACOS",
+                    Self::OculusMsg => "OCULUS_MSG",
+                    Self::OculusCall => "OCULUS_CALL",
+                    Self::Milan => "MILAN",
+                    Self::Capi => "CAPI",
+                    Self::Wearos => "WEAROS",
+                    Self::Ardevice => "ARDEVICE",
+                    Self::Vrdevice => "VRDEVICE",
+                    Self::BlueWeb => "BLUE_WEB",
+                    Self::Ipad => "IPAD",
+                    Self::Test => "TEST",
+                    Self::SmartGlasses => "SMART_GLASSES",
+                }
+            }
+            /// Creates an enum from field names used in the ProtoBuf definition.
+            pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+                match value {
+                    "ANDROID" => Some(Self::Android),
+                    "IOS" => Some(Self::Ios),
+                    "WINDOWS_PHONE" => Some(Self::WindowsPhone),
+                    "BLACKBERRY" => Some(Self::Blackberry),
+                    "BLACKBERRYX" => Some(Self::Blackberryx),
+                    "S40" => Some(Self::S40),
+                    "S60" => Some(Self::S60),
+                    "PYTHON_CLIENT" => Some(Self::PythonClient),
+                    "TIZEN" => Some(Self::Tizen),
+                    "ENTERPRISE" => Some(Self::Enterprise),
+                    "SMB_ANDROID" => Some(Self::SmbAndroid),
+                    "KAIOS" => Some(Self::Kaios),
+                    "SMB_IOS" => Some(Self::SmbIos),
+                    "WINDOWS" => Some(Self::Windows),
+                    "WEB" => Some(Self::Web),
+                    "PORTAL" => Some(Self::Portal),
+                    "GREEN_ANDROID" => Some(Self::GreenAndroid),
+                    "GREEN_IPHONE" => Some(Self::GreenIphone),
+                    "BLUE_ANDROID" => Some(Self::BlueAndroid),
+                    "BLUE_IPHONE" => Some(Self::BlueIphone),
+                    "FBLITE_ANDROID" => Some(Self::FbliteAndroid),
+                    "MLITE_ANDROID" => Some(Self::MliteAndroid),
+                    "IGLITE_ANDROID" => Some(Self::IgliteAndroid),
+                    "PAGE" => Some(Self::Page),
+                    "MACOS" => Some(Self::Macos),
+                    "OCULUS_MSG" => Some(Self::OculusMsg),
+                    "OCULUS_CALL" => Some(Self::OculusCall),
+                    "MILAN" => Some(Self::Milan),
+                    "CAPI" => Some(Self::Capi),
+                    "WEAROS" => Some(Self::Wearos),
+                    "ARDEVICE" => Some(Self::Ardevice),
+                    "VRDEVICE" => Some(Self::Vrdevice),
+                    "BLUE_WEB" => Some(Self::BlueWeb),
+                    "IPAD" => Some(Self::Ipad),
+                    "TEST" => Some(Self::Test),
+                    "SMART_GLASSES" => Some(Self::SmartGlasses),
+                    _ => None,
+                }
+            }
+        }
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            ::prost::Enumeration
+        )]
+        #[repr(i32)]
+        pub enum ReleaseChannel {
+            Release = 0,
+            Beta = 1,
+            Alpha = 2,
+            Debug = 3,
+        }
+        impl ReleaseChannel {
+            /// String value of the enum field names used in the ProtoBuf definition.
+            ///
+            /// The values are not transformed in any way and thus are considered stable
+            /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+            pub fn as_str_name(&self) -> &'static str {
+                match self {
+                    Self::Release => "RELEASE",
+                    Self::Beta => "BETA",
+                    Self::Alpha => "ALPHA",
+                    Self::Debug => "DEBUG",
+                }
+            }
+            /// Creates an enum from field names used in the ProtoBuf definition.
+            pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+                match value {
+                    "RELEASE" => Some(Self::Release),
+                    "BETA" => Some(Self::Beta),
+                    "ALPHA" => Some(Self::Alpha),
+                    "DEBUG" => Some(Self::Debug),
+                    _ => None,
+                }
+            }
+        }
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            ::prost::Enumeration
+        )]
+        #[repr(i32)]
+        pub enum DeviceType {
+            Phone = 0,
+            Tablet = 1,
+            Desktop = 2,
+            Wearable = 3,
+            Vr = 4,
+        }
+        impl DeviceType {
+            /// String value of the enum field names used in the ProtoBuf definition.
+            ///
+            /// The values are not transformed in any way and thus are considered stable
+            /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+            pub fn as_str_name(&self) -> &'static str {
+                match self {
+                    Self::Phone => "PHONE",
+                    Self::Tablet => "TABLET",
+                    Self::Desktop => "DESKTOP",
+                    Self::Wearable => "WEARABLE",
+                    Self::Vr => "VR",
+                }
+            }
+            /// Creates an enum from field names used in the ProtoBuf definition.
+            pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+                match value {
+                    "PHONE" => Some(Self::Phone),
+                    "TABLET" => Some(Self::Tablet),
+                    "DESKTOP" => Some(Self::Desktop),
+                    "WEARABLE" => Some(Self::Wearable),
+                    "VR" => Some(Self::Vr),
+                    _ => None,
+                }
+            }
+        }
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct WebInfo {
+        #[prost(string, optional, tag = "1")]
+        pub ref_token: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "2")]
+        pub version: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(enumeration = "web_info::WebSubPlatform", optional, tag = "4")]
+        pub web_sub_platform: ::core::option::Option<i32>,
+    }
+    /// Nested message and enum types in `WebInfo`.
+    pub mod web_info {
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            ::prost::Enumeration
+        )]
+        #[repr(i32)]
+        pub enum WebSubPlatform {
+            WebBrowser = 0,
+            AppStore = 1,
+            WinStore = 2,
+            Darwin = 3,
+            Win32 = 4,
+            WinHybrid = 5,
+        }
+        impl WebSubPlatform {
+            /// String value of the enum field names used in the ProtoBuf definition.
+            ///
+            /// The values are not transformed in any way and thus are considered stable
+            /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+            pub fn as_str_name(&self) -> &'static str {
+                match self {
+                    Self::WebBrowser => "WEB_BROWSER",
+                    Self::AppStore => "APP_STORE",
+                    Self::WinStore => "WIN_STORE",
+                    Self::Darwin => "DARWIN",
+                    Self::Win32 => "WIN32",
+                    Self::WinHybrid => "WIN_HYBRID",
+                }
+            }
+            /// Creates an enum from field names used in the ProtoBuf definition.
+            pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+                match value {
+                    "WEB_BROWSER" => Some(Self::WebBrowser),
+                    "APP_STORE" => Some(Self::AppStore),
+                    "WIN_STORE" => Some(Self::WinStore),
+                    "DARWIN" => Some(Self::Darwin),
+                    "WIN32" => Some(Self::Win32),
+                    "WIN_HYBRID" => Some(Self::WinHybrid),
+                    _ => None,
+                }
+            }
+        }
+    }
+    #[derive(Clone, Copy, PartialEq, ::prost::Message)]
+    pub struct DnsSource {
+        #[prost(enumeration = "dns_source::DnsResolutionMethod", optional, tag = "15")]
+        pub dns_method: ::core::option::Option<i32>,
+        #[prost(bool, optional, tag = "16")]
+        pub app_cached: ::core::option::Option<bool>,
+    }
+    /// Nested message and enum types in `DNSSource`.
+    pub mod dns_source {
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            ::prost::Enumeration
+        )]
+        #[repr(i32)]
+        pub enum DnsResolutionMethod {
+            System = 0,
+            Google = 1,
+            Hardcoded = 2,
+            Override = 3,
+            Fallback = 4,
+            Mns = 5,
+        }
+        impl DnsResolutionMethod {
+            /// String value of the enum field names used in the ProtoBuf definition.
+            ///
+            /// The values are not transformed in any way and thus are considered stable
+            /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+            pub fn as_str_name(&self) -> &'static str {
+                match self {
+                    Self::System => "SYSTEM",
+                    Self::Google => "GOOGLE",
+                    Self::Hardcoded => "HARDCODED",
+                    Self::Override => "OVERRIDE",
+                    Self::Fallback => "FALLBACK",
+                    Self::Mns => "MNS",
+                }
+            }
+            /// Creates an enum from field names used in the ProtoBuf definition.
+            pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+                match value {
+                    "SYSTEM" => Some(Self::System),
+                    "GOOGLE" => Some(Self::Google),
+                    "HARDCODED" => Some(Self::Hardcoded),
+                    "OVERRIDE" => Some(Self::Override),
+                    "FALLBACK" => Some(Self::Fallback),
+                    "MNS" => Some(Self::Mns),
+                    _ => None,
+                }
+            }
+        }
+    }
+    /// Sent when registering a new companion (no username/device yet); every field is raw bytes.
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct DevicePairingRegistrationData {
+        /// Registration id, u32 big-endian.
+        #[prost(bytes = "vec", optional, tag = "1")]
+        pub e_regid: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        /// Key type, \[0x05\].
+        #[prost(bytes = "vec", optional, tag = "2")]
+        pub e_keytype: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        /// Signal identity public key, 32 bytes.
+        #[prost(bytes = "vec", optional, tag = "3")]
+        pub e_ident: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        /// Signed prekey id, u24 big-endian.
+        #[prost(bytes = "vec", optional, tag = "4")]
+        pub e_skey_id: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        /// Signed prekey public key, 32 bytes.
+        #[prost(bytes = "vec", optional, tag = "5")]
+        pub e_skey_val: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        /// XEdDSA signature by the identity key over 0x05 || signed prekey public, 64 bytes.
+        #[prost(bytes = "vec", optional, tag = "6")]
+        pub e_skey_sig: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        /// MD5 of the version string.
+        #[prost(bytes = "vec", optional, tag = "7")]
+        pub build_hash: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        /// Encoded DeviceProps.
+        #[prost(bytes = "vec", optional, tag = "8")]
+        pub device_props: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    }
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum ConnectType {
+        CellularUnknown = 0,
+        WifiUnknown = 1,
+        CellularEdge = 100,
+        CellularIden = 101,
+        CellularUmts = 102,
+        CellularEvdo = 103,
+        CellularGprs = 104,
+        CellularHsdpa = 105,
+        CellularHsupa = 106,
+        CellularHspa = 107,
+        CellularCdma = 108,
+        Cellular1xrtt = 109,
+        CellularEhrpd = 110,
+        CellularLte = 111,
+        CellularHspap = 112,
+    }
+    impl ConnectType {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::CellularUnknown => "CELLULAR_UNKNOWN",
+                Self::WifiUnknown => "WIFI_UNKNOWN",
+                Self::CellularEdge => "CELLULAR_EDGE",
+                Self::CellularIden => "CELLULAR_IDEN",
+                Self::CellularUmts => "CELLULAR_UMTS",
+                Self::CellularEvdo => "CELLULAR_EVDO",
+                Self::CellularGprs => "CELLULAR_GPRS",
+                Self::CellularHsdpa => "CELLULAR_HSDPA",
+                Self::CellularHsupa => "CELLULAR_HSUPA",
+                Self::CellularHspa => "CELLULAR_HSPA",
+                Self::CellularCdma => "CELLULAR_CDMA",
+                Self::Cellular1xrtt => "CELLULAR_1XRTT",
+                Self::CellularEhrpd => "CELLULAR_EHRPD",
+                Self::CellularLte => "CELLULAR_LTE",
+                Self::CellularHspap => "CELLULAR_HSPAP",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "CELLULAR_UNKNOWN" => Some(Self::CellularUnknown),
+                "WIFI_UNKNOWN" => Some(Self::WifiUnknown),
+                "CELLULAR_EDGE" => Some(Self::CellularEdge),
+                "CELLULAR_IDEN" => Some(Self::CellularIden),
+                "CELLULAR_UMTS" => Some(Self::CellularUmts),
+                "CELLULAR_EVDO" => Some(Self::CellularEvdo),
+                "CELLULAR_GPRS" => Some(Self::CellularGprs),
+                "CELLULAR_HSDPA" => Some(Self::CellularHsdpa),
+                "CELLULAR_HSUPA" => Some(Self::CellularHsupa),
+                "CELLULAR_HSPA" => Some(Self::CellularHspa),
+                "CELLULAR_CDMA" => Some(Self::CellularCdma),
+                "CELLULAR_1XRTT" => Some(Self::Cellular1xrtt),
+                "CELLULAR_EHRPD" => Some(Self::CellularEhrpd),
+                "CELLULAR_LTE" => Some(Self::CellularLte),
+                "CELLULAR_HSPAP" => Some(Self::CellularHspap),
+                _ => None,
+            }
+        }
+    }
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum ConnectReason {
+        Push = 0,
+        UserActivated = 1,
+        Scheduled = 2,
+        ErrorReconnect = 3,
+        NetworkSwitch = 4,
+        PingReconnect = 5,
+        Unknown = 6,
+    }
+    impl ConnectReason {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Push => "PUSH",
+                Self::UserActivated => "USER_ACTIVATED",
+                Self::Scheduled => "SCHEDULED",
+                Self::ErrorReconnect => "ERROR_RECONNECT",
+                Self::NetworkSwitch => "NETWORK_SWITCH",
+                Self::PingReconnect => "PING_RECONNECT",
+                Self::Unknown => "UNKNOWN",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "PUSH" => Some(Self::Push),
+                "USER_ACTIVATED" => Some(Self::UserActivated),
+                "SCHEDULED" => Some(Self::Scheduled),
+                "ERROR_RECONNECT" => Some(Self::ErrorReconnect),
+                "NETWORK_SWITCH" => Some(Self::NetworkSwitch),
+                "PING_RECONNECT" => Some(Self::PingReconnect),
+                "UNKNOWN" => Some(Self::Unknown),
+                _ => None,
+            }
+        }
+    }
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Product {
+        Whatsapp = 0,
+        Messenger = 1,
+        Interop = 2,
+        InteropMsgr = 3,
+        WhatsappLid = 4,
+    }
+    impl Product {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Whatsapp => "WHATSAPP",
+                Self::Messenger => "MESSENGER",
+                Self::Interop => "INTEROP",
+                Self::InteropMsgr => "INTEROP_MSGR",
+                Self::WhatsappLid => "WHATSAPP_LID",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "WHATSAPP" => Some(Self::Whatsapp),
+                "MESSENGER" => Some(Self::Messenger),
+                "INTEROP" => Some(Self::Interop),
+                "INTEROP_MSGR" => Some(Self::InteropMsgr),
+                "WHATSAPP_LID" => Some(Self::WhatsappLid),
+                _ => None,
+            }
+        }
+    }
+}
+/// Describes the companion to the phone; encoded into DevicePairingRegistrationData.deviceProps.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct DeviceProps {
+    #[prost(string, optional, tag = "1")]
+    pub os: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(message, optional, tag = "2")]
+    pub version: ::core::option::Option<device_props::AppVersion>,
+    #[prost(enumeration = "device_props::PlatformType", optional, tag = "3")]
+    pub platform_type: ::core::option::Option<i32>,
+    #[prost(bool, optional, tag = "4")]
+    pub require_full_sync: ::core::option::Option<bool>,
+    #[prost(message, optional, tag = "5")]
+    pub history_sync_config: ::core::option::Option<device_props::HistorySyncConfig>,
+}
+/// Nested message and enum types in `DeviceProps`.
+pub mod device_props {
+    #[derive(Clone, Copy, PartialEq, ::prost::Message)]
+    pub struct AppVersion {
+        #[prost(uint32, optional, tag = "1")]
+        pub primary: ::core::option::Option<u32>,
+        #[prost(uint32, optional, tag = "2")]
+        pub secondary: ::core::option::Option<u32>,
+        #[prost(uint32, optional, tag = "3")]
+        pub tertiary: ::core::option::Option<u32>,
+        #[prost(uint32, optional, tag = "4")]
+        pub quaternary: ::core::option::Option<u32>,
+        #[prost(uint32, optional, tag = "5")]
+        pub quinary: ::core::option::Option<u32>,
+    }
+    /// How much history the phone should send after pairing.
+    #[derive(Clone, Copy, PartialEq, ::prost::Message)]
+    pub struct HistorySyncConfig {
+        #[prost(uint32, optional, tag = "1")]
+        pub full_sync_days_limit: ::core::option::Option<u32>,
+        #[prost(uint32, optional, tag = "2")]
+        pub full_sync_size_mb_limit: ::core::option::Option<u32>,
+        #[prost(uint32, optional, tag = "3")]
+        pub storage_quota_mb: ::core::option::Option<u32>,
+        #[prost(bool, optional, tag = "4")]
+        pub inline_initial_payload_in_e2_ee_msg: ::core::option::Option<bool>,
+        #[prost(uint32, optional, tag = "5")]
+        pub recent_sync_days_limit: ::core::option::Option<u32>,
+        #[prost(bool, optional, tag = "6")]
+        pub support_call_log_history: ::core::option::Option<bool>,
+        #[prost(bool, optional, tag = "7")]
+        pub support_bot_user_agent_chat_history: ::core::option::Option<bool>,
+        #[prost(bool, optional, tag = "8")]
+        pub support_cag_reactions_and_polls: ::core::option::Option<bool>,
+        #[prost(bool, optional, tag = "9")]
+        pub support_biz_hosted_msg: ::core::option::Option<bool>,
+        #[prost(bool, optional, tag = "10")]
+        pub support_recent_sync_chunk_message_count_tuning: ::core::option::Option<bool>,
+        #[prost(bool, optional, tag = "11")]
+        pub support_hosted_group_msg: ::core::option::Option<bool>,
+        #[prost(bool, optional, tag = "12")]
+        pub support_fbid_bot_chat_history: ::core::option::Option<bool>,
+        #[prost(bool, optional, tag = "13")]
+        pub support_add_on_history_sync_migration: ::core::option::Option<bool>,
+        #[prost(bool, optional, tag = "14")]
+        pub support_message_association: ::core::option::Option<bool>,
+        #[prost(bool, optional, tag = "15")]
+        pub support_group_history: ::core::option::Option<bool>,
+        #[prost(bool, optional, tag = "16")]
+        pub on_demand_ready: ::core::option::Option<bool>,
+        #[prost(bool, optional, tag = "17")]
+        pub support_guest_chat: ::core::option::Option<bool>,
+        #[prost(bool, optional, tag = "18")]
+        pub complete_on_demand_ready: ::core::option::Option<bool>,
+        #[prost(uint32, optional, tag = "19")]
+        pub thumbnail_sync_days_limit: ::core::option::Option<u32>,
+    }
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum PlatformType {
+        Unknown = 0,
+        Chrome = 1,
+        Firefox = 2,
+        Ie = 3,
+        Opera = 4,
+        Safari = 5,
+        Edge = 6,
+        Desktop = 7,
+        Ipad = 8,
+        AndroidTablet = 9,
+        Ohana = 10,
+        Aloha = 11,
+        Catalina = 12,
+        TclTv = 13,
+        IosPhone = 14,
+        IosCatalyst = 15,
+        AndroidPhone = 16,
+        AndroidAmbiguous = 17,
+        WearOs = 18,
+        ArWrist = 19,
+        ArDevice = 20,
+        Uwp = 21,
+        Vr = 22,
+        CloudApi = 23,
+        Smartglasses = 24,
+    }
+    impl PlatformType {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Unknown => "UNKNOWN",
+                Self::Chrome => "CHROME",
+                Self::Firefox => "FIREFOX",
+                Self::Ie => "IE",
+                Self::Opera => "OPERA",
+                Self::Safari => "SAFARI",
+                Self::Edge => "EDGE",
+                Self::Desktop => "DESKTOP",
+                Self::Ipad => "IPAD",
+                Self::AndroidTablet => "ANDROID_TABLET",
+                Self::Ohana => "OHANA",
+                Self::Aloha => "ALOHA",
+                Self::Catalina => "CATALINA",
+                Self::TclTv => "TCL_TV",
+                Self::IosPhone => "IOS_PHONE",
+                Self::IosCatalyst => "IOS_CATALYST",
+                Self::AndroidPhone => "ANDROID_PHONE",
+                Self::AndroidAmbiguous => "ANDROID_AMBIGUOUS",
+                Self::WearOs => "WEAR_OS",
+                Self::ArWrist => "AR_WRIST",
+                Self::ArDevice => "AR_DEVICE",
+                Self::Uwp => "UWP",
+                Self::Vr => "VR",
+                Self::CloudApi => "CLOUD_API",
+                Self::Smartglasses => "SMARTGLASSES",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "UNKNOWN" => Some(Self::Unknown),
+                "CHROME" => Some(Self::Chrome),
+                "FIREFOX" => Some(Self::Firefox),
+                "IE" => Some(Self::Ie),
+                "OPERA" => Some(Self::Opera),
+                "SAFARI" => Some(Self::Safari),
+                "EDGE" => Some(Self::Edge),
+                "DESKTOP" => Some(Self::Desktop),
+                "IPAD" => Some(Self::Ipad),
+                "ANDROID_TABLET" => Some(Self::AndroidTablet),
+                "OHANA" => Some(Self::Ohana),
+                "ALOHA" => Some(Self::Aloha),
+                "CATALINA" => Some(Self::Catalina),
+                "TCL_TV" => Some(Self::TclTv),
+                "IOS_PHONE" => Some(Self::IosPhone),
+                "IOS_CATALYST" => Some(Self::IosCatalyst),
+                "ANDROID_PHONE" => Some(Self::AndroidPhone),
+                "ANDROID_AMBIGUOUS" => Some(Self::AndroidAmbiguous),
+                "WEAR_OS" => Some(Self::WearOs),
+                "AR_WRIST" => Some(Self::ArWrist),
+                "AR_DEVICE" => Some(Self::ArDevice),
+                "UWP" => Some(Self::Uwp),
+                "VR" => Some(Self::Vr),
+                "CLOUD_API" => Some(Self::CloudApi),
+                "SMARTGLASSES" => Some(Self::Smartglasses),
+                _ => None,
+            }
+        }
+    }
+}
+/// Container in <pair-success><device-identity>: HMAC-SHA256(advSecret, details) authenticates it.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct AdvSignedDeviceIdentityHmac {
+    /// Encoded ADVSignedDeviceIdentity.
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub details: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "2")]
+    pub hmac: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(enumeration = "AdvEncryptionType", optional, tag = "3")]
+    pub account_type: ::core::option::Option<i32>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct AdvSignedDeviceIdentity {
+    /// Encoded ADVDeviceIdentity.
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub details: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    /// The phone's identity public key, 32 bytes.
+    #[prost(bytes = "vec", optional, tag = "2")]
+    pub account_signature_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "3")]
+    pub account_signature: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "4")]
+    pub device_signature: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+}
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+pub struct AdvDeviceIdentity {
+    #[prost(uint32, optional, tag = "1")]
+    pub raw_id: ::core::option::Option<u32>,
+    #[prost(uint64, optional, tag = "2")]
+    pub timestamp: ::core::option::Option<u64>,
+    #[prost(uint32, optional, tag = "3")]
+    pub key_index: ::core::option::Option<u32>,
+    #[prost(enumeration = "AdvEncryptionType", optional, tag = "4")]
+    pub account_type: ::core::option::Option<i32>,
+    #[prost(enumeration = "AdvEncryptionType", optional, tag = "5")]
+    pub device_type: ::core::option::Option<i32>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct AdvSignedKeyIndexList {
+    /// Encoded ADVKeyIndexList.
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub details: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "2")]
+    pub account_signature: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "3")]
+    pub account_signature_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct AdvKeyIndexList {
+    #[prost(uint32, optional, tag = "1")]
+    pub raw_id: ::core::option::Option<u32>,
+    #[prost(uint64, optional, tag = "2")]
+    pub timestamp: ::core::option::Option<u64>,
+    #[prost(uint32, optional, tag = "3")]
+    pub current_index: ::core::option::Option<u32>,
+    #[prost(uint32, repeated, tag = "4")]
+    pub valid_indexes: ::prost::alloc::vec::Vec<u32>,
+    #[prost(enumeration = "AdvEncryptionType", optional, tag = "5")]
+    pub account_type: ::core::option::Option<i32>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SignalMessage {
+    /// Sender's current ratchet public key, 33 bytes (0x05 prefix).
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub ratchet_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(uint32, optional, tag = "2")]
+    pub counter: ::core::option::Option<u32>,
+    #[prost(uint32, optional, tag = "3")]
+    pub previous_counter: ::core::option::Option<u32>,
+    #[prost(bytes = "vec", optional, tag = "4")]
+    pub ciphertext: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct PreKeySignalMessage {
+    #[prost(uint32, optional, tag = "1")]
+    pub pre_key_id: ::core::option::Option<u32>,
+    /// Initiator's base (ephemeral) public key, 33 bytes.
+    #[prost(bytes = "vec", optional, tag = "2")]
+    pub base_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    /// Initiator's identity public key, 33 bytes.
+    #[prost(bytes = "vec", optional, tag = "3")]
+    pub identity_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    /// A complete serialized SignalMessage: version byte, protobuf and MAC.
+    #[prost(bytes = "vec", optional, tag = "4")]
+    pub message: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(uint32, optional, tag = "5")]
+    pub registration_id: ::core::option::Option<u32>,
+    #[prost(uint32, optional, tag = "6")]
+    pub signed_pre_key_id: ::core::option::Option<u32>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SenderKeyMessage {
+    #[prost(uint32, optional, tag = "1")]
+    pub id: ::core::option::Option<u32>,
+    #[prost(uint32, optional, tag = "2")]
+    pub iteration: ::core::option::Option<u32>,
+    #[prost(bytes = "vec", optional, tag = "3")]
+    pub ciphertext: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+}
+/// The libsignal sender-key distribution message (carried inside Message.senderKeyDistributionMessage).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SenderKeyDistributionMessage {
+    #[prost(uint32, optional, tag = "1")]
+    pub id: ::core::option::Option<u32>,
+    #[prost(uint32, optional, tag = "2")]
+    pub iteration: ::core::option::Option<u32>,
+    /// 32 bytes.
+    #[prost(bytes = "vec", optional, tag = "3")]
+    pub chain_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    /// Signing public key, 33 bytes.
+    #[prost(bytes = "vec", optional, tag = "4")]
+    pub signing_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+}
+/// Identifies one message in a chat.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct MessageKey {
+    #[prost(string, optional, tag = "1")]
+    pub remote_jid: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(bool, optional, tag = "2")]
+    pub from_me: ::core::option::Option<bool>,
+    #[prost(string, optional, tag = "3")]
+    pub id: ::core::option::Option<::prost::alloc::string::String>,
+    /// Sender in groups.
+    #[prost(string, optional, tag = "4")]
+    pub participant: ::core::option::Option<::prost::alloc::string::String>,
+}
+/// Reply, mention and forwarding context attached to content messages.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ContextInfo {
+    /// Id of the quoted message.
+    #[prost(string, optional, tag = "1")]
+    pub stanza_id: ::core::option::Option<::prost::alloc::string::String>,
+    /// Author of the quoted message.
+    #[prost(string, optional, tag = "2")]
+    pub participant: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(message, optional, boxed, tag = "3")]
+    pub quoted_message: ::core::option::Option<::prost::alloc::boxed::Box<Message>>,
+    #[prost(string, optional, tag = "4")]
+    pub remote_jid: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, repeated, tag = "15")]
+    pub mentioned_jid: ::prost::alloc::vec::Vec<::prost::alloc::string::String>,
+    #[prost(uint32, optional, tag = "21")]
+    pub forwarding_score: ::core::option::Option<u32>,
+    #[prost(bool, optional, tag = "22")]
+    pub is_forwarded: ::core::option::Option<bool>,
+    #[prost(message, optional, tag = "24")]
+    pub placeholder_key: ::core::option::Option<MessageKey>,
+    /// Disappearing-messages timer of the chat, seconds.
+    #[prost(uint32, optional, tag = "25")]
+    pub expiration: ::core::option::Option<u32>,
+    #[prost(int64, optional, tag = "26")]
+    pub ephemeral_setting_timestamp: ::core::option::Option<i64>,
+    #[prost(bytes = "vec", optional, tag = "27")]
+    pub ephemeral_shared_secret: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct DeviceListMetadata {
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub sender_key_hash: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(uint64, optional, tag = "2")]
+    pub sender_timestamp: ::core::option::Option<u64>,
+    #[prost(uint32, repeated, tag = "3")]
+    pub sender_key_indexes: ::prost::alloc::vec::Vec<u32>,
+    #[prost(enumeration = "AdvEncryptionType", optional, tag = "4")]
+    pub sender_account_type: ::core::option::Option<i32>,
+    #[prost(enumeration = "AdvEncryptionType", optional, tag = "5")]
+    pub receiver_account_type: ::core::option::Option<i32>,
+    #[prost(bytes = "vec", optional, tag = "8")]
+    pub recipient_key_hash: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(uint64, optional, tag = "9")]
+    pub recipient_timestamp: ::core::option::Option<u64>,
+    #[prost(uint32, repeated, tag = "10")]
+    pub recipient_key_indexes: ::prost::alloc::vec::Vec<u32>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct MessageContextInfo {
+    #[prost(message, optional, tag = "1")]
+    pub device_list_metadata: ::core::option::Option<DeviceListMetadata>,
+    #[prost(int32, optional, tag = "2")]
+    pub device_list_metadata_version: ::core::option::Option<i32>,
+    /// 32 random bytes per message (used by reactions, polls and edits).
+    #[prost(bytes = "vec", optional, tag = "3")]
+    pub message_secret: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "4")]
+    pub padding_bytes: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+}
+/// The decrypted content of a <message> stanza. Exactly one content field is normally set, possibly together
+/// with senderKeyDistributionMessage and messageContextInfo.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Message {
+    #[prost(string, optional, tag = "1")]
+    pub conversation: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(message, optional, tag = "2")]
+    pub sender_key_distribution_message: ::core::option::Option<
+        message::SenderKeyDistributionMessage,
+    >,
+    #[prost(message, optional, boxed, tag = "3")]
+    pub image_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::ImageMessage>,
+    >,
+    #[prost(message, optional, boxed, tag = "4")]
+    pub contact_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::ContactMessage>,
+    >,
+    #[prost(message, optional, boxed, tag = "5")]
+    pub location_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::LocationMessage>,
+    >,
+    #[prost(message, optional, boxed, tag = "6")]
+    pub extended_text_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::ExtendedTextMessage>,
+    >,
+    #[prost(message, optional, boxed, tag = "7")]
+    pub document_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::DocumentMessage>,
+    >,
+    #[prost(message, optional, boxed, tag = "8")]
+    pub audio_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::AudioMessage>,
+    >,
+    #[prost(message, optional, boxed, tag = "9")]
+    pub video_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::VideoMessage>,
+    >,
+    #[prost(message, optional, boxed, tag = "12")]
+    pub protocol_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::ProtocolMessage>,
+    >,
+    #[prost(message, optional, boxed, tag = "26")]
+    pub sticker_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::StickerMessage>,
+    >,
+    #[prost(message, optional, boxed, tag = "31")]
+    pub device_sent_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::DeviceSentMessage>,
+    >,
+    #[prost(message, optional, tag = "35")]
+    pub message_context_info: ::core::option::Option<MessageContextInfo>,
+    #[prost(message, optional, boxed, tag = "37")]
+    pub view_once_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::FutureProofMessage>,
+    >,
+    #[prost(message, optional, boxed, tag = "40")]
+    pub ephemeral_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::FutureProofMessage>,
+    >,
+    #[prost(message, optional, tag = "46")]
+    pub reaction_message: ::core::option::Option<message::ReactionMessage>,
+    #[prost(message, optional, boxed, tag = "53")]
+    pub document_with_caption_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::FutureProofMessage>,
+    >,
+    #[prost(message, optional, boxed, tag = "55")]
+    pub view_once_message_v2: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::FutureProofMessage>,
+    >,
+    #[prost(message, optional, boxed, tag = "58")]
+    pub edited_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::FutureProofMessage>,
+    >,
+    #[prost(message, optional, boxed, tag = "59")]
+    pub view_once_message_v2_extension: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::FutureProofMessage>,
+    >,
+    #[prost(message, optional, boxed, tag = "66")]
+    pub ptv_message: ::core::option::Option<
+        ::prost::alloc::boxed::Box<message::VideoMessage>,
+    >,
+}
+/// Nested message and enum types in `Message`.
+pub mod message {
+    /// Distributes a group sender key; the bytes are 0x33 || libsignal SenderKeyDistributionMessage.
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct SenderKeyDistributionMessage {
+        /// Group JID.
+        #[prost(string, optional, tag = "1")]
+        pub group_id: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(bytes = "vec", optional, tag = "2")]
+        pub axolotl_sender_key_distribution_message: ::core::option::Option<
+            ::prost::alloc::vec::Vec<u8>,
+        >,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct ImageMessage {
+        #[prost(string, optional, tag = "1")]
+        pub url: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "2")]
+        pub mimetype: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "3")]
+        pub caption: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(bytes = "vec", optional, tag = "4")]
+        pub file_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(uint64, optional, tag = "5")]
+        pub file_length: ::core::option::Option<u64>,
+        #[prost(uint32, optional, tag = "6")]
+        pub height: ::core::option::Option<u32>,
+        #[prost(uint32, optional, tag = "7")]
+        pub width: ::core::option::Option<u32>,
+        #[prost(bytes = "vec", optional, tag = "8")]
+        pub media_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(bytes = "vec", optional, tag = "9")]
+        pub file_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(string, optional, tag = "11")]
+        pub direct_path: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(int64, optional, tag = "12")]
+        pub media_key_timestamp: ::core::option::Option<i64>,
+        #[prost(bytes = "vec", optional, tag = "16")]
+        pub jpeg_thumbnail: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, boxed, tag = "17")]
+        pub context_info: ::core::option::Option<
+            ::prost::alloc::boxed::Box<super::ContextInfo>,
+        >,
+        #[prost(bool, optional, tag = "25")]
+        pub view_once: ::core::option::Option<bool>,
+        #[prost(string, optional, tag = "26")]
+        pub thumbnail_direct_path: ::core::option::Option<
+            ::prost::alloc::string::String,
+        >,
+        #[prost(bytes = "vec", optional, tag = "27")]
+        pub thumbnail_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(bytes = "vec", optional, tag = "28")]
+        pub thumbnail_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct ContactMessage {
+        #[prost(string, optional, tag = "1")]
+        pub display_name: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "16")]
+        pub vcard: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(message, optional, boxed, tag = "17")]
+        pub context_info: ::core::option::Option<
+            ::prost::alloc::boxed::Box<super::ContextInfo>,
+        >,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct LocationMessage {
+        #[prost(double, optional, tag = "1")]
+        pub degrees_latitude: ::core::option::Option<f64>,
+        #[prost(double, optional, tag = "2")]
+        pub degrees_longitude: ::core::option::Option<f64>,
+        #[prost(string, optional, tag = "3")]
+        pub name: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "4")]
+        pub address: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "5")]
+        pub url: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(bool, optional, tag = "6")]
+        pub is_live: ::core::option::Option<bool>,
+        #[prost(uint32, optional, tag = "7")]
+        pub accuracy_in_meters: ::core::option::Option<u32>,
+        #[prost(string, optional, tag = "11")]
+        pub comment: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(bytes = "vec", optional, tag = "16")]
+        pub jpeg_thumbnail: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, boxed, tag = "17")]
+        pub context_info: ::core::option::Option<
+            ::prost::alloc::boxed::Box<super::ContextInfo>,
+        >,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct ExtendedTextMessage {
+        #[prost(string, optional, tag = "1")]
+        pub text: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "2")]
+        pub matched_text: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "5")]
+        pub description: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "6")]
+        pub title: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(fixed32, optional, tag = "7")]
+        pub text_argb: ::core::option::Option<u32>,
+        #[prost(fixed32, optional, tag = "8")]
+        pub background_argb: ::core::option::Option<u32>,
+        #[prost(enumeration = "extended_text_message::FontType", optional, tag = "9")]
+        pub font: ::core::option::Option<i32>,
+        #[prost(
+            enumeration = "extended_text_message::PreviewType",
+            optional,
+            tag = "10"
+        )]
+        pub preview_type: ::core::option::Option<i32>,
+        #[prost(bytes = "vec", optional, tag = "16")]
+        pub jpeg_thumbnail: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, boxed, tag = "17")]
+        pub context_info: ::core::option::Option<
+            ::prost::alloc::boxed::Box<super::ContextInfo>,
+        >,
+        #[prost(bool, optional, tag = "18")]
+        pub do_not_play_inline: ::core::option::Option<bool>,
+        #[prost(string, optional, tag = "19")]
+        pub thumbnail_direct_path: ::core::option::Option<
+            ::prost::alloc::string::String,
+        >,
+        #[prost(bytes = "vec", optional, tag = "20")]
+        pub thumbnail_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(bytes = "vec", optional, tag = "21")]
+        pub thumbnail_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(bytes = "vec", optional, tag = "22")]
+        pub media_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(int64, optional, tag = "23")]
+        pub media_key_timestamp: ::core::option::Option<i64>,
+        #[prost(uint32, optional, tag = "24")]
+        pub thumbnail_height: ::core::option::Option<u32>,
+        #[prost(uint32, optional, tag = "25")]
+        pub thumbnail_width: ::core::option::Option<u32>,
+        #[prost(bool, optional, tag = "30")]
+        pub view_once: ::core::option::Option<bool>,
+    }
+    /// Nested message and enum types in `ExtendedTextMessage`.
+    pub mod extended_text_message {
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            ::prost::Enumeration
+        )]
+        #[repr(i32)]
+        pub enum FontType {
+            System = 0,
+            SystemText = 1,
+            FbScript = 2,
+            SystemBold = 6,
+            MorningbreezeRegular = 7,
+            CalistogaRegular = 8,
+            Exo2Extrabold = 9,
+            CourierprimeBold = 10,
+        }
+        impl FontType {
+            /// String value of the enum field names used in the ProtoBuf definition.
+            ///
+            /// The values are not transformed in any way and thus are considered stable
+            /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+            pub fn as_str_name(&self) -> &'static str {
+                match self {
+                    Self::System => "SYSTEM",
+                    Self::SystemText => "SYSTEM_TEXT",
+                    Self::FbScript => "FB_SCRIPT",
+                    Self::SystemBold => "SYSTEM_BOLD",
+                    Self::MorningbreezeRegular => "MORNINGBREEZE_REGULAR",
+                    Self::CalistogaRegular => "CALISTOGA_REGULAR",
+                    Self::Exo2Extrabold => "EXO2_EXTRABOLD",
+                    Self::CourierprimeBold => "COURIERPRIME_BOLD",
+                }
+            }
+            /// Creates an enum from field names used in the ProtoBuf definition.
+            pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+                match value {
+                    "SYSTEM" => Some(Self::System),
+                    "SYSTEM_TEXT" => Some(Self::SystemText),
+                    "FB_SCRIPT" => Some(Self::FbScript),
+                    "SYSTEM_BOLD" => Some(Self::SystemBold),
+                    "MORNINGBREEZE_REGULAR" => Some(Self::MorningbreezeRegular),
+                    "CALISTOGA_REGULAR" => Some(Self::CalistogaRegular),
+                    "EXO2_EXTRABOLD" => Some(Self::Exo2Extrabold),
+                    "COURIERPRIME_BOLD" => Some(Self::CourierprimeBold),
+                    _ => None,
+                }
+            }
+        }
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            ::prost::Enumeration
+        )]
+        #[repr(i32)]
+        pub enum PreviewType {
+            None = 0,
+            Video = 1,
+            Placeholder = 4,
+            Image = 5,
+            PaymentLinks = 6,
+            Profile = 7,
+        }
+        impl PreviewType {
+            /// String value of the enum field names used in the ProtoBuf definition.
+            ///
+            /// The values are not transformed in any way and thus are considered stable
+            /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+            pub fn as_str_name(&self) -> &'static str {
+                match self {
+                    Self::None => "NONE",
+                    Self::Video => "VIDEO",
+                    Self::Placeholder => "PLACEHOLDER",
+                    Self::Image => "IMAGE",
+                    Self::PaymentLinks => "PAYMENT_LINKS",
+                    Self::Profile => "PROFILE",
+                }
+            }
+            /// Creates an enum from field names used in the ProtoBuf definition.
+            pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+                match value {
+                    "NONE" => Some(Self::None),
+                    "VIDEO" => Some(Self::Video),
+                    "PLACEHOLDER" => Some(Self::Placeholder),
+                    "IMAGE" => Some(Self::Image),
+                    "PAYMENT_LINKS" => Some(Self::PaymentLinks),
+                    "PROFILE" => Some(Self::Profile),
+                    _ => None,
+                }
+            }
+        }
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct DocumentMessage {
+        #[prost(string, optional, tag = "1")]
+        pub url: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "2")]
+        pub mimetype: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "3")]
+        pub title: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(bytes = "vec", optional, tag = "4")]
+        pub file_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(uint64, optional, tag = "5")]
+        pub file_length: ::core::option::Option<u64>,
+        #[prost(uint32, optional, tag = "6")]
+        pub page_count: ::core::option::Option<u32>,
+        #[prost(bytes = "vec", optional, tag = "7")]
+        pub media_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(string, optional, tag = "8")]
+        pub file_name: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(bytes = "vec", optional, tag = "9")]
+        pub file_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(string, optional, tag = "10")]
+        pub direct_path: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(int64, optional, tag = "11")]
+        pub media_key_timestamp: ::core::option::Option<i64>,
+        #[prost(bool, optional, tag = "12")]
+        pub contact_vcard: ::core::option::Option<bool>,
+        #[prost(string, optional, tag = "13")]
+        pub thumbnail_direct_path: ::core::option::Option<
+            ::prost::alloc::string::String,
+        >,
+        #[prost(bytes = "vec", optional, tag = "14")]
+        pub thumbnail_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(bytes = "vec", optional, tag = "15")]
+        pub thumbnail_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(bytes = "vec", optional, tag = "16")]
+        pub jpeg_thumbnail: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, boxed, tag = "17")]
+        pub context_info: ::core::option::Option<
+            ::prost::alloc::boxed::Box<super::ContextInfo>,
+        >,
+        #[prost(uint32, optional, tag = "18")]
+        pub thumbnail_height: ::core::option::Option<u32>,
+        #[prost(uint32, optional, tag = "19")]
+        pub thumbnail_width: ::core::option::Option<u32>,
+        #[prost(string, optional, tag = "20")]
+        pub caption: ::core::option::Option<::prost::alloc::string::String>,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct AudioMessage {
+        #[prost(string, optional, tag = "1")]
+        pub url: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "2")]
+        pub mimetype: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(bytes = "vec", optional, tag = "3")]
+        pub file_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(uint64, optional, tag = "4")]
+        pub file_length: ::core::option::Option<u64>,
+        #[prost(uint32, optional, tag = "5")]
+        pub seconds: ::core::option::Option<u32>,
+        /// Push-to-talk (voice note).
+        #[prost(bool, optional, tag = "6")]
+        pub ptt: ::core::option::Option<bool>,
+        #[prost(bytes = "vec", optional, tag = "7")]
+        pub media_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(bytes = "vec", optional, tag = "8")]
+        pub file_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(string, optional, tag = "9")]
+        pub direct_path: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(int64, optional, tag = "10")]
+        pub media_key_timestamp: ::core::option::Option<i64>,
+        #[prost(message, optional, boxed, tag = "17")]
+        pub context_info: ::core::option::Option<
+            ::prost::alloc::boxed::Box<super::ContextInfo>,
+        >,
+        #[prost(bytes = "vec", optional, tag = "18")]
+        pub streaming_sidecar: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(bytes = "vec", optional, tag = "19")]
+        pub waveform: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(fixed32, optional, tag = "20")]
+        pub background_argb: ::core::option::Option<u32>,
+        #[prost(bool, optional, tag = "21")]
+        pub view_once: ::core::option::Option<bool>,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct VideoMessage {
+        #[prost(string, optional, tag = "1")]
+        pub url: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "2")]
+        pub mimetype: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(bytes = "vec", optional, tag = "3")]
+        pub file_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(uint64, optional, tag = "4")]
+        pub file_length: ::core::option::Option<u64>,
+        #[prost(uint32, optional, tag = "5")]
+        pub seconds: ::core::option::Option<u32>,
+        #[prost(bytes = "vec", optional, tag = "6")]
+        pub media_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(string, optional, tag = "7")]
+        pub caption: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(bool, optional, tag = "8")]
+        pub gif_playback: ::core::option::Option<bool>,
+        #[prost(uint32, optional, tag = "9")]
+        pub height: ::core::option::Option<u32>,
+        #[prost(uint32, optional, tag = "10")]
+        pub width: ::core::option::Option<u32>,
+        #[prost(bytes = "vec", optional, tag = "11")]
+        pub file_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(string, optional, tag = "13")]
+        pub direct_path: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(int64, optional, tag = "14")]
+        pub media_key_timestamp: ::core::option::Option<i64>,
+        #[prost(bytes = "vec", optional, tag = "16")]
+        pub jpeg_thumbnail: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, boxed, tag = "17")]
+        pub context_info: ::core::option::Option<
+            ::prost::alloc::boxed::Box<super::ContextInfo>,
+        >,
+        #[prost(bytes = "vec", optional, tag = "18")]
+        pub streaming_sidecar: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(bool, optional, tag = "20")]
+        pub view_once: ::core::option::Option<bool>,
+        #[prost(string, optional, tag = "21")]
+        pub thumbnail_direct_path: ::core::option::Option<
+            ::prost::alloc::string::String,
+        >,
+        #[prost(bytes = "vec", optional, tag = "22")]
+        pub thumbnail_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(bytes = "vec", optional, tag = "23")]
+        pub thumbnail_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct StickerMessage {
+        #[prost(string, optional, tag = "1")]
+        pub url: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(bytes = "vec", optional, tag = "2")]
+        pub file_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(bytes = "vec", optional, tag = "3")]
+        pub file_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(bytes = "vec", optional, tag = "4")]
+        pub media_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(string, optional, tag = "5")]
+        pub mimetype: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(uint32, optional, tag = "6")]
+        pub height: ::core::option::Option<u32>,
+        #[prost(uint32, optional, tag = "7")]
+        pub width: ::core::option::Option<u32>,
+        #[prost(string, optional, tag = "8")]
+        pub direct_path: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(uint64, optional, tag = "9")]
+        pub file_length: ::core::option::Option<u64>,
+        #[prost(int64, optional, tag = "10")]
+        pub media_key_timestamp: ::core::option::Option<i64>,
+        #[prost(bool, optional, tag = "13")]
+        pub is_animated: ::core::option::Option<bool>,
+        #[prost(bytes = "vec", optional, tag = "16")]
+        pub png_thumbnail: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, boxed, tag = "17")]
+        pub context_info: ::core::option::Option<
+            ::prost::alloc::boxed::Box<super::ContextInfo>,
+        >,
+        #[prost(int64, optional, tag = "18")]
+        pub sticker_sent_ts: ::core::option::Option<i64>,
+        #[prost(bool, optional, tag = "19")]
+        pub is_avatar: ::core::option::Option<bool>,
+        #[prost(bool, optional, tag = "20")]
+        pub is_ai_sticker: ::core::option::Option<bool>,
+        #[prost(bool, optional, tag = "21")]
+        pub is_lottie: ::core::option::Option<bool>,
+    }
+    /// Announces a history-sync blob (inline or as encrypted media with "WhatsApp History Keys").
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct HistorySyncNotification {
+        #[prost(bytes = "vec", optional, tag = "1")]
+        pub file_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(uint64, optional, tag = "2")]
+        pub file_length: ::core::option::Option<u64>,
+        #[prost(bytes = "vec", optional, tag = "3")]
+        pub media_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(bytes = "vec", optional, tag = "4")]
+        pub file_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(string, optional, tag = "5")]
+        pub direct_path: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(enumeration = "HistorySyncType", optional, tag = "6")]
+        pub sync_type: ::core::option::Option<i32>,
+        #[prost(uint32, optional, tag = "7")]
+        pub chunk_order: ::core::option::Option<u32>,
+        #[prost(string, optional, tag = "8")]
+        pub original_message_id: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(uint32, optional, tag = "9")]
+        pub progress: ::core::option::Option<u32>,
+        #[prost(int64, optional, tag = "10")]
+        pub oldest_msg_in_chunk_timestamp_sec: ::core::option::Option<i64>,
+        /// zlib-compressed HistorySync, when the phone inlines the first chunk.
+        #[prost(bytes = "vec", optional, tag = "11")]
+        pub initial_hist_bootstrap_inline_payload: ::core::option::Option<
+            ::prost::alloc::vec::Vec<u8>,
+        >,
+        #[prost(string, optional, tag = "12")]
+        pub peer_data_request_session_id: ::core::option::Option<
+            ::prost::alloc::string::String,
+        >,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct AppStateSyncKeyId {
+        #[prost(bytes = "vec", optional, tag = "1")]
+        pub key_id: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct AppStateSyncKeyFingerprint {
+        #[prost(uint32, optional, tag = "1")]
+        pub raw_id: ::core::option::Option<u32>,
+        #[prost(uint32, optional, tag = "2")]
+        pub current_index: ::core::option::Option<u32>,
+        #[prost(uint32, repeated, tag = "3")]
+        pub device_indexes: ::prost::alloc::vec::Vec<u32>,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct AppStateSyncKeyData {
+        #[prost(bytes = "vec", optional, tag = "1")]
+        pub key_data: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+        #[prost(message, optional, tag = "2")]
+        pub fingerprint: ::core::option::Option<AppStateSyncKeyFingerprint>,
+        #[prost(int64, optional, tag = "3")]
+        pub timestamp: ::core::option::Option<i64>,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct AppStateSyncKey {
+        #[prost(message, optional, tag = "1")]
+        pub key_id: ::core::option::Option<AppStateSyncKeyId>,
+        #[prost(message, optional, tag = "2")]
+        pub key_data: ::core::option::Option<AppStateSyncKeyData>,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct AppStateSyncKeyShare {
+        #[prost(message, repeated, tag = "1")]
+        pub keys: ::prost::alloc::vec::Vec<AppStateSyncKey>,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct AppStateSyncKeyRequest {
+        #[prost(message, repeated, tag = "1")]
+        pub key_ids: ::prost::alloc::vec::Vec<AppStateSyncKeyId>,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct ProtocolMessage {
+        /// The message this operation applies to (REVOKE, MESSAGE_EDIT).
+        #[prost(message, optional, tag = "1")]
+        pub key: ::core::option::Option<super::MessageKey>,
+        #[prost(enumeration = "protocol_message::Type", optional, tag = "2")]
+        pub r#type: ::core::option::Option<i32>,
+        #[prost(uint32, optional, tag = "4")]
+        pub ephemeral_expiration: ::core::option::Option<u32>,
+        #[prost(int64, optional, tag = "5")]
+        pub ephemeral_setting_timestamp: ::core::option::Option<i64>,
+        #[prost(message, optional, tag = "6")]
+        pub history_sync_notification: ::core::option::Option<HistorySyncNotification>,
+        #[prost(message, optional, tag = "7")]
+        pub app_state_sync_key_share: ::core::option::Option<AppStateSyncKeyShare>,
+        #[prost(message, optional, tag = "8")]
+        pub app_state_sync_key_request: ::core::option::Option<AppStateSyncKeyRequest>,
+        /// New content for MESSAGE_EDIT.
+        #[prost(message, optional, boxed, tag = "14")]
+        pub edited_message: ::core::option::Option<
+            ::prost::alloc::boxed::Box<super::Message>,
+        >,
+        #[prost(int64, optional, tag = "15")]
+        pub timestamp_ms: ::core::option::Option<i64>,
+    }
+    /// Nested message and enum types in `ProtocolMessage`.
+    pub mod protocol_message {
+        #[derive(
+            Clone,
+            Copy,
+            Debug,
+            PartialEq,
+            Eq,
+            Hash,
+            PartialOrd,
+            Ord,
+            ::prost::Enumeration
+        )]
+        #[repr(i32)]
+        pub enum Type {
+            Revoke = 0,
+            EphemeralSetting = 3,
+            EphemeralSyncResponse = 4,
+            HistorySyncNotification = 5,
+            AppStateSyncKeyShare = 6,
+            AppStateSyncKeyRequest = 7,
+            MsgFanoutBackfillRequest = 8,
+            InitialSecurityNotificationSettingSync = 9,
+            AppStateFatalExceptionNotification = 10,
+            SharePhoneNumber = 11,
+            MessageEdit = 14,
+            PeerDataOperationRequestMessage = 16,
+            PeerDataOperationRequestResponseMessage = 17,
+            RequestWelcomeMessage = 18,
+            BotFeedbackMessage = 19,
+            MediaNotifyMessage = 20,
+            CloudApiThreadControlNotification = 21,
+            LidMigrationMappingSync = 22,
+            ReminderMessage = 23,
+            BotMemuOnboardingMessage = 24,
+            StatusMentionMessage = 25,
+            StopGenerationMessage = 26,
+            LimitSharing = 27,
+        }
+        impl Type {
+            /// String value of the enum field names used in the ProtoBuf definition.
+            ///
+            /// The values are not transformed in any way and thus are considered stable
+            /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+            pub fn as_str_name(&self) -> &'static str {
+                match self {
+                    Self::Revoke => "REVOKE",
+                    Self::EphemeralSetting => "EPHEMERAL_SETTING",
+                    Self::EphemeralSyncResponse => "EPHEMERAL_SYNC_RESPONSE",
+                    Self::HistorySyncNotification => "HISTORY_SYNC_NOTIFICATION",
+                    Self::AppStateSyncKeyShare => "APP_STATE_SYNC_KEY_SHARE",
+                    Self::AppStateSyncKeyRequest => "APP_STATE_SYNC_KEY_REQUEST",
+                    Self::MsgFanoutBackfillRequest => "MSG_FANOUT_BACKFILL_REQUEST",
+                    Self::InitialSecurityNotificationSettingSync => {
+                        "INITIAL_SECURITY_NOTIFICATION_SETTING_SYNC"
+                    }
+                    Self::AppStateFatalExceptionNotification => {
+                        "APP_STATE_FATAL_EXCEPTION_NOTIFICATION"
+                    }
+                    Self::SharePhoneNumber => "SHARE_PHONE_NUMBER",
+                    Self::MessageEdit => "MESSAGE_EDIT",
+                    Self::PeerDataOperationRequestMessage => {
+                        "PEER_DATA_OPERATION_REQUEST_MESSAGE"
+                    }
+                    Self::PeerDataOperationRequestResponseMessage => {
+                        "PEER_DATA_OPERATION_REQUEST_RESPONSE_MESSAGE"
+                    }
+                    Self::RequestWelcomeMessage => "REQUEST_WELCOME_MESSAGE",
+                    Self::BotFeedbackMessage => "BOT_FEEDBACK_MESSAGE",
+                    Self::MediaNotifyMessage => "MEDIA_NOTIFY_MESSAGE",
+                    Self::CloudApiThreadControlNotification => {
+                        "CLOUD_API_THREAD_CONTROL_NOTIFICATION"
+                    }
+                    Self::LidMigrationMappingSync => "LID_MIGRATION_MAPPING_SYNC",
+                    Self::ReminderMessage => "REMINDER_MESSAGE",
+                    Self::BotMemuOnboardingMessage => "BOT_MEMU_ONBOARDING_MESSAGE",
+                    Self::StatusMentionMessage => "STATUS_MENTION_MESSAGE",
+                    Self::StopGenerationMessage => "STOP_GENERATION_MESSAGE",
+                    Self::LimitSharing => "LIMIT_SHARING",
+                }
+            }
+            /// Creates an enum from field names used in the ProtoBuf definition.
+            pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+                match value {
+                    "REVOKE" => Some(Self::Revoke),
+                    "EPHEMERAL_SETTING" => Some(Self::EphemeralSetting),
+                    "EPHEMERAL_SYNC_RESPONSE" => Some(Self::EphemeralSyncResponse),
+                    "HISTORY_SYNC_NOTIFICATION" => Some(Self::HistorySyncNotification),
+                    "APP_STATE_SYNC_KEY_SHARE" => Some(Self::AppStateSyncKeyShare),
+                    "APP_STATE_SYNC_KEY_REQUEST" => Some(Self::AppStateSyncKeyRequest),
+                    "MSG_FANOUT_BACKFILL_REQUEST" => Some(Self::MsgFanoutBackfillRequest),
+                    "INITIAL_SECURITY_NOTIFICATION_SETTING_SYNC" => {
+                        Some(Self::InitialSecurityNotificationSettingSync)
+                    }
+                    "APP_STATE_FATAL_EXCEPTION_NOTIFICATION" => {
+                        Some(Self::AppStateFatalExceptionNotification)
+                    }
+                    "SHARE_PHONE_NUMBER" => Some(Self::SharePhoneNumber),
+                    "MESSAGE_EDIT" => Some(Self::MessageEdit),
+                    "PEER_DATA_OPERATION_REQUEST_MESSAGE" => {
+                        Some(Self::PeerDataOperationRequestMessage)
+                    }
+                    "PEER_DATA_OPERATION_REQUEST_RESPONSE_MESSAGE" => {
+                        Some(Self::PeerDataOperationRequestResponseMessage)
+                    }
+                    "REQUEST_WELCOME_MESSAGE" => Some(Self::RequestWelcomeMessage),
+                    "BOT_FEEDBACK_MESSAGE" => Some(Self::BotFeedbackMessage),
+                    "MEDIA_NOTIFY_MESSAGE" => Some(Self::MediaNotifyMessage),
+                    "CLOUD_API_THREAD_CONTROL_NOTIFICATION" => {
+                        Some(Self::CloudApiThreadControlNotification)
+                    }
+                    "LID_MIGRATION_MAPPING_SYNC" => Some(Self::LidMigrationMappingSync),
+                    "REMINDER_MESSAGE" => Some(Self::ReminderMessage),
+                    "BOT_MEMU_ONBOARDING_MESSAGE" => Some(Self::BotMemuOnboardingMessage),
+                    "STATUS_MENTION_MESSAGE" => Some(Self::StatusMentionMessage),
+                    "STOP_GENERATION_MESSAGE" => Some(Self::StopGenerationMessage),
+                    "LIMIT_SHARING" => Some(Self::LimitSharing),
+                    _ => None,
+                }
+            }
+        }
+    }
+    /// Copy of a message we sent from another device, delivered to our own devices.
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct DeviceSentMessage {
+        #[prost(string, optional, tag = "1")]
+        pub destination_jid: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(message, optional, boxed, tag = "2")]
+        pub message: ::core::option::Option<::prost::alloc::boxed::Box<super::Message>>,
+        #[prost(string, optional, tag = "3")]
+        pub phash: ::core::option::Option<::prost::alloc::string::String>,
+    }
+    /// Wrapper used by view-once, ephemeral, edited and document-with-caption messages.
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct FutureProofMessage {
+        #[prost(message, optional, boxed, tag = "1")]
+        pub message: ::core::option::Option<::prost::alloc::boxed::Box<super::Message>>,
+    }
+    #[derive(Clone, PartialEq, ::prost::Message)]
+    pub struct ReactionMessage {
+        /// The message reacted to.
+        #[prost(message, optional, tag = "1")]
+        pub key: ::core::option::Option<super::MessageKey>,
+        /// The emoji; empty removes the reaction.
+        #[prost(string, optional, tag = "2")]
+        pub text: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(string, optional, tag = "3")]
+        pub grouping_key: ::core::option::Option<::prost::alloc::string::String>,
+        #[prost(int64, optional, tag = "4")]
+        pub sender_timestamp_ms: ::core::option::Option<i64>,
+    }
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum HistorySyncType {
+        InitialBootstrap = 0,
+        InitialStatusV3 = 1,
+        Full = 2,
+        Recent = 3,
+        PushName = 4,
+        NonBlockingData = 5,
+        OnDemand = 6,
+        NoHistory = 7,
+        MessageAccessStatus = 8,
+    }
+    impl HistorySyncType {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::InitialBootstrap => "INITIAL_BOOTSTRAP",
+                Self::InitialStatusV3 => "INITIAL_STATUS_V3",
+                Self::Full => "FULL",
+                Self::Recent => "RECENT",
+                Self::PushName => "PUSH_NAME",
+                Self::NonBlockingData => "NON_BLOCKING_DATA",
+                Self::OnDemand => "ON_DEMAND",
+                Self::NoHistory => "NO_HISTORY",
+                Self::MessageAccessStatus => "MESSAGE_ACCESS_STATUS",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "INITIAL_BOOTSTRAP" => Some(Self::InitialBootstrap),
+                "INITIAL_STATUS_V3" => Some(Self::InitialStatusV3),
+                "FULL" => Some(Self::Full),
+                "RECENT" => Some(Self::Recent),
+                "PUSH_NAME" => Some(Self::PushName),
+                "NON_BLOCKING_DATA" => Some(Self::NonBlockingData),
+                "ON_DEMAND" => Some(Self::OnDemand),
+                "NO_HISTORY" => Some(Self::NoHistory),
+                "MESSAGE_ACCESS_STATUS" => Some(Self::MessageAccessStatus),
+                _ => None,
+            }
+        }
+    }
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct HistorySync {
+    #[prost(enumeration = "history_sync::HistorySyncType", optional, tag = "1")]
+    pub sync_type: ::core::option::Option<i32>,
+    #[prost(message, repeated, tag = "2")]
+    pub conversations: ::prost::alloc::vec::Vec<Conversation>,
+    #[prost(message, repeated, tag = "3")]
+    pub status_v3_messages: ::prost::alloc::vec::Vec<WebMessageInfo>,
+    #[prost(uint32, optional, tag = "5")]
+    pub chunk_order: ::core::option::Option<u32>,
+    #[prost(uint32, optional, tag = "6")]
+    pub progress: ::core::option::Option<u32>,
+    #[prost(message, repeated, tag = "7")]
+    pub pushnames: ::prost::alloc::vec::Vec<Pushname>,
+    #[prost(message, repeated, tag = "15")]
+    pub phone_number_to_lid_mappings: ::prost::alloc::vec::Vec<PhoneNumberToLidMapping>,
+    /// Salt for the cstoken anti-abuse token.
+    #[prost(bytes = "vec", optional, tag = "19")]
+    pub nct_salt: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+}
+/// Nested message and enum types in `HistorySync`.
+pub mod history_sync {
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum HistorySyncType {
+        InitialBootstrap = 0,
+        InitialStatusV3 = 1,
+        Full = 2,
+        Recent = 3,
+        PushName = 4,
+        NonBlockingData = 5,
+        OnDemand = 6,
+    }
+    impl HistorySyncType {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::InitialBootstrap => "INITIAL_BOOTSTRAP",
+                Self::InitialStatusV3 => "INITIAL_STATUS_V3",
+                Self::Full => "FULL",
+                Self::Recent => "RECENT",
+                Self::PushName => "PUSH_NAME",
+                Self::NonBlockingData => "NON_BLOCKING_DATA",
+                Self::OnDemand => "ON_DEMAND",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "INITIAL_BOOTSTRAP" => Some(Self::InitialBootstrap),
+                "INITIAL_STATUS_V3" => Some(Self::InitialStatusV3),
+                "FULL" => Some(Self::Full),
+                "RECENT" => Some(Self::Recent),
+                "PUSH_NAME" => Some(Self::PushName),
+                "NON_BLOCKING_DATA" => Some(Self::NonBlockingData),
+                "ON_DEMAND" => Some(Self::OnDemand),
+                _ => None,
+            }
+        }
+    }
+}
+/// One chat in a history sync.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Conversation {
+    /// Chat JID.
+    #[prost(string, optional, tag = "1")]
+    pub id: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(message, repeated, tag = "2")]
+    pub messages: ::prost::alloc::vec::Vec<HistorySyncMsg>,
+    #[prost(string, optional, tag = "3")]
+    pub new_jid: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "4")]
+    pub old_jid: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(uint64, optional, tag = "5")]
+    pub last_msg_timestamp: ::core::option::Option<u64>,
+    #[prost(uint32, optional, tag = "6")]
+    pub unread_count: ::core::option::Option<u32>,
+    #[prost(bool, optional, tag = "7")]
+    pub read_only: ::core::option::Option<bool>,
+    #[prost(bool, optional, tag = "8")]
+    pub end_of_history_transfer: ::core::option::Option<bool>,
+    #[prost(uint32, optional, tag = "9")]
+    pub ephemeral_expiration: ::core::option::Option<u32>,
+    #[prost(int64, optional, tag = "10")]
+    pub ephemeral_setting_timestamp: ::core::option::Option<i64>,
+    #[prost(uint64, optional, tag = "12")]
+    pub conversation_timestamp: ::core::option::Option<u64>,
+    #[prost(string, optional, tag = "13")]
+    pub name: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "14")]
+    pub p_hash: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(bool, optional, tag = "15")]
+    pub not_spam: ::core::option::Option<bool>,
+    #[prost(bool, optional, tag = "16")]
+    pub archived: ::core::option::Option<bool>,
+    #[prost(uint32, optional, tag = "18")]
+    pub unread_mention_count: ::core::option::Option<u32>,
+    #[prost(bool, optional, tag = "19")]
+    pub marked_as_unread: ::core::option::Option<bool>,
+    #[prost(bytes = "vec", optional, tag = "21")]
+    pub tc_token: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(uint64, optional, tag = "22")]
+    pub tc_token_timestamp: ::core::option::Option<u64>,
+    #[prost(bytes = "vec", optional, tag = "23")]
+    pub contact_primary_identity_key: ::core::option::Option<
+        ::prost::alloc::vec::Vec<u8>,
+    >,
+    /// Pin timestamp; 0 or absent when not pinned.
+    #[prost(uint32, optional, tag = "24")]
+    pub pinned: ::core::option::Option<u32>,
+    /// Unix seconds until which the chat is muted.
+    #[prost(uint64, optional, tag = "25")]
+    pub mute_end_time: ::core::option::Option<u64>,
+    #[prost(uint64, optional, tag = "28")]
+    pub tc_token_sender_timestamp: ::core::option::Option<u64>,
+    #[prost(string, optional, tag = "38")]
+    pub display_name: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "39")]
+    pub pn_jid: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "42")]
+    pub lid_jid: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "43")]
+    pub username: ::core::option::Option<::prost::alloc::string::String>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct HistorySyncMsg {
+    #[prost(message, optional, tag = "1")]
+    pub message: ::core::option::Option<WebMessageInfo>,
+    #[prost(uint64, optional, tag = "2")]
+    pub msg_order_id: ::core::option::Option<u64>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Pushname {
+    #[prost(string, optional, tag = "1")]
+    pub id: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "2")]
+    pub pushname: ::core::option::Option<::prost::alloc::string::String>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct PhoneNumberToLidMapping {
+    #[prost(string, optional, tag = "1")]
+    pub pn_jid: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "2")]
+    pub lid_jid: ::core::option::Option<::prost::alloc::string::String>,
+}
+/// A reaction as stored with a message in history.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct Reaction {
+    #[prost(message, optional, tag = "1")]
+    pub key: ::core::option::Option<MessageKey>,
+    #[prost(string, optional, tag = "2")]
+    pub text: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "3")]
+    pub grouping_key: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(int64, optional, tag = "4")]
+    pub sender_timestamp_ms: ::core::option::Option<i64>,
+    #[prost(bool, optional, tag = "5")]
+    pub unread: ::core::option::Option<bool>,
+}
+/// A stored message with its metadata, as found in history sync.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct WebMessageInfo {
+    #[prost(message, optional, tag = "1")]
+    pub key: ::core::option::Option<MessageKey>,
+    #[prost(message, optional, tag = "2")]
+    pub message: ::core::option::Option<Message>,
+    /// Unix seconds.
+    #[prost(uint64, optional, tag = "3")]
+    pub message_timestamp: ::core::option::Option<u64>,
+    #[prost(enumeration = "web_message_info::Status", optional, tag = "4")]
+    pub status: ::core::option::Option<i32>,
+    #[prost(string, optional, tag = "5")]
+    pub participant: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(uint64, optional, tag = "6")]
+    pub message_c2s_timestamp: ::core::option::Option<u64>,
+    #[prost(bool, optional, tag = "16")]
+    pub ignore: ::core::option::Option<bool>,
+    #[prost(bool, optional, tag = "17")]
+    pub starred: ::core::option::Option<bool>,
+    #[prost(bool, optional, tag = "18")]
+    pub broadcast: ::core::option::Option<bool>,
+    #[prost(string, optional, tag = "19")]
+    pub push_name: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(bytes = "vec", optional, tag = "20")]
+    pub media_ciphertext_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(bool, optional, tag = "21")]
+    pub multicast: ::core::option::Option<bool>,
+    #[prost(enumeration = "web_message_info::StubType", optional, tag = "24")]
+    pub message_stub_type: ::core::option::Option<i32>,
+    #[prost(bool, optional, tag = "25")]
+    pub clear_media: ::core::option::Option<bool>,
+    #[prost(string, repeated, tag = "26")]
+    pub message_stub_parameters: ::prost::alloc::vec::Vec<
+        ::prost::alloc::string::String,
+    >,
+    #[prost(uint32, optional, tag = "27")]
+    pub duration: ::core::option::Option<u32>,
+    #[prost(message, repeated, tag = "41")]
+    pub reactions: ::prost::alloc::vec::Vec<Reaction>,
+    #[prost(bytes = "vec", optional, tag = "49")]
+    pub message_secret: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(uint64, optional, tag = "52")]
+    pub revoke_message_timestamp: ::core::option::Option<u64>,
+}
+/// Nested message and enum types in `WebMessageInfo`.
+pub mod web_message_info {
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum Status {
+        Error = 0,
+        Pending = 1,
+        ServerAck = 2,
+        DeliveryAck = 3,
+        Read = 4,
+        Played = 5,
+    }
+    impl Status {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Error => "ERROR",
+                Self::Pending => "PENDING",
+                Self::ServerAck => "SERVER_ACK",
+                Self::DeliveryAck => "DELIVERY_ACK",
+                Self::Read => "READ",
+                Self::Played => "PLAYED",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "ERROR" => Some(Self::Error),
+                "PENDING" => Some(Self::Pending),
+                "SERVER_ACK" => Some(Self::ServerAck),
+                "DELIVERY_ACK" => Some(Self::DeliveryAck),
+                "READ" => Some(Self::Read),
+                "PLAYED" => Some(Self::Played),
+                _ => None,
+            }
+        }
+    }
+    /// The subset of system-message kinds we recognise; others decode as plain numbers.
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum StubType {
+        Unknown = 0,
+        Revoke = 1,
+        Ciphertext = 2,
+        Futureproof = 3,
+        GroupCreate = 20,
+        GroupChangeSubject = 21,
+        GroupChangeIcon = 22,
+        GroupChangeInviteLink = 23,
+        GroupChangeDescription = 24,
+        GroupParticipantAdd = 27,
+        GroupParticipantRemove = 28,
+        GroupParticipantPromote = 29,
+        GroupParticipantDemote = 30,
+        GroupParticipantLeave = 32,
+        E2eIdentityChanged = 38,
+        E2eEncrypted = 39,
+        CallMissedVoice = 40,
+        CallMissedVideo = 41,
+        ChangeEphemeralSetting = 72,
+        E2eDeviceChanged = 73,
+        AdminRevoke = 132,
+    }
+    impl StubType {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Unknown => "UNKNOWN",
+                Self::Revoke => "REVOKE",
+                Self::Ciphertext => "CIPHERTEXT",
+                Self::Futureproof => "FUTUREPROOF",
+                Self::GroupCreate => "GROUP_CREATE",
+                Self::GroupChangeSubject => "GROUP_CHANGE_SUBJECT",
+                Self::GroupChangeIcon => "GROUP_CHANGE_ICON",
+                Self::GroupChangeInviteLink => "GROUP_CHANGE_INVITE_LINK",
+                Self::GroupChangeDescription => "GROUP_CHANGE_DESCRIPTION",
+                Self::GroupParticipantAdd => "GROUP_PARTICIPANT_ADD",
+                Self::GroupParticipantRemove => "GROUP_PARTICIPANT_REMOVE",
+                Self::GroupParticipantPromote => "GROUP_PARTICIPANT_PROMOTE",
+                Self::GroupParticipantDemote => "GROUP_PARTICIPANT_DEMOTE",
+                Self::GroupParticipantLeave => "GROUP_PARTICIPANT_LEAVE",
+                Self::E2eIdentityChanged => "E2E_IDENTITY_CHANGED",
+                Self::E2eEncrypted => "E2E_ENCRYPTED",
+                Self::CallMissedVoice => "CALL_MISSED_VOICE",
+                Self::CallMissedVideo => "CALL_MISSED_VIDEO",
+                Self::ChangeEphemeralSetting => "CHANGE_EPHEMERAL_SETTING",
+                Self::E2eDeviceChanged => "E2E_DEVICE_CHANGED",
+                Self::AdminRevoke => "ADMIN_REVOKE",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "UNKNOWN" => Some(Self::Unknown),
+                "REVOKE" => Some(Self::Revoke),
+                "CIPHERTEXT" => Some(Self::Ciphertext),
+                "FUTUREPROOF" => Some(Self::Futureproof),
+                "GROUP_CREATE" => Some(Self::GroupCreate),
+                "GROUP_CHANGE_SUBJECT" => Some(Self::GroupChangeSubject),
+                "GROUP_CHANGE_ICON" => Some(Self::GroupChangeIcon),
+                "GROUP_CHANGE_INVITE_LINK" => Some(Self::GroupChangeInviteLink),
+                "GROUP_CHANGE_DESCRIPTION" => Some(Self::GroupChangeDescription),
+                "GROUP_PARTICIPANT_ADD" => Some(Self::GroupParticipantAdd),
+                "GROUP_PARTICIPANT_REMOVE" => Some(Self::GroupParticipantRemove),
+                "GROUP_PARTICIPANT_PROMOTE" => Some(Self::GroupParticipantPromote),
+                "GROUP_PARTICIPANT_DEMOTE" => Some(Self::GroupParticipantDemote),
+                "GROUP_PARTICIPANT_LEAVE" => Some(Self::GroupParticipantLeave),
+                "E2E_IDENTITY_CHANGED" => Some(Self::E2eIdentityChanged),
+                "E2E_ENCRYPTED" => Some(Self::E2eEncrypted),
+                "CALL_MISSED_VOICE" => Some(Self::CallMissedVoice),
+                "CALL_MISSED_VIDEO" => Some(Self::CallMissedVideo),
+                "CHANGE_EPHEMERAL_SETTING" => Some(Self::ChangeEphemeralSetting),
+                "E2E_DEVICE_CHANGED" => Some(Self::E2eDeviceChanged),
+                "ADMIN_REVOKE" => Some(Self::AdminRevoke),
+                _ => None,
+            }
+        }
+    }
+}
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
+#[repr(i32)]
+pub enum AdvEncryptionType {
+    E2ee = 0,
+    Hosted = 1,
+}
+impl AdvEncryptionType {
+    /// String value of the enum field names used in the ProtoBuf definition.
+    ///
+    /// The values are not transformed in any way and thus are considered stable
+    /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+    pub fn as_str_name(&self) -> &'static str {
+        match self {
+            Self::E2ee => "E2EE",
+            Self::Hosted => "HOSTED",
+        }
+    }
+    /// Creates an enum from field names used in the ProtoBuf definition.
+    pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+        match value {
+            "E2EE" => Some(Self::E2ee),
+            "HOSTED" => Some(Self::Hosted),
+            _ => None,
+        }
+    }
+}
