@@ -1,3 +1,207 @@
 //! The store layer: the only module that touches redb.
+//!
+//! One file, `<data dir>/chattu.redb`, holds everything. [`Store`] offers typed operations; each
+//! change is exactly one redb write transaction (committed before returning, so a crash loses at
+//! most the operation in flight). redb allows one writer at a time, so a read-modify-write inside
+//! one of these methods can never lose a concurrent update.
+//!
+//! Values are serde_json bytes (see [`records`]); keys are strings, SHA-256 digests, or numeric
+//! ids from monotonic counters kept in the `meta` table. History tables (sent, received, calls,
+//! security events, finished schedules) are pruned by age and row count, never unbounded.
+//! The Signal helper keeps its own tables in [`signal`] against the same [`redb::Database`].
 
 pub mod signal;
+
+mod clients;
+mod history;
+pub mod records;
+mod schedules;
+mod sessions;
+mod tables;
+#[cfg(test)]
+pub(crate) mod test_dir;
+#[cfg(test)]
+mod tests;
+pub mod users;
+
+pub use history::HistoryKind;
+pub use records::*;
+
+use redb::{Database, ReadableTable, WriteTransaction};
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use std::path::{Path, PathBuf};
+
+/// The file name inside the data directory.
+pub const DATABASE_FILE: &str = "chattu.redb";
+
+/// The schema version this build writes; see [`Store::migrate`].
+pub const SCHEMA_VERSION: u64 = 1;
+
+/// redb's page cache; it grows up to this, so keep it small for a Raspberry Pi.
+const CACHE_BYTES: usize = 16 * 1024 * 1024;
+
+/// Why a store operation failed. Callers above the store treat all of these as internal errors.
+#[derive(Debug)]
+pub enum StoreError {
+    /// redb reported an error (I/O, corruption, a second process holding the file, ...).
+    Database(redb::Error),
+    /// A value could not be decoded or encoded.
+    Corrupt(String),
+    /// The data directory could not be created.
+    Io(std::io::Error),
+    /// The file was written by a newer Chattu with a schema this build does not know.
+    NewerSchema { found: u64, supported: u64 },
+}
+
+impl std::fmt::Display for StoreError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            StoreError::Database(redb::Error::DatabaseAlreadyOpen) => f.write_str(
+                "the database is already open in another process (is `chattu serve` running?)",
+            ),
+            StoreError::Database(e) => write!(f, "database error: {e}"),
+            StoreError::Corrupt(what) => write!(f, "stored value cannot be read: {what}"),
+            StoreError::Io(e) => write!(f, "data directory: {e}"),
+            StoreError::NewerSchema { found, supported } => write!(
+                f,
+                "database schema {found} is newer than this build supports ({supported}); upgrade chattu"
+            ),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+macro_rules! from_redb {
+    ($($t:ty),*) => {$(
+        impl From<$t> for StoreError {
+            fn from(e: $t) -> Self {
+                StoreError::Database(e.into())
+            }
+        }
+    )*};
+}
+from_redb!(
+    redb::Error,
+    redb::DatabaseError,
+    redb::TransactionError,
+    redb::TableError,
+    redb::StorageError,
+    redb::CommitError
+);
+
+pub type StoreResult<T> = Result<T, StoreError>;
+
+/// The typed handle to `chattu.redb`.
+pub struct Store {
+    db: Database,
+    path: PathBuf,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store").field("path", &self.path).finish()
+    }
+}
+
+impl Store {
+    /// Opens (creating if needed) `<data_dir>/chattu.redb` and runs migrations.
+    pub fn open(data_dir: &Path) -> StoreResult<Store> {
+        std::fs::create_dir_all(data_dir).map_err(StoreError::Io)?;
+        let path = data_dir.join(DATABASE_FILE);
+        let db = Database::builder()
+            .set_cache_size(CACHE_BYTES)
+            .create(&path)?;
+        let store = Store { db, path };
+        store.migrate()?;
+        Ok(store)
+    }
+
+    /// The underlying database, for the Signal key store's own tables (src/store/signal.rs).
+    pub fn database(&self) -> &Database {
+        &self.db
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Creates every table and brings the schema to [`SCHEMA_VERSION`], in one transaction.
+    /// Version 1 is the first schema: creating the tables is the whole migration. A later version
+    /// adds a `if version < N { ... }` step here that rewrites what changed.
+    fn migrate(&self) -> StoreResult<()> {
+        let txn = self.db.begin_write()?;
+        {
+            let mut meta = txn.open_table(tables::META)?;
+            let version = meta.get(tables::SCHEMA_VERSION_KEY)?.map(|v| v.value());
+            match version {
+                Some(found) if found > SCHEMA_VERSION => {
+                    return Err(StoreError::NewerSchema {
+                        found,
+                        supported: SCHEMA_VERSION,
+                    });
+                }
+                Some(found) if found == SCHEMA_VERSION => {}
+                _ => {
+                    meta.insert(tables::SCHEMA_VERSION_KEY, SCHEMA_VERSION)?;
+                }
+            }
+        }
+        tables::create_all(&txn)?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// The schema version recorded in the file.
+    pub fn schema_version(&self) -> StoreResult<Option<u64>> {
+        let txn = self.db.begin_read()?;
+        let meta = txn.open_table(tables::META)?;
+        let version = meta.get(tables::SCHEMA_VERSION_KEY)?.map(|v| v.value());
+        Ok(version)
+    }
+}
+
+/// Takes the next id of a counter inside the caller's write transaction (ids start at 1).
+fn next_id(txn: &WriteTransaction, counter: &str) -> StoreResult<u64> {
+    let mut meta = txn.open_table(tables::META)?;
+    let next = meta.get(counter)?.map(|v| v.value()).unwrap_or(0) + 1;
+    meta.insert(counter, next)?;
+    Ok(next)
+}
+
+fn encode<T: Serialize>(value: &T) -> StoreResult<Vec<u8>> {
+    serde_json::to_vec(value).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+fn decode<T: DeserializeOwned>(bytes: &[u8]) -> StoreResult<T> {
+    serde_json::from_slice(bytes).map_err(|e| StoreError::Corrupt(e.to_string()))
+}
+
+/// Reads and decodes one JSON value by key from any table whose values are JSON bytes.
+fn get_json<'k, K, T, Tbl>(table: &Tbl, key: K::SelfType<'k>) -> StoreResult<Option<T>>
+where
+    K: redb::Key + 'static,
+    T: DeserializeOwned,
+    Tbl: ReadableTable<K, &'static [u8]>,
+{
+    match table.get(key)? {
+        Some(guard) => Ok(Some(decode(guard.value())?)),
+        None => Ok(None),
+    }
+}
+
+/// Decodes every value of a table (used for small tables: users, clients, schedules).
+fn all_json<K, T, Tbl>(table: &Tbl) -> StoreResult<Vec<T>>
+where
+    K: redb::Key + 'static,
+    T: DeserializeOwned,
+    Tbl: ReadableTable<K, &'static [u8]>,
+{
+    let mut out = Vec::new();
+    for entry in table.iter()? {
+        let (_, value) = entry?;
+        out.push(decode(value.value())?);
+    }
+    Ok(out)
+}

@@ -1,0 +1,342 @@
+//! Accounts: API key and session authentication, profile, key reset, and account administration.
+
+use super::{secrets, validate};
+use super::{AuthVia, Caller, Error, Shared, User};
+use crate::store::users::{digest, UserInsert};
+use crate::store::{KeyOwner, Role, SessionRecord, UserRecord};
+use serde::Serialize;
+
+/// GET /api/profile.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Profile {
+    pub username: String,
+    pub role: Role,
+    pub api_key: String,
+    pub client_count: u64,
+}
+
+/// One row of the admin user list.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct UserSummary {
+    pub username: String,
+    pub role: Role,
+    pub disabled: bool,
+    pub max_clients: u32,
+    pub client_count: u64,
+    pub created_at: String,
+}
+
+pub struct Accounts {
+    shared: Shared,
+}
+
+impl Accounts {
+    pub(super) fn new(shared: Shared) -> Accounts {
+        Accounts { shared }
+    }
+
+    /// Resolves an `x-api-key` (account or client key). Unknown, malformed or disabled → AuthFailed.
+    pub fn authenticate_api_key(&self, key: &str) -> Result<Caller, Error> {
+        if !secrets::looks_like_key(key) {
+            return Err(Error::AuthFailed);
+        }
+        let store = &self.shared.store;
+        let (username, stored_key, via) = match store.key_owner(&digest(key))? {
+            None => return Err(Error::AuthFailed),
+            Some(KeyOwner::Account { username }) => {
+                let user = store.user(&username)?.ok_or(Error::AuthFailed)?;
+                (username, user.api_key, AuthVia::AccountKey)
+            }
+            Some(KeyOwner::Client { client_id }) => {
+                let client = store.client(&client_id)?.ok_or(Error::AuthFailed)?;
+                (client.owner, client.api_key, AuthVia::ClientKey(client_id))
+            }
+        };
+        // The digest matched; comparing the keys themselves guards against a stale index entry.
+        if !secrets::constant_time_eq(stored_key.as_bytes(), key.as_bytes()) {
+            return Err(Error::AuthFailed);
+        }
+        let user = self.active_user(&username)?;
+        Ok(Caller { user, via })
+    }
+
+    /// Checks a username and password and opens a session; returns the caller and the token
+    /// for the `chattu_session` cookie (256 random bits; only its SHA-256 is stored).
+    pub fn login(&self, username: &str, password: &str) -> Result<(Caller, String), Error> {
+        let record = match self.shared.store.user(username)? {
+            Some(record) => record,
+            None => {
+                self.shared.hashing.burn(password);
+                return Err(Error::AuthFailed);
+            }
+        };
+        if !self.shared.hashing.verify(password, &record.password_hash) || record.disabled {
+            return Err(Error::AuthFailed);
+        }
+        let token = secrets::new_session_token()?;
+        let now = self.shared.now_ms();
+        let ttl_ms = i64::try_from(self.shared.config.accounts.session_ttl_hours)
+            .unwrap_or(i64::MAX / 3_600_000)
+            .saturating_mul(3_600_000);
+        let session = SessionRecord {
+            username: record.username.clone(),
+            created_ms: now,
+            expires_ms: now.saturating_add(ttl_ms),
+        };
+        self.shared
+            .store
+            .insert_session(&digest(&token), &session)?;
+        Ok((
+            Caller {
+                user: User::from(&record),
+                via: AuthVia::Session,
+            },
+            token,
+        ))
+    }
+
+    /// Resolves a session cookie; expired, unknown, or belonging to a disabled account → AuthFailed.
+    pub fn authenticate_session(&self, token: &str) -> Result<Caller, Error> {
+        if !secrets::looks_like_key(token) {
+            return Err(Error::AuthFailed);
+        }
+        let key = digest(token);
+        let session = self.shared.store.session(&key)?.ok_or(Error::AuthFailed)?;
+        if session.expires_ms <= self.shared.now_ms() {
+            self.shared.store.delete_session(&key)?;
+            return Err(Error::AuthFailed);
+        }
+        let user = self.active_user(&session.username)?;
+        Ok(Caller {
+            user,
+            via: AuthVia::Session,
+        })
+    }
+
+    /// Ends a session (unknown tokens are ignored: logging out twice is fine).
+    pub fn logout(&self, token: &str) -> Result<(), Error> {
+        if secrets::looks_like_key(token) {
+            self.shared.store.delete_session(&digest(token))?;
+        }
+        Ok(())
+    }
+
+    /// Whether `password` is the account's current password (for confirmations).
+    pub fn verify_password(&self, user: &User, password: &str) -> Result<bool, Error> {
+        let record = self
+            .shared
+            .store
+            .user(&user.username)?
+            .ok_or(Error::AuthFailed)?;
+        Ok(self.shared.hashing.verify(password, &record.password_hash))
+    }
+
+    pub fn profile(&self, caller: &Caller) -> Result<Profile, Error> {
+        caller.require_account()?;
+        let record = self
+            .shared
+            .store
+            .user(&caller.user.username)?
+            .ok_or(Error::AuthFailed)?;
+        let client_count = self.shared.store.clients_of(&record.username)?.len() as u64;
+        Ok(Profile {
+            username: record.username,
+            role: record.role,
+            api_key: record.api_key,
+            client_count,
+        })
+    }
+
+    /// POST /api/reset-api-key: the account's current key proves the request; returns the new key.
+    pub fn reset_api_key(&self, username: &str, current_key: &str) -> Result<String, Error> {
+        let record = self.shared.store.user(username)?.ok_or(Error::AuthFailed)?;
+        if record.disabled
+            || !secrets::constant_time_eq(record.api_key.as_bytes(), current_key.as_bytes())
+        {
+            return Err(Error::AuthFailed);
+        }
+        let new_key = secrets::new_api_key()?;
+        let replaced = self.shared.store.update_user(username, |user| {
+            // Only replace the key that was proven; a concurrent reset wins otherwise.
+            if secrets::constant_time_eq(user.api_key.as_bytes(), current_key.as_bytes()) {
+                user.api_key = new_key.clone();
+                true
+            } else {
+                false
+            }
+        })?;
+        match replaced {
+            Some(true) => Ok(new_key),
+            _ => Err(Error::AuthFailed),
+        }
+    }
+
+    pub fn list_users(&self, caller: &Caller) -> Result<Vec<UserSummary>, Error> {
+        caller.require_admin()?;
+        self.list_users_local()
+    }
+
+    /// Creates an account (admin only); returns it with its API key.
+    pub fn create_user(
+        &self,
+        caller: &Caller,
+        username: &str,
+        role: Role,
+        password: &str,
+    ) -> Result<(User, String), Error> {
+        caller.require_admin()?;
+        self.create_user_local(username, role, password)
+    }
+
+    pub fn set_disabled(
+        &self,
+        caller: &Caller,
+        username: &str,
+        disabled: bool,
+    ) -> Result<User, Error> {
+        caller.require_admin()?;
+        if disabled && username == caller.user.username {
+            return Err(Error::Conflict(
+                "You cannot disable your own account.".into(),
+            ));
+        }
+        let user = self
+            .shared
+            .store
+            .update_user(username, |u| {
+                u.disabled = disabled;
+                User::from(&*u)
+            })?
+            .ok_or_else(|| Error::NotFound("User".into()))?;
+        if disabled {
+            self.shared.store.delete_sessions_of(username)?;
+        }
+        Ok(user)
+    }
+
+    pub fn set_plan(
+        &self,
+        caller: &Caller,
+        username: &str,
+        max_clients: u32,
+    ) -> Result<User, Error> {
+        caller.require_admin()?;
+        self.set_plan_local(username, max_clients)
+    }
+
+    /// Sets a password: admins for anyone, other accounts for themselves (via session or key).
+    pub fn set_password(
+        &self,
+        caller: &Caller,
+        username: &str,
+        password: &str,
+    ) -> Result<(), Error> {
+        caller.require_account()?;
+        if !caller.is_admin() && caller.user.username != username {
+            return Err(Error::AccessDenied);
+        }
+        self.set_password_local(username, password)
+    }
+
+    pub fn delete_user(&self, caller: &Caller, username: &str) -> Result<(), Error> {
+        caller.require_admin()?;
+        if username == caller.user.username {
+            return Err(Error::Conflict(
+                "You cannot delete your own account.".into(),
+            ));
+        }
+        self.delete_user_local(username)
+    }
+
+    // ---- Local administration (the `chattu user ...` commands, which own the data directory) ----
+
+    pub fn list_users_local(&self) -> Result<Vec<UserSummary>, Error> {
+        let clients = self.shared.store.clients()?;
+        let users = self.shared.store.users()?;
+        Ok(users
+            .into_iter()
+            .map(|u| UserSummary {
+                client_count: clients.iter().filter(|c| c.owner == u.username).count() as u64,
+                created_at: super::time::format_rfc3339(u.created_ms),
+                username: u.username,
+                role: u.role,
+                disabled: u.disabled,
+                max_clients: u.max_clients,
+            })
+            .collect())
+    }
+
+    pub fn create_user_local(
+        &self,
+        username: &str,
+        role: Role,
+        password: &str,
+    ) -> Result<(User, String), Error> {
+        validate::username(username)?;
+        validate::password(password)?;
+        let record = UserRecord {
+            username: username.to_string(),
+            password_hash: self.shared.hashing.hash(password)?,
+            api_key: secrets::new_api_key()?,
+            role,
+            disabled: false,
+            max_clients: self.shared.config.accounts.default_max_clients,
+            created_ms: self.shared.now_ms(),
+        };
+        match self.shared.store.insert_user(&record)? {
+            UserInsert::Inserted => Ok((User::from(&record), record.api_key)),
+            UserInsert::UsernameTaken => {
+                Err(Error::Conflict(format!("User {username} already exists.")))
+            }
+        }
+    }
+
+    pub fn set_plan_local(&self, username: &str, max_clients: u32) -> Result<User, Error> {
+        self.shared
+            .store
+            .update_user(username, |u| {
+                u.max_clients = max_clients;
+                User::from(&*u)
+            })?
+            .ok_or_else(|| Error::NotFound("User".into()))
+    }
+
+    /// Sets a password and ends the account's sessions.
+    pub fn set_password_local(&self, username: &str, password: &str) -> Result<(), Error> {
+        validate::password(password)?;
+        let hash = self.shared.hashing.hash(password)?;
+        self.shared
+            .store
+            .update_user(username, |u| u.password_hash = hash)?
+            .ok_or_else(|| Error::NotFound("User".into()))?;
+        self.shared.store.delete_sessions_of(username)?;
+        Ok(())
+    }
+
+    /// Deletes an account with its clients, their history and schedules. The last admin stays.
+    pub fn delete_user_local(&self, username: &str) -> Result<(), Error> {
+        let users = self.shared.store.users()?;
+        let target = users
+            .iter()
+            .find(|u| u.username == username)
+            .ok_or_else(|| Error::NotFound("User".into()))?;
+        if target.role == Role::Admin && users.iter().filter(|u| u.role == Role::Admin).count() <= 1
+        {
+            return Err(Error::Conflict(
+                "The last admin account cannot be deleted.".into(),
+            ));
+        }
+        self.shared.store.delete_user(username)?;
+        Ok(())
+    }
+
+    fn active_user(&self, username: &str) -> Result<User, Error> {
+        let record = self.shared.store.user(username)?.ok_or(Error::AuthFailed)?;
+        if record.disabled {
+            return Err(Error::AuthFailed);
+        }
+        Ok(User::from(&record))
+    }
+}
