@@ -1,0 +1,504 @@
+//! The simulator's state: accounts with their phones and linked devices, and the live connections.
+//!
+//! One mutex guards it all; every operation is short and never awaits while holding it. Connections get
+//! their outbound stanzas through an unbounded channel so the registry can push to any of them
+//! (pair-success from the control API, stream errors on unlink or a second login).
+
+use super::phone::{parse_qr, LinkError, PendingLink, Phone, QrParseError};
+use crate::protocol::binary::Node;
+use crate::protocol::crypto::random_bytes;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::sync::Mutex;
+use tokio::sync::{mpsc, oneshot};
+
+/// Identifies one WebSocket connection.
+pub type ConnId = u64;
+
+/// What the registry asks a connection task to do.
+#[derive(Debug)]
+pub enum ToConnection {
+    /// Send this stanza.
+    Send(Node),
+    /// Send this stanza (a stream error), then close the connection.
+    End(Node),
+}
+
+/// A companion linked to an account.
+#[derive(Debug, Clone, Serialize)]
+pub struct LinkedDevice {
+    pub device: u16,
+    #[serde(skip)]
+    pub noise_public: [u8; 32],
+    #[serde(skip)]
+    pub identity_public: [u8; 32],
+    pub registration_id: u32,
+    pub key_index: u32,
+    #[serde(skip)]
+    pub signed_identity: Vec<u8>,
+    pub push_name: Option<String>,
+    pub linked_at: u64,
+    /// Whether a connection is logged in as this device right now.
+    pub connected: bool,
+}
+
+/// The registration data an unpaired companion sent in its ClientPayload.
+#[derive(Debug, Clone)]
+pub struct Registration {
+    pub noise_public: [u8; 32],
+    pub identity_public: [u8; 32],
+    pub registration_id: u32,
+    pub push_name: Option<String>,
+}
+
+struct LinkInProgress {
+    phone: String,
+    iq_id: String,
+    pending: PendingLink,
+    done: Option<oneshot::Sender<Result<LinkedDevice, String>>>,
+}
+
+enum ConnRole {
+    /// Connected, handshake not finished or payload not yet judged.
+    New,
+    Registering {
+        registration: Registration,
+        refs: Vec<String>,
+        link: Option<LinkInProgress>,
+    },
+    LoggedIn {
+        phone: String,
+        device: u16,
+    },
+}
+
+struct Connection {
+    tx: mpsc::UnboundedSender<ToConnection>,
+    role: ConnRole,
+}
+
+struct Account {
+    phone: Phone,
+    devices: BTreeMap<u16, LinkedDevice>,
+    next_device: u16,
+}
+
+/// Why a control or protocol operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SimError {
+    PhoneExists,
+    PhoneNotFound,
+    DeviceNotFound,
+    BadQr(QrParseError),
+    /// No connection shows this QR ref (expired, or never issued).
+    UnknownRef,
+    /// The QR's keys differ from those the connection registered with.
+    QrKeysMismatch,
+    /// That connection is already being linked.
+    LinkInProgress,
+    Link(LinkError),
+}
+
+impl fmt::Display for SimError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SimError::PhoneExists => f.write_str("phone already exists"),
+            SimError::PhoneNotFound => f.write_str("no such phone"),
+            SimError::DeviceNotFound => f.write_str("no such device"),
+            SimError::BadQr(e) => write!(f, "bad QR: {e}"),
+            SimError::UnknownRef => f.write_str("no companion is showing this QR code"),
+            SimError::QrKeysMismatch => {
+                f.write_str("QR keys differ from the companion's registration")
+            }
+            SimError::LinkInProgress => f.write_str("this companion is already being linked"),
+            SimError::Link(e) => write!(f, "link failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SimError {}
+
+/// What a login attempt resolved to.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginDecision {
+    /// Logged in; the account's LID user.
+    Accepted { lid: String },
+    /// `<failure reason="401"/>`: unknown device or wrong noise key.
+    LoggedOut,
+}
+
+/// What the connection should do with a pair-device-sign answer.
+#[derive(Debug)]
+pub enum LinkAnswer {
+    /// Not a reply to our pair-success.
+    NotOurs,
+    /// Linked: send 515 and close.
+    Linked,
+    /// Refused; the companion is told nothing more (it times out), the scanner gets the error.
+    Refused(SimError),
+}
+
+/// An account as the control API shows it.
+#[derive(Debug, Clone, Serialize)]
+pub struct PhoneView {
+    pub phone: String,
+    pub name: String,
+    pub lid: String,
+    pub devices: Vec<LinkedDevice>,
+}
+
+/// All simulator state.
+#[derive(Default)]
+pub struct Registry {
+    inner: Mutex<Inner>,
+}
+
+#[derive(Default)]
+struct Inner {
+    accounts: BTreeMap<String, Account>,
+    connections: HashMap<ConnId, Connection>,
+    refs: HashMap<String, ConnId>,
+    next_conn: ConnId,
+}
+
+/// Seconds since the Unix epoch.
+pub fn unix_now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or_default()
+}
+
+/// Six fresh QR refs (`2@` + base64 of random bytes, like the real server's).
+fn new_refs() -> Vec<String> {
+    use base64::Engine as _;
+    (0..6)
+        .map(|_| {
+            let bytes: [u8; 33] = random_bytes();
+            format!(
+                "2@{}",
+                base64::engine::general_purpose::STANDARD.encode(bytes)
+            )
+        })
+        .collect()
+}
+
+impl Registry {
+    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Creates an account with its primary phone.
+    pub fn create_phone(&self, phone: &str, name: &str) -> Result<PhoneView, SimError> {
+        let mut inner = self.lock();
+        if inner.accounts.contains_key(phone) {
+            return Err(SimError::PhoneExists);
+        }
+        let account = Account {
+            phone: Phone::new(phone, name),
+            devices: BTreeMap::new(),
+            next_device: 1,
+        };
+        let view = view_of(&account, &inner.connections);
+        inner.accounts.insert(phone.to_string(), account);
+        Ok(view)
+    }
+
+    /// An account and its linked devices.
+    pub fn phone(&self, phone: &str) -> Option<PhoneView> {
+        let inner = self.lock();
+        let account = inner.accounts.get(phone)?;
+        Some(view_of(account, &inner.connections))
+    }
+
+    /// Every account.
+    pub fn phones(&self) -> Vec<PhoneView> {
+        let inner = self.lock();
+        inner
+            .accounts
+            .values()
+            .map(|a| view_of(a, &inner.connections))
+            .collect()
+    }
+
+    /// Registers a new connection; returns its id.
+    pub fn connect(&self, tx: mpsc::UnboundedSender<ToConnection>) -> ConnId {
+        let mut inner = self.lock();
+        inner.next_conn += 1;
+        let id = inner.next_conn;
+        inner.connections.insert(
+            id,
+            Connection {
+                tx,
+                role: ConnRole::New,
+            },
+        );
+        id
+    }
+
+    /// Forgets a closed connection (its refs expire with it).
+    pub fn disconnect(&self, conn: ConnId) {
+        let mut inner = self.lock();
+        if let Some(c) = inner.connections.remove(&conn) {
+            if let ConnRole::Registering { refs, .. } = c.role {
+                for r in refs {
+                    inner.refs.remove(&r);
+                }
+            }
+        }
+    }
+
+    /// An unpaired companion registered: returns the refs to send in `<pair-device>`.
+    pub fn begin_registration(&self, conn: ConnId, registration: Registration) -> Vec<String> {
+        let mut inner = self.lock();
+        let refs = new_refs();
+        for r in &refs {
+            inner.refs.insert(r.clone(), conn);
+        }
+        if let Some(c) = inner.connections.get_mut(&conn) {
+            c.role = ConnRole::Registering {
+                registration,
+                refs: refs.clone(),
+                link: None,
+            };
+        }
+        refs
+    }
+
+    /// The phone scans a QR: sends pair-success to the companion showing it. The receiver resolves when
+    /// the companion answered (or the connection went away).
+    pub fn scan(
+        &self,
+        phone: &str,
+        qr: &str,
+    ) -> Result<oneshot::Receiver<Result<LinkedDevice, String>>, SimError> {
+        let scanned = parse_qr(qr).map_err(SimError::BadQr)?;
+        let mut inner = self.lock();
+        let conn_id = *inner
+            .refs
+            .get(&scanned.reference)
+            .ok_or(SimError::UnknownRef)?;
+        let Inner {
+            accounts,
+            connections,
+            ..
+        } = &mut *inner;
+        let account = accounts.get_mut(phone).ok_or(SimError::PhoneNotFound)?;
+        let conn = connections.get_mut(&conn_id).ok_or(SimError::UnknownRef)?;
+        let ConnRole::Registering {
+            registration, link, ..
+        } = &mut conn.role
+        else {
+            return Err(SimError::UnknownRef);
+        };
+        if registration.noise_public != scanned.noise_public
+            || registration.identity_public != scanned.identity_public
+        {
+            return Err(SimError::QrKeysMismatch);
+        }
+        if link.is_some() {
+            return Err(SimError::LinkInProgress);
+        }
+        let device = account.next_device;
+        account.next_device = account.next_device.saturating_add(1);
+        let iq_id = format!("pair-{conn_id}-{device}");
+        let (node, pending) = account.phone.link(scanned, device, &iq_id, unix_now());
+        let (done_tx, done_rx) = oneshot::channel();
+        *link = Some(LinkInProgress {
+            phone: phone.to_string(),
+            iq_id,
+            pending,
+            done: Some(done_tx),
+        });
+        // A closed receiver means the connection is ending; the oneshot then reports it.
+        let _ = conn.tx.send(ToConnection::Send(node));
+        Ok(done_rx)
+    }
+
+    /// The companion answered an iq while registering: if it answers our pair-success, check it.
+    pub fn answer_link(&self, conn: ConnId, node: &Node) -> LinkAnswer {
+        let mut inner = self.lock();
+        let Inner {
+            accounts,
+            connections,
+            refs,
+            ..
+        } = &mut *inner;
+        let Some(c) = connections.get_mut(&conn) else {
+            return LinkAnswer::NotOurs;
+        };
+        let ConnRole::Registering {
+            registration,
+            link,
+            refs: conn_refs,
+        } = &mut c.role
+        else {
+            return LinkAnswer::NotOurs;
+        };
+        let Some(progress) = link.as_mut() else {
+            return LinkAnswer::NotOurs;
+        };
+        if node.attr("id") != Some(progress.iq_id.as_str()) {
+            return LinkAnswer::NotOurs;
+        }
+        let outcome = link_outcome(accounts, registration, progress, node);
+        if let Some(done) = progress.done.take() {
+            let _ = done.send(outcome.clone().map_err(|e| e.to_string()));
+        }
+        match outcome {
+            Ok(_) => {
+                for r in conn_refs.drain(..) {
+                    refs.remove(&r);
+                }
+                LinkAnswer::Linked
+            }
+            Err(e) => {
+                *link = None;
+                LinkAnswer::Refused(e)
+            }
+        }
+    }
+
+    /// Decides a login (§6.1). An older connection of the same device is told it was replaced.
+    pub fn login(
+        &self,
+        conn: ConnId,
+        phone: &str,
+        device: u16,
+        noise_public: &[u8; 32],
+    ) -> LoginDecision {
+        let mut inner = self.lock();
+        let Some(account) = inner.accounts.get(phone) else {
+            return LoginDecision::LoggedOut;
+        };
+        let Some(linked) = account.devices.get(&device) else {
+            return LoginDecision::LoggedOut;
+        };
+        if &linked.noise_public != noise_public {
+            return LoginDecision::LoggedOut;
+        }
+        let lid = account.phone.lid.clone();
+        let older: Vec<ConnId> = inner
+            .connections
+            .iter()
+            .filter(|(id, c)| {
+                **id != conn
+                    && matches!(&c.role, ConnRole::LoggedIn { phone: p, device: d } if p == phone && *d == device)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in older {
+            if let Some(old) = inner.connections.remove(&id) {
+                let _ = old.tx.send(ToConnection::End(replaced_error()));
+            }
+        }
+        if let Some(c) = inner.connections.get_mut(&conn) {
+            c.role = ConnRole::LoggedIn {
+                phone: phone.to_string(),
+                device,
+            };
+        }
+        LoginDecision::Accepted { lid }
+    }
+
+    /// The phone unlinks a companion: forget it and end its connection with `device_removed`.
+    pub fn unlink(&self, phone: &str, device: u16) -> Result<(), SimError> {
+        let mut inner = self.lock();
+        let account = inner
+            .accounts
+            .get_mut(phone)
+            .ok_or(SimError::PhoneNotFound)?;
+        account
+            .devices
+            .remove(&device)
+            .ok_or(SimError::DeviceNotFound)?;
+        let gone: Vec<ConnId> = inner
+            .connections
+            .iter()
+            .filter(|(_, c)| {
+                matches!(&c.role, ConnRole::LoggedIn { phone: p, device: d } if p == phone && *d == device)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in gone {
+            if let Some(c) = inner.connections.remove(&id) {
+                let _ = c.tx.send(ToConnection::End(device_removed_error()));
+            }
+        }
+        Ok(())
+    }
+}
+
+fn link_outcome(
+    accounts: &mut BTreeMap<String, Account>,
+    registration: &Registration,
+    progress: &LinkInProgress,
+    node: &Node,
+) -> Result<LinkedDevice, SimError> {
+    if node.attr("type") != Some("result") {
+        return Err(SimError::Link(LinkError::Malformed(
+            "companion refused pair-success",
+        )));
+    }
+    let account = accounts
+        .get_mut(&progress.phone)
+        .ok_or(SimError::PhoneNotFound)?;
+    let (signed, _) = crate::engine::pair::pair_device_sign_identity(node)
+        .ok_or(SimError::Link(LinkError::Malformed("device-identity")))?;
+    let signed_identity = account
+        .phone
+        .verify_device_sign(&progress.pending, signed)
+        .map_err(SimError::Link)?;
+    let linked = LinkedDevice {
+        device: progress.pending.device,
+        noise_public: registration.noise_public,
+        identity_public: registration.identity_public,
+        registration_id: registration.registration_id,
+        key_index: progress.pending.key_index,
+        signed_identity,
+        push_name: registration.push_name.clone(),
+        linked_at: unix_now(),
+        connected: false,
+    };
+    account.devices.insert(linked.device, linked.clone());
+    Ok(linked)
+}
+
+fn view_of(account: &Account, connections: &HashMap<ConnId, Connection>) -> PhoneView {
+    let online = |device: u16| {
+        connections.values().any(|c| {
+            matches!(&c.role, ConnRole::LoggedIn { phone, device: d } if *phone == account.phone.phone && *d == device)
+        })
+    };
+    PhoneView {
+        phone: account.phone.phone.clone(),
+        name: account.phone.name.clone(),
+        lid: account.phone.lid.clone(),
+        devices: account
+            .devices
+            .values()
+            .map(|d| LinkedDevice {
+                connected: online(d.device),
+                ..d.clone()
+            })
+            .collect(),
+    }
+}
+
+/// `<stream:error><conflict type="replaced"/></stream:error>`.
+pub fn replaced_error() -> Node {
+    Node::new("stream:error").with_child(Node::new("conflict").with_attr("type", "replaced"))
+}
+
+/// `<stream:error code="401"><conflict type="device_removed"/></stream:error>`.
+pub fn device_removed_error() -> Node {
+    Node::new("stream:error")
+        .with_attr("code", "401")
+        .with_child(Node::new("conflict").with_attr("type", "device_removed"))
+}
+
+/// `<stream:error code="515"/>`: restart required (after pairing).
+pub fn restart_required_error() -> Node {
+    Node::new("stream:error").with_attr("code", "515")
+}
