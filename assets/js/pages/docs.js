@@ -164,7 +164,7 @@
           list = h('ul', {});
           nav.append(h('h2', { class: 'list-title' }, group), list);
         }
-        list.appendChild(h('li', {}, h('a', { href: '#' + s.id }, s.kind === 'endpoint' ? [methodBadge(s.method), ' ', h('span', {}, s.path)] : s.title)));
+        list.appendChild(h('li', {}, h('a', { href: '#' + s.id }, s.kind === 'endpoint' ? [methodBadge(s.method), h('span', {}, s.path)] : s.title)));
       }
       function jump(id) {
         const target = document.getElementById(id);

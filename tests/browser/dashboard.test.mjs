@@ -1,0 +1,167 @@
+// The dashboard in real Chromium against a running chattu server:
+//   CHATTU_ADMIN_PASSWORD=... node tests/browser/dashboard.test.mjs http://127.0.0.1:PORT
+// tests/browser_dashboard.rs starts the binary and runs this. Screenshots go to target/screenshots/.
+import { test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { launch, watchConsole, screenshot, waitForPage, horizontalOverflow, wallTime, PAGES, DESKTOP, PHONE } from './lib.mjs';
+
+const BASE = (process.argv[2] || process.env.CHATTU_BASE_URL || '').replace(/\/+$/, '');
+const USER = process.env.CHATTU_ADMIN_USER || 'admin';
+const PASSWORD = process.env.CHATTU_ADMIN_PASSWORD || '';
+// Routes the dashboard may probe before the server has them (the engine, /ws and the delivery log land later).
+const PENDING = [/^\/ws$/, /^\/api\/qr\//, /^\/api\/chats\//, /^\/api\/groups\//, /^\/api\/webhooks\//, /^\/api\/received-messages\//, /^\/api\/incoming-calls\//];
+const CLIENT_ID = 'browser-' + process.pid;
+
+let browser;
+let context;
+let page;
+let consoleLog;
+
+before(async () => {
+  assert.ok(BASE.startsWith('http'), 'pass the server base URL as the first argument');
+  assert.ok(PASSWORD, 'set CHATTU_ADMIN_PASSWORD to the admin password the server was started with');
+  browser = await launch();
+  // The browser's zone differs from the one the test schedules in, so the conversion cannot lean on it.
+  context = await browser.newContext({ viewport: DESKTOP, timezoneId: 'America/New_York', locale: 'en-US' });
+  page = await context.newPage();
+  consoleLog = watchConsole(page, PENDING);
+});
+
+after(async () => {
+  if (consoleLog && consoleLog.pending.length) console.log('# routes not on this server yet:\n#   ' + [...new Set(consoleLog.pending)].join('\n#   '));
+  if (browser) await browser.close();
+});
+
+function assertNoConsoleErrors(where) {
+  const errors = consoleLog.errors.splice(0);
+  assert.deepEqual(errors, [], 'console errors on ' + where);
+}
+
+test('an anonymous visit lands on the login page; a wrong password is refused', async () => {
+  await page.goto(BASE + '/scheduled');
+  await page.waitForSelector('#login-username');
+  assert.match(page.url(), /\/login\?next=%2Fscheduled$/);
+  await screenshot(page, 'login-desktop');
+  await page.setViewportSize(PHONE);
+  await screenshot(page, 'login-phone');
+  await page.setViewportSize(DESKTOP);
+  await page.fill('#login-username', USER);
+  await page.fill('#login-password', 'not-the-password');
+  await page.click('form button[type=submit]');
+  await page.waitForSelector('.login-card [role=alert]:not([hidden])');
+  assert.equal(await page.textContent('.login-card [role=alert]'), 'Wrong username or password.');
+  consoleLog.errors = consoleLog.errors.filter((e) => !/status of 401/.test(e));
+  assertNoConsoleErrors('login');
+});
+
+test('logging in returns to the page asked for and shows the user', async () => {
+  await page.fill('#login-password', PASSWORD);
+  await page.click('form button[type=submit]');
+  await waitForPage(page, 'scheduled');
+  assert.match(page.url(), /\/scheduled$/);
+  assert.match(await page.textContent('#whoami'), new RegExp('^' + USER));
+  assert.ok(await page.isVisible('#nav a[href="/admin"]'), 'the admin sees the Admin page');
+  assertNoConsoleErrors('after login');
+});
+
+test('adding a number shows the client with its status', async () => {
+  await page.goto(BASE + '/clients');
+  await waitForPage(page, 'clients');
+  await page.fill('#add-client-id', CLIENT_ID);
+  await page.fill('#add-phone', '972501234567');
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/api/add-number')),
+    page.click('.add-form button[type=submit]'),
+  ]);
+  const body = await response.json().catch(() => ({}));
+  assert.equal(response.status(), 200, 'POST /api/add-number: ' + JSON.stringify(body));
+  assert.ok(['pending_auth', 'connected'].includes(body.status), 'documented status, got ' + body.status);
+  const card = page.locator('article[data-client="' + CLIENT_ID + '"]');
+  await card.waitFor();
+  assert.ok((await card.locator('.badge').textContent()).length > 0, 'a status badge is shown');
+  // The documented contract: a QR image while pending (once the engine produces one), none when connected.
+  if (body.status === 'pending_auth' && body.qrCode) {
+    await card.locator('img.qr').waitFor();
+    assert.match(await card.locator('img.qr').getAttribute('src'), /^(data:image\/png|blob:)/);
+  }
+  const listed = await (await page.request.get(BASE + '/api/clients')).json();
+  assert.ok(listed.some((c) => c.clientId === CLIENT_ID), 'GET /api/clients lists the new client');
+  assertNoConsoleErrors('clients');
+});
+
+test('a message scheduled one minute ahead in Asia/Jerusalem is stored as the right UTC instant', async () => {
+  await page.goto(BASE + '/scheduled');
+  await waitForPage(page, 'scheduled');
+  await page.selectOption('#sched-zone', 'Asia/Jerusalem');
+  await page.selectOption('#sched-client', CLIENT_ID);
+  // One minute ahead, on a whole minute (the input has minute precision).
+  const target = Math.ceil((Date.now() + 60000) / 60000) * 60000;
+  await page.fill('#sched-when', wallTime(target, 'Asia/Jerusalem'));
+  await page.fill('#sched-number', '972509999999');
+  const text = 'browser test ' + process.pid + ' שלום';
+  await page.fill('#sched-message', text);
+  const expected = new Date(target).toISOString().replace('.000Z', 'Z');
+  assert.match(await page.textContent('#sched-preview'), new RegExp(expected.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')));
+  const [response] = await Promise.all([
+    page.waitForResponse((r) => r.url().endsWith('/schedule-message')),
+    page.click('form[aria-labelledby=sched-title] button[type=submit]'),
+  ]);
+  assert.ok(response.ok(), 'POST /schedule-message: ' + response.status() + ' ' + (await response.text()));
+  const stored = await (await page.request.get(BASE + '/scheduled-messages')).json();
+  const rows = Array.isArray(stored) ? stored : stored.scheduled || stored.messages || [];
+  const row = rows.find((r) => r.message === text);
+  assert.ok(row, 'GET /scheduled-messages lists the new message');
+  assert.equal(new Date(row.scheduleTime).getTime(), target, 'stored ' + row.scheduleTime + ', expected ' + expected);
+  await page.locator('td', { hasText: text }).first().waitFor();
+  assertNoConsoleErrors('scheduled');
+});
+
+test('every page renders without console errors, at desktop and phone width', async () => {
+  for (const [name, path] of PAGES) {
+    for (const [label, size] of [['desktop', DESKTOP], ['phone', PHONE]]) {
+      await page.setViewportSize(size);
+      await page.goto(BASE + path);
+      await waitForPage(page, name);
+      await page.waitForLoadState('networkidle').catch(() => {});
+      await screenshot(page, name + '-' + label);
+      if (label === 'phone') assert.ok((await horizontalOverflow(page)) <= 1, name + ' scrolls sideways at phone width');
+      assertNoConsoleErrors(name + ' (' + label + ')');
+    }
+  }
+  await page.setViewportSize(DESKTOP);
+});
+
+test('the API docs search jumps to an endpoint with Ctrl+K', async () => {
+  await page.goto(BASE + '/docs');
+  await waitForPage(page, 'docs');
+  await page.keyboard.press('Control+K');
+  await page.waitForSelector('#docs-search');
+  await page.keyboard.type('media message');
+  const first = page.locator('#docs-results li').first();
+  assert.match(await first.textContent(), /\/api\/chats\/:clientId\/media\/:messageId/);
+  await page.keyboard.press('Enter');
+  await page.waitForFunction(() => location.hash === '#get-api-chats-clientid-media-messageid');
+  assert.equal(await page.evaluate(() => document.activeElement && document.activeElement.id), 'get-api-chats-clientid-media-messageid');
+  // Click-to-copy on an example.
+  await page.locator('#post-api-add-number pre.code').first().click();
+  await page.locator('.toast', { hasText: 'Example copied' }).waitFor();
+  await screenshot(page, 'docs-search-desktop');
+  assertNoConsoleErrors('docs');
+});
+
+test('the profile reveals the API key the API reports', async () => {
+  await page.goto(BASE + '/profile');
+  await waitForPage(page, 'profile');
+  const profile = await (await page.request.get(BASE + '/api/profile')).json();
+  assert.notEqual(await page.textContent('#api-key'), profile.apiKey, 'masked until revealed');
+  await page.click('button[aria-controls=api-key]');
+  assert.equal(await page.textContent('#api-key'), profile.apiKey);
+  assertNoConsoleErrors('profile');
+});
+
+test('logging out returns to the login page and the API refuses the old session', async () => {
+  await page.click('#logout');
+  await page.waitForSelector('#login-username');
+  const response = await page.request.get(BASE + '/api/profile');
+  assert.equal(response.status(), 401);
+});
