@@ -10,6 +10,7 @@
 //! - [`http`]: the hyper server, route table, auth and handlers; the dashboard assets it serves.
 //! - [`config`]: typed configuration from file and environment.
 
+pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod http;

@@ -1,3 +1,94 @@
-fn main() {
-    println!("chattu: being written");
+//! `chattu`: the appliance binary. Parsing and local administration live in [`chattu::cli`];
+//! this file starts the runtime and the server.
+
+use chattu::cli::{self, Command, ParseOutcome};
+use chattu::services::{app_log, App};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// How often retention pruning runs while serving.
+const MAINTENANCE_EVERY: Duration = Duration::from_secs(3600);
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    match cli::parse(&args) {
+        Err(ParseOutcome::Help(text)) => {
+            print!("{text}");
+            ExitCode::SUCCESS
+        }
+        Err(ParseOutcome::Usage(text)) => {
+            eprint!("{text}");
+            ExitCode::from(2)
+        }
+        Ok(Command::Version) => {
+            println!("chattu {}", env!("CARGO_PKG_VERSION"));
+            ExitCode::SUCCESS
+        }
+        Ok(Command::Serve { common, listen }) => match serve(&common, listen.as_deref()) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("chattu: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(command) => {
+            // Warnings (such as the generated admin password on a new data directory) reach the terminal.
+            app_log::init(log::LevelFilter::Warn, 16);
+            let stdin = std::io::stdin();
+            let result = cli::run_user_command(
+                command,
+                &mut stdin.lock(),
+                &mut std::io::stdout().lock(),
+                &mut std::io::stderr().lock(),
+            );
+            match result {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("chattu: {message}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+    }
+}
+
+fn serve(common: &cli::CommonOptions, listen: Option<&str>) -> Result<(), String> {
+    let config = cli::load_config(common, listen)?;
+    app_log::init(config.log.level_filter(), config.log.recent_lines);
+    log::info!(
+        "chattu {} starting; configuration from {}",
+        env!("CARGO_PKG_VERSION"),
+        config.source
+    );
+    log::info!("data directory {}", config.storage.data_dir.display());
+    let app = App::open(config).map_err(|e| match e {
+        chattu::services::Error::Internal(detail) => detail,
+        other => other.to_string(),
+    })?;
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .max_blocking_threads(64)
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        tokio::spawn(maintenance(app.clone()));
+        chattu::http::serve(app).await.map_err(|e| e.to_string())
+    })
+}
+
+/// Applies retention at start and then every hour.
+async fn maintenance(app: Arc<App>) {
+    loop {
+        let worker = app.clone();
+        match tokio::task::spawn_blocking(move || worker.run_maintenance()).await {
+            Ok(Ok(report)) if report != Default::default() => {
+                log::info!("retention pruned {report:?}")
+            }
+            Ok(Ok(_)) => {}
+            Ok(Err(e)) => log::error!("retention pruning failed: {e:?}"),
+            Err(e) => log::error!("retention pruning stopped: {e}"),
+        }
+        tokio::time::sleep(MAINTENANCE_EVERY).await;
+    }
 }

@@ -2,7 +2,7 @@
 
 use super::{secrets, validate};
 use super::{AuthVia, Caller, Error, Shared, User};
-use crate::store::users::{digest, UserInsert};
+use crate::store::{digest, UserInsert};
 use crate::store::{KeyOwner, Role, SessionRecord, UserRecord};
 use serde::Serialize;
 

@@ -2,7 +2,7 @@
 
 use super::secrets;
 use super::{Error, Shared};
-use crate::store::users::UserInsert;
+use crate::store::UserInsert;
 use crate::store::{Role, UserRecord};
 use std::path::Path;
 

@@ -3,7 +3,7 @@
 
 use super::{secrets, validate, webhook_url};
 use super::{Caller, ClientRecord, ClientStatus, Error, Shared};
-use crate::store::clients::ClientInsert;
+use crate::store::ClientInsert;
 use serde::Serialize;
 
 /// One client as GET /api/clients shows it.

@@ -142,12 +142,6 @@ impl Shared {
         }
         Ok(clients)
     }
-
-    fn retention_cutoff_ms(&self) -> i64 {
-        let days = i64::from(self.config.storage.retention_days);
-        self.now_ms()
-            .saturating_sub(days.saturating_mul(86_400_000))
-    }
 }
 
 /// Options for [`App::open_with`].

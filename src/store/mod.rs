@@ -22,10 +22,12 @@ mod tables;
 pub(crate) mod test_dir;
 #[cfg(test)]
 mod tests;
-pub mod users;
+mod users;
 
-pub use history::HistoryKind;
+pub use clients::ClientInsert;
+pub use history::{HistoryKind, HistoryRow};
 pub use records::*;
+pub use users::{digest, UserInsert};
 
 use redb::{Database, ReadableTable, WriteTransaction};
 use serde::de::DeserializeOwned;
