@@ -196,7 +196,9 @@ impl Writer<'_> {
     /// The JID branch copies Baileys' `jidDecode` + `writeJid`: split at the first `@`; the user part is
     /// cut at `:` (device) and `_` (agent, dropped); with a device it becomes AD_JID with domain 1 for
     /// `lid` and 0 otherwise (the server is not written); without one, JID_PAIR(user, server), where the
-    /// server is itself written as a string (a loop here, so no input can recurse deeply).
+    /// server is itself written as a string (a loop here, so no input can recurse deeply). One deliberate
+    /// difference: a string whose JID_PAIR server would be empty (`"x@"`) goes out raw, so everything we
+    /// encode can be decoded again.
     fn string(&mut self, text: &str) -> Result<(), EncodeError> {
         let mut s = text;
         loop {
@@ -217,6 +219,8 @@ impl Writer<'_> {
                         .extend_from_slice(&[tag::AD_JID, domain, js_number_byte(device)]);
                     return self.plain(user);
                 }
+                // Baileys would write JID_PAIR(user, "") here, which no decoder accepts.
+                _ if server.is_empty() => return self.raw(s),
                 _ => {
                     self.out.push(tag::JID_PAIR);
                     self.plain(user)?;
@@ -328,6 +332,18 @@ mod tests {
         assert_eq!(js_number_byte("300"), 44);
         assert_eq!(js_number_byte("x"), 0);
         assert_eq!(js_number_byte("-1"), 255);
+    }
+
+    #[test]
+    fn at_strings_that_would_not_decode_go_out_raw() {
+        let node = Node::new("x").with_attr("a", "b@q@");
+        // JID_PAIR(raw "b", raw "q@")
+        assert_eq!(hex(&node), "00f803fc0178fc0161fafc0162fc027140");
+        let decoded = super::super::decode(&encode(&node).unwrap_or_default());
+        assert_eq!(
+            decoded.map(|n| n.to_string()),
+            Ok("<x a=\"b@q@\"/>".to_string())
+        );
     }
 
     #[test]

@@ -142,8 +142,11 @@ fn no_input_makes_the_decoder_panic() {
         let result = std::panic::catch_unwind(|| match decode(&frame) {
             Ok(node) => {
                 let _ = node.to_string();
-                let _ = encode(&node);
-                true
+                // What we decoded, we can send again, and read back.
+                match encode(&node).map(|bytes| decode(&bytes)) {
+                    Ok(Ok(_)) => true,
+                    other => panic!("re-encoding {node} gave {other:?}"),
+                }
             }
             Err(_) => {
                 let _ = decode_node(&frame);

@@ -25,6 +25,8 @@ struct Tables {
     single: Vec<String>,
     double: Vec<Vec<String>>,
     lookup: HashMap<String, Token, BuildHasherDefault<FnvHasher>>,
+    /// Longest token in bytes: longer strings skip the hash entirely.
+    longest: usize,
 }
 
 /// FNV-1a: tokens are short, and the default SipHash costs more than the lookup it guards.
@@ -95,16 +97,22 @@ fn build_tables() -> Tables {
             lookup.insert(word.clone(), Token::Single(index as u8));
         }
     }
+    let longest = lookup.keys().map(String::len).max().unwrap_or(0);
     Tables {
         single,
         double,
         lookup,
+        longest,
     }
 }
 
 /// The token for `text`, if it has one.
 pub fn lookup(text: &str) -> Option<Token> {
-    tables().lookup.get(text).copied()
+    let t = tables();
+    if text.len() > t.longest {
+        return None;
+    }
+    t.lookup.get(text).copied()
 }
 
 /// The single-byte token for a tag byte in 1..=235.
