@@ -1,7 +1,314 @@
 //! A local stand-in for WhatsApp's servers: the server side of the protocol plus simulated phones.
 //!
+//! One listener serves both the WebSocket endpoint `/ws/chat` (the protocol, §13 of the notes) and the
+//! JSON control API under `/sim/` (see `docs/simulator.md`). The simulator has its own certificate
+//! root; a client talks to it only when configured to trust [`Simulator::trusted_root`].
+//!
+//! - [`identity`]: root, intermediate and static keys, and the certificate chain.
 //! - [`phone`]: a simulated primary phone (scans QR codes, signs companions).
 //! - [`registry`]: accounts, linked devices and live connections.
+//! - `session`, `iq`, `wire`: one client connection; `control`: the `/sim/` routes.
 
+mod control;
+pub mod identity;
+mod iq;
 pub mod phone;
 pub mod registry;
+mod session;
+mod wire;
+
+pub use identity::ServerIdentity;
+pub use registry::{PhoneView, Registry};
+
+use crate::protocol::noise::TrustedRoot;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use hyper::{Method, Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
+use tokio_tungstenite::tungstenite::protocol::{Role, WebSocketConfig};
+use tokio_tungstenite::WebSocketStream;
+
+/// The WebSocket path clients connect to.
+pub const WS_PATH: &str = "/ws/chat";
+/// Largest control request body.
+const MAX_CONTROL_BODY: usize = 64 * 1024;
+
+pub(crate) struct Shared {
+    identity: ServerIdentity,
+    registry: Registry,
+    shutdown: watch::Sender<bool>,
+}
+
+/// A simulator instance: state and request handling, independent of any listener. Cheap to clone.
+#[derive(Clone)]
+pub struct Simulator {
+    shared: Arc<Shared>,
+}
+
+impl Default for Simulator {
+    fn default() -> Self {
+        Simulator::new(ServerIdentity::generate())
+    }
+}
+
+impl Simulator {
+    /// A simulator with the given server identity and no accounts.
+    pub fn new(identity: ServerIdentity) -> Simulator {
+        let (shutdown, _) = watch::channel(false);
+        Simulator {
+            shared: Arc::new(Shared {
+                identity,
+                registry: Registry::default(),
+                shutdown,
+            }),
+        }
+    }
+
+    /// The root a client must trust to talk to this simulator.
+    pub fn trusted_root(&self) -> TrustedRoot {
+        self.shared.identity.trusted_root()
+    }
+
+    /// Accounts, devices and connections.
+    pub fn registry(&self) -> &Registry {
+        &self.shared.registry
+    }
+
+    /// True for paths this simulator serves (`/ws/chat` and `/sim/...`), so a host server can route them.
+    pub fn serves_path(path: &str) -> bool {
+        path == WS_PATH || path.starts_with("/sim/")
+    }
+
+    /// Handles one HTTP request: the WebSocket upgrade on `/ws/chat`, or a control route. The hyper
+    /// connection serving it must have upgrades enabled (`serve_connection(..).with_upgrades()`).
+    pub async fn handle<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: Body + Send + 'static,
+        B::Data: Send,
+        B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+    {
+        let path = req.uri().path().to_string();
+        if path == WS_PATH {
+            return self.upgrade(req);
+        }
+        if !path.starts_with("/sim/") {
+            return control::error_response(
+                StatusCode::NOT_FOUND,
+                "ROUTE_NOT_FOUND",
+                "not a simulator path",
+            );
+        }
+        let method = req.method().clone();
+        let body = if method == Method::GET || method == Method::DELETE {
+            Bytes::new()
+        } else {
+            match Limited::new(req.into_body(), MAX_CONTROL_BODY)
+                .collect()
+                .await
+            {
+                Ok(collected) => collected.to_bytes(),
+                Err(_) => {
+                    return control::error_response(
+                        StatusCode::PAYLOAD_TOO_LARGE,
+                        "BODY_TOO_LARGE",
+                        "control request body too large or unreadable",
+                    )
+                }
+            }
+        };
+        control::route(&self.shared, &method, &path, &body).await
+    }
+
+    fn upgrade<B>(&self, req: Request<B>) -> Response<Full<Bytes>>
+    where
+        B: Body + Send + 'static,
+    {
+        let key = req
+            .headers()
+            .get(hyper::header::SEC_WEBSOCKET_KEY)
+            .map(|k| derive_accept_key(k.as_bytes()));
+        let wants_ws = req
+            .headers()
+            .get(hyper::header::UPGRADE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.eq_ignore_ascii_case("websocket"));
+        let (Some(accept), true) = (key, wants_ws) else {
+            return control::error_response(
+                StatusCode::BAD_REQUEST,
+                "NOT_A_WEBSOCKET",
+                "expected a WebSocket upgrade",
+            );
+        };
+        let shared = Arc::clone(&self.shared);
+        tokio::spawn(async move {
+            match hyper::upgrade::on(req).await {
+                Ok(upgraded) => {
+                    let config = WebSocketConfig {
+                        max_message_size: Some(8 << 20),
+                        max_frame_size: Some(8 << 20),
+                        ..Default::default()
+                    };
+                    let ws = WebSocketStream::from_raw_socket(
+                        TokioIo::new(upgraded),
+                        Role::Server,
+                        Some(config),
+                    )
+                    .await;
+                    session::serve(ws, shared).await;
+                }
+                Err(e) => log::debug!("simulator: upgrade failed: {e}"),
+            }
+        });
+        let mut response = Response::new(Full::new(Bytes::new()));
+        *response.status_mut() = StatusCode::SWITCHING_PROTOCOLS;
+        let headers = response.headers_mut();
+        headers.insert(
+            hyper::header::CONNECTION,
+            hyper::header::HeaderValue::from_static("Upgrade"),
+        );
+        headers.insert(
+            hyper::header::UPGRADE,
+            hyper::header::HeaderValue::from_static("websocket"),
+        );
+        if let Ok(value) = hyper::header::HeaderValue::from_str(&accept) {
+            headers.insert(hyper::header::SEC_WEBSOCKET_ACCEPT, value);
+        }
+        response
+    }
+
+    /// Serves this simulator on `listener` until the handle shuts it down.
+    pub fn serve(self, listener: TcpListener) -> std::io::Result<SimulatorHandle> {
+        let addr = listener.local_addr()?;
+        let sim = self.clone();
+        let task = tokio::spawn(async move { sim.accept_loop(listener).await });
+        Ok(SimulatorHandle {
+            addr,
+            simulator: self,
+            task,
+        })
+    }
+
+    /// A fresh simulator (random identity) served on `listener`.
+    pub fn start(listener: TcpListener) -> std::io::Result<SimulatorHandle> {
+        Simulator::default().serve(listener)
+    }
+
+    async fn accept_loop(self, listener: TcpListener) {
+        let mut shutdown = self.shared.shutdown.subscribe();
+        loop {
+            let stream = tokio::select! {
+                accepted = listener.accept() => match accepted {
+                    Ok((stream, _)) => stream,
+                    Err(e) => {
+                        log::warn!("simulator: accept failed: {e}");
+                        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                        continue;
+                    }
+                },
+                _ = shut_down(&mut shutdown) => return,
+            };
+            let sim = self.clone();
+            let mut conn_shutdown = self.shared.shutdown.subscribe();
+            tokio::spawn(async move {
+                let service = hyper::service::service_fn(move |req| {
+                    let sim = sim.clone();
+                    async move { Ok::<_, Infallible>(sim.handle(req).await) }
+                });
+                let conn = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(TokioIo::new(stream), service)
+                    .with_upgrades();
+                tokio::select! {
+                    result = conn => if let Err(e) = result { log::debug!("simulator: http connection: {e}") },
+                    _ = shut_down(&mut conn_shutdown) => {}
+                }
+            });
+        }
+    }
+}
+
+/// Resolves once the simulator is shutting down (or its state is gone).
+pub(crate) async fn shut_down(rx: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not Send; drop it before returning.
+    let _ = rx.wait_for(|down| *down).await.map(|_| ());
+}
+
+/// A running simulator.
+pub struct SimulatorHandle {
+    /// The address it listens on.
+    pub addr: SocketAddr,
+    simulator: Simulator,
+    task: JoinHandle<()>,
+}
+
+impl SimulatorHandle {
+    /// `ws://ADDR/ws/chat`, the URL to point a client at.
+    pub fn ws_url(&self) -> String {
+        format!("ws://{}{WS_PATH}", self.addr)
+    }
+
+    /// `http://ADDR`, the base of the control API.
+    pub fn http_base(&self) -> String {
+        format!("http://{}", self.addr)
+    }
+
+    /// The root a client must trust.
+    pub fn trusted_root(&self) -> TrustedRoot {
+        self.simulator.trusted_root()
+    }
+
+    pub fn simulator(&self) -> &Simulator {
+        &self.simulator
+    }
+
+    /// Stops accepting, drops every connection, and waits for the accept loop to end.
+    pub async fn shutdown(self) {
+        self.simulator.shared.shutdown.send_replace(true);
+        let _ = self.task.await;
+    }
+}
+
+/// `chattu sim`: serves a fresh simulator on `listen` until Ctrl-C / SIGTERM.
+pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
+    let listener = TcpListener::bind(listen).await?;
+    let handle = Simulator::start(listener)?;
+    let root: String = handle
+        .trusted_root()
+        .public
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    log::info!(
+        "simulator listening on {} (WebSocket {}, control API {}/sim/)",
+        handle.addr,
+        handle.ws_url(),
+        handle.http_base()
+    );
+    log::info!("simulator root public key {root}");
+    println!("listening on {}", handle.addr);
+    wait_for_signal().await;
+    handle.shutdown().await;
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        if let Ok(mut term) = signal(SignalKind::terminate()) {
+            tokio::select! {
+                _ = tokio::signal::ctrl_c() => {}
+                _ = term.recv() => {}
+            }
+            return;
+        }
+    }
+    let _ = tokio::signal::ctrl_c().await;
+}

@@ -1,7 +1,6 @@
 //! A simulated primary phone (device 0): it scans a companion's QR code, vouches for the companion with a
 //! real ADV account signature (HMAC'd with the QR's adv secret), and checks the companion's countersignature.
 
-use crate::engine::pair::{ACCOUNT_SIGNATURE_PREFIX, DEVICE_SIGNATURE_PREFIX};
 use crate::protocol::binary::Node;
 use crate::protocol::crypto::{
     hmac_sha256, random_bytes, xeddsa_sign_random, xeddsa_verify, KeyPair,
@@ -12,6 +11,11 @@ use crate::protocol::proto::generated::{
 };
 use crate::protocol::proto::ProtoMessage;
 use std::fmt;
+
+/// Prefix of the account signature message (the phone signs the companion's identity).
+const ACCOUNT_SIGNATURE_PREFIX: [u8; 2] = [6, 0];
+/// Prefix of the companion's device signature message.
+const DEVICE_SIGNATURE_PREFIX: [u8; 2] = [6, 1];
 
 /// What a QR code carries (§5.2): the ref and the companion's three public values.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -214,6 +218,13 @@ impl Phone {
             account_signature,
         };
         (node, pending)
+    }
+
+    /// The `ADVSignedDeviceIdentity` bytes of a `<pair-device-sign>` answer.
+    pub fn signed_identity_of(answer: &Node) -> Option<&[u8]> {
+        answer
+            .child_path(&["pair-device-sign", "device-identity"])
+            .and_then(Node::content_bytes)
     }
 
     /// Checks the companion's `ADVSignedDeviceIdentity` (from `<pair-device-sign>`): same details and

@@ -39,6 +39,8 @@ pub struct LinkedDevice {
     pub signed_identity: Vec<u8>,
     pub push_name: Option<String>,
     pub linked_at: u64,
+    /// One-time prekeys uploaded and not yet handed out.
+    pub prekeys: usize,
     /// Whether a connection is logged in as this device right now.
     pub connected: bool,
 }
@@ -402,6 +404,42 @@ impl Registry {
         LoginDecision::Accepted { lid }
     }
 
+    fn logged_in_as(&self, conn: ConnId) -> Option<(String, u16)> {
+        match &self.lock().connections.get(&conn)?.role {
+            ConnRole::LoggedIn { phone, device } => Some((phone.clone(), *device)),
+            _ => None,
+        }
+    }
+
+    /// How many one-time prekeys the device logged in on `conn` has on the server.
+    pub fn prekey_count(&self, conn: ConnId) -> Option<usize> {
+        let (phone, device) = self.logged_in_as(conn)?;
+        let inner = self.lock();
+        Some(inner.accounts.get(&phone)?.devices.get(&device)?.prekeys)
+    }
+
+    /// Records an upload of `count` one-time prekeys by the device logged in on `conn`.
+    pub fn add_prekeys(&self, conn: ConnId, count: usize) {
+        let Some((phone, device)) = self.logged_in_as(conn) else {
+            return;
+        };
+        let mut inner = self.lock();
+        if let Some(linked) = inner
+            .accounts
+            .get_mut(&phone)
+            .and_then(|a| a.devices.get_mut(&device))
+        {
+            linked.prekeys = linked.prekeys.saturating_add(count);
+        }
+    }
+
+    /// The companion on `conn` logs itself out (`remove-companion-device`).
+    pub fn unlink_connection(&self, conn: ConnId) {
+        if let Some((phone, device)) = self.logged_in_as(conn) {
+            let _ = self.unlink(&phone, device);
+        }
+    }
+
     /// The phone unlinks a companion: forget it and end its connection with `device_removed`.
     pub fn unlink(&self, phone: &str, device: u16) -> Result<(), SimError> {
         let mut inner = self.lock();
@@ -444,7 +482,7 @@ fn link_outcome(
     let account = accounts
         .get_mut(&progress.phone)
         .ok_or(SimError::PhoneNotFound)?;
-    let (signed, _) = crate::engine::pair::pair_device_sign_identity(node)
+    let signed = Phone::signed_identity_of(node)
         .ok_or(SimError::Link(LinkError::Malformed("device-identity")))?;
     let signed_identity = account
         .phone
@@ -459,6 +497,7 @@ fn link_outcome(
         signed_identity,
         push_name: registration.push_name.clone(),
         linked_at: unix_now(),
+        prekeys: 0,
         connected: false,
     };
     account.devices.insert(linked.device, linked.clone());

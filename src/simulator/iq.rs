@@ -1,0 +1,69 @@
+//! Answers to the iqs a logged-in companion sends (§6.3, §13.1 item 6). Anything not simulated gets a
+//! `501 feature-not-implemented` error, never silence.
+
+use super::registry::ConnId;
+use super::Shared;
+use crate::protocol::binary::Node;
+use crate::protocol::jid::Jid;
+
+fn reply(id: &str, kind: &str) -> Node {
+    Node::new("iq")
+        .with_attr("from", Jid::server_jid())
+        .with_attr("type", kind)
+        .with_attr("id", id)
+}
+
+/// `<iq type="error"><error code text/></iq>` answering `id`.
+pub fn error_reply(id: &str, code: u16, text: &str) -> Node {
+    reply(id, "error").with_child(
+        Node::new("error")
+            .with_attr("code", code)
+            .with_attr("text", text),
+    )
+}
+
+/// The answer to a stanza from a logged-in client, if it needs one.
+pub(super) fn answer_iq(shared: &Shared, conn: ConnId, node: &Node) -> Option<Node> {
+    if node.tag != "iq" {
+        // Presence, acks, receipts and the like need no answer in this slice.
+        return None;
+    }
+    let kind = node.attr("type")?;
+    if kind != "get" && kind != "set" {
+        // A result or error for something we asked: nothing to do.
+        return None;
+    }
+    let Some(id) = node.attr("id") else {
+        return None;
+    };
+    let xmlns = node.attr("xmlns").unwrap_or_default();
+    let answer = match (xmlns, kind) {
+        // Keepalive ping and active/passive mode: an empty result is the whole answer.
+        ("w:p", _) | ("passive", "set") | ("w:stats", _) | ("urn:xmpp:whatsapp:dirty", _) => {
+            reply(id, "result")
+        }
+        ("encrypt", "get") if node.child("count").is_some() => {
+            let count = shared.registry.prekey_count(conn).unwrap_or(0);
+            reply(id, "result").with_child(Node::new("count").with_attr("value", count))
+        }
+        ("encrypt", "set") if node.child("list").is_some() => {
+            let uploaded = node
+                .child("list")
+                .map(|l| l.children_by_tag("key").count())
+                .unwrap_or(0);
+            shared.registry.add_prekeys(conn, uploaded);
+            reply(id, "result")
+        }
+        ("abt", "get") => {
+            reply(id, "result").with_child(Node::new("props").with_attr("protocol", "1"))
+        }
+        ("blocklist", "get") => reply(id, "result").with_child(Node::new("list")),
+        ("md", "set") if node.child("remove-companion-device").is_some() => {
+            // The companion logs itself out: forget it; the registry then ends this connection.
+            shared.registry.unlink_connection(conn);
+            reply(id, "result")
+        }
+        _ => error_reply(id, 501, "feature-not-implemented"),
+    };
+    Some(answer)
+}
