@@ -139,3 +139,30 @@ impl ApiError {
         res
     }
 }
+
+impl From<crate::services::Error> for ApiError {
+    fn from(err: crate::services::Error) -> Self {
+        use crate::services::Error as E;
+        let (status, code) = match &err {
+            E::AuthFailed => (StatusCode::UNAUTHORIZED, "AUTH_ERROR"),
+            E::AccessDenied => (StatusCode::FORBIDDEN, "ACCESS_DENIED"),
+            E::PlanLimitExceeded => (StatusCode::FORBIDDEN, "PLAN_LIMIT_EXCEEDED"),
+            E::ReadOnlyChat => (StatusCode::FORBIDDEN, "READ_ONLY_CHAT"),
+            E::ClientNotFound => (StatusCode::NOT_FOUND, "CLIENT_NOT_FOUND"),
+            E::GroupNotFound => (StatusCode::NOT_FOUND, "GROUP_NOT_FOUND"),
+            E::InvalidChatType => (StatusCode::BAD_REQUEST, "INVALID_CHAT_TYPE"),
+            E::Media(_) => (StatusCode::BAD_REQUEST, "MEDIA_ERROR"),
+            E::Validation { field, .. } => return ApiError::validation(field, err.to_string()),
+            E::PasswordRequired => (StatusCode::BAD_REQUEST, "PASSWORD_REQUIRED"),
+            E::InvalidPassword => (StatusCode::FORBIDDEN, "INVALID_PASSWORD"),
+            E::NotFound(_) => (StatusCode::NOT_FOUND, "NOT_FOUND"),
+            E::Conflict(_) => (StatusCode::CONFLICT, "CONFLICT"),
+            E::Internal(detail) => {
+                // The detail is for the operator's log, never for the caller.
+                log::error!("internal error: {detail}");
+                return ApiError::internal();
+            }
+        };
+        ApiError::new(status, code, err.to_string())
+    }
+}

@@ -1,0 +1,157 @@
+//! Credentials on a request (x-api-key or the session cookie), the session cookie itself, and the
+//! cross-site check that protects cookie-authenticated state changes.
+
+use hyper::header::{COOKIE, HOST, ORIGIN};
+use hyper::{HeaderMap, Method};
+
+/// Name of the dashboard session cookie.
+pub const SESSION_COOKIE: &str = "chattu_session";
+
+/// What the request offers to prove who it is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Credential {
+    ApiKey(String),
+    Session(String),
+    None,
+}
+
+/// The API key header, trimmed; an empty header counts as absent.
+pub fn api_key(headers: &HeaderMap) -> Option<String> {
+    let v = headers.get("x-api-key")?.to_str().ok()?.trim();
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
+/// The session token from the Cookie header(s).
+pub fn session_token(headers: &HeaderMap) -> Option<String> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(name, _)| *name == SESSION_COOKIE)
+        .map(|(_, value)| value.trim().trim_matches('"').to_owned())
+        .filter(|v| !v.is_empty())
+}
+
+/// The credential to use. `prefer_session` is set for routes that require a session: there the
+/// cookie wins and an API key alone is not enough; elsewhere an explicit API key wins.
+pub fn credential(headers: &HeaderMap, prefer_session: bool) -> Credential {
+    let key = api_key(headers);
+    let session = session_token(headers);
+    match (key, session) {
+        (_, Some(s)) if prefer_session => Credential::Session(s),
+        (Some(k), _) => Credential::ApiKey(k),
+        (None, Some(s)) => Credential::Session(s),
+        (None, None) => Credential::None,
+    }
+}
+
+/// Whether a method changes state (and so must not be triggered cross-site with a cookie).
+pub fn is_state_changing(method: &Method) -> bool {
+    !matches!(*method, Method::GET | Method::HEAD | Method::OPTIONS)
+}
+
+/// True when the browser tells us the request comes from another site: `Sec-Fetch-Site:
+/// cross-site`, or an `Origin` whose host differs from `Host` (an opaque `Origin: null` included).
+/// Requests without either header (curl, server-side clients) are not cross-site.
+pub fn is_cross_site(headers: &HeaderMap) -> bool {
+    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    if fetch_site.is_some_and(|s| s.trim().eq_ignore_ascii_case("cross-site")) {
+        return true;
+    }
+    let Some(origin) = headers.get(ORIGIN) else {
+        return false;
+    };
+    let Ok(origin) = origin.to_str() else {
+        return true;
+    };
+    let origin_host = origin
+        .split_once("://")
+        .map(|(_, rest)| rest.trim_end_matches('/'));
+    let host = headers.get(HOST).and_then(|h| h.to_str().ok());
+    match (origin_host, host) {
+        (Some(o), Some(h)) => !o.eq_ignore_ascii_case(h.trim()),
+        _ => true,
+    }
+}
+
+/// `Set-Cookie` value that installs a session.
+pub fn session_cookie(token: &str, max_age_secs: u64, secure: bool) -> String {
+    let secure = if secure { "; Secure" } else { "" };
+    format!("{SESSION_COOKIE}={token}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age_secs}{secure}")
+}
+
+/// `Set-Cookie` value that removes the session cookie.
+pub fn clear_session_cookie(secure: bool) -> String {
+    session_cookie("", 0, secure)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hyper::header::HeaderValue;
+
+    fn headers(pairs: &[(&'static str, &'static str)]) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        for (k, v) in pairs {
+            h.append(*k, HeaderValue::from_static(v));
+        }
+        h
+    }
+
+    #[test]
+    fn finds_the_session_cookie_among_others() {
+        let h = headers(&[("cookie", "a=1; chattu_session=tok123; b=2")]);
+        assert_eq!(session_token(&h).as_deref(), Some("tok123"));
+        assert_eq!(
+            session_token(&headers(&[("cookie", "chattu_session=")])),
+            None
+        );
+    }
+
+    #[test]
+    fn session_routes_prefer_the_cookie() {
+        let h = headers(&[("cookie", "chattu_session=s"), ("x-api-key", "k")]);
+        assert_eq!(credential(&h, true), Credential::Session("s".into()));
+        assert_eq!(credential(&h, false), Credential::ApiKey("k".into()));
+        assert_eq!(credential(&HeaderMap::new(), false), Credential::None);
+    }
+
+    #[test]
+    fn cross_site_detection() {
+        assert!(!is_cross_site(&headers(&[("host", "pi:8080")])));
+        assert!(!is_cross_site(&headers(&[
+            ("host", "pi:8080"),
+            ("origin", "http://pi:8080")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("host", "pi:8080"),
+            ("origin", "https://evil.example")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("host", "pi:8080"),
+            ("origin", "null")
+        ])));
+        assert!(is_cross_site(&headers(&[
+            ("host", "pi:8080"),
+            ("sec-fetch-site", "cross-site")
+        ])));
+        assert!(!is_cross_site(&headers(&[
+            ("host", "pi:8080"),
+            ("sec-fetch-site", "same-origin")
+        ])));
+    }
+
+    #[test]
+    fn cookie_attributes() {
+        let c = session_cookie("t", 60, true);
+        assert!(
+            c.contains("HttpOnly")
+                && c.contains("SameSite=Strict")
+                && c.contains("Path=/")
+                && c.ends_with("Secure")
+        );
+        assert!(!session_cookie("t", 60, false).contains("Secure"));
+    }
+}

@@ -1,0 +1,354 @@
+//! The request pipeline: route lookup, rate limits, authentication, the cross-site check, the
+//! handler, the dashboard fallback, error mapping, security events and the access log line.
+
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use hyper::body::Incoming;
+use hyper::header::{HeaderName, HeaderValue};
+use hyper::{HeaderMap, Method, Request, Response, StatusCode};
+
+use super::auth::{self, Credential};
+use super::client_ip::{self, TrustedProxies};
+use super::error::ApiError;
+use super::rate_limit::RateLimits;
+use super::request::{self, Fields};
+use super::response::{self, Body};
+use super::routes::{Access, Limit, Route, Router, Verb, ROUTES};
+use crate::services::{App, Caller};
+
+/// Everything the pipeline shares across requests.
+pub struct HttpState {
+    pub app: Arc<App>,
+    pub router: Router,
+    pub limits: RateLimits,
+    pub trusted: TrustedProxies,
+    pub max_body: usize,
+}
+
+impl HttpState {
+    pub fn new(app: Arc<App>) -> Result<HttpState, String> {
+        let cfg = &app.config;
+        let rl = &cfg.rate_limits;
+        Ok(HttpState {
+            router: Router::build(ROUTES)?,
+            limits: RateLimits::new(
+                rl.sensitive_per_hour,
+                rl.deletes_per_15min,
+                rl.api_per_15min,
+                rl.chat_per_minute,
+            ),
+            trusted: TrustedProxies::parse(&cfg.server.trusted_proxies)
+                .map_err(|e| e.to_string())?,
+            max_body: usize::try_from(cfg.server.max_body_bytes).unwrap_or(usize::MAX),
+            app,
+        })
+    }
+}
+
+/// What a handler gets: the authenticated caller (if the route has one), path parameters, headers
+/// and the whole body.
+pub struct Ctx {
+    pub state: Arc<HttpState>,
+    pub caller: Option<Caller>,
+    pub params: Vec<(String, String)>,
+    pub headers: HeaderMap,
+    pub query: Option<String>,
+    pub body: Bytes,
+    pub ip: IpAddr,
+    /// The client reached us over TLS (per a trusted proxy): cookies get `Secure`.
+    pub tls: bool,
+}
+
+impl Ctx {
+    pub fn app(&self) -> &Arc<App> {
+        &self.state.app
+    }
+
+    /// The caller of an authenticated route (the dispatcher guarantees it is set).
+    pub fn caller(&self) -> Result<&Caller, ApiError> {
+        self.caller
+            .as_ref()
+            .ok_or_else(|| ApiError::unauthorized("Authentication required."))
+    }
+
+    /// A path parameter by its name in the route table.
+    pub fn param(&self, name: &str) -> Result<&str, ApiError> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+            .filter(|v| !v.is_empty())
+            .ok_or_else(|| ApiError::validation(name, format!("{name} is required.")))
+    }
+
+    pub fn json(&self) -> Result<Fields, ApiError> {
+        request::json_object(&self.headers, &self.body)
+    }
+
+    pub fn json_or_form(&self) -> Result<Fields, ApiError> {
+        request::json_or_form(&self.headers, &self.body)
+    }
+
+    /// Records a security event (failed login, key reset, deletion, ...).
+    pub async fn security_event(&self, kind: &'static str, username: Option<&str>, detail: String) {
+        record_security(
+            &self.state,
+            kind,
+            self.ip,
+            username.map(str::to_owned),
+            detail,
+        )
+        .await;
+    }
+}
+
+/// Runs blocking service work (redb transactions, argon2) off the async workers.
+pub async fn blocking<T, F>(app: &Arc<App>, f: F) -> Result<T, ApiError>
+where
+    T: Send + 'static,
+    F: FnOnce(&App) -> Result<T, crate::services::Error> + Send + 'static,
+{
+    let app = app.clone();
+    match tokio::task::spawn_blocking(move || f(&app)).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => {
+            log::error!("service task failed: {e}");
+            Err(ApiError::internal())
+        }
+    }
+}
+
+async fn record_security(
+    state: &Arc<HttpState>,
+    kind: &'static str,
+    ip: IpAddr,
+    username: Option<String>,
+    detail: String,
+) {
+    let app = state.app.clone();
+    let event = crate::services::SecurityEvent {
+        kind: kind.to_owned(),
+        ip: Some(ip.to_string()),
+        username,
+        detail,
+    };
+    let stored = tokio::task::spawn_blocking(move || app.security.record(event)).await;
+    match stored {
+        Ok(Ok(_)) => {}
+        Ok(Err(e)) => log::warn!("could not record security event {kind}: {e}"),
+        Err(e) => log::warn!("could not record security event {kind}: {e}"),
+    }
+}
+
+/// Entry point from the connection layer.
+pub async fn handle(
+    state: Arc<HttpState>,
+    req: Request<Incoming>,
+    peer: SocketAddr,
+) -> Response<Body> {
+    let started = Instant::now();
+    let headers = req.headers();
+    let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = client_ip::client_ip(peer.ip(), forwarded_for, &state.trusted);
+    let tls = client_ip::forwarded_tls(
+        peer.ip(),
+        headers
+            .get("x-forwarded-proto")
+            .and_then(|v| v.to_str().ok()),
+        &state.trusted,
+    );
+    let method = req.method().clone();
+    let path = req.uri().path().to_owned();
+    let mut res = match route_request(&state, req, ip, tls).await {
+        Ok(res) => res,
+        Err(err) => {
+            if let Some(kind) = security_kind(&err) {
+                record_security(
+                    &state,
+                    kind,
+                    ip,
+                    None,
+                    format!("{} {} -> {}", method, path, err.code),
+                )
+                .await;
+            }
+            err.into_response()
+        }
+    };
+    response::add_security_headers(&mut res);
+    // Only the path is logged: query strings may carry secrets.
+    log::info!(
+        "{} {} {} {}ms {}",
+        method,
+        path,
+        res.status().as_u16(),
+        started.elapsed().as_millis(),
+        ip
+    );
+    res
+}
+
+/// Which errors are security events (401, 403, 429).
+fn security_kind(err: &ApiError) -> Option<&'static str> {
+    match err.status {
+        StatusCode::UNAUTHORIZED => Some("auth_failed"),
+        StatusCode::FORBIDDEN if err.code == "CROSS_SITE_REQUEST" => Some("cross_site_refused"),
+        StatusCode::FORBIDDEN => Some("access_denied"),
+        StatusCode::TOO_MANY_REQUESTS => Some("rate_limited"),
+        _ => None,
+    }
+}
+
+async fn route_request(
+    state: &Arc<HttpState>,
+    req: Request<Incoming>,
+    ip: IpAddr,
+    tls: bool,
+) -> Result<Response<Body>, ApiError> {
+    let verb = Verb::from_method(req.method());
+    let is_read = matches!(*req.method(), Method::GET | Method::HEAD);
+    let path = req.uri().path();
+    // The dashboard wants the query too (`/assets/app.css?v=<hash>` decides its caching).
+    let path_and_query = req.uri().path_and_query().map_or(path, |pq| pq.as_str());
+    let dashboard_candidate = is_read && !path.starts_with("/api/") && path != "/api";
+    let Some(matched) = state.router.lookup(path) else {
+        return if dashboard_candidate {
+            dashboard(req.headers(), path_and_query)
+        } else {
+            Err(ApiError::route_not_found())
+        };
+    };
+    let Some(route) = verb.and_then(|v| matched.routes.find(v)) else {
+        if dashboard_candidate {
+            // e.g. GET /login: the route table has POST /login; the page itself is the dashboard's.
+            if let Ok(res) = dashboard(req.headers(), path_and_query) {
+                return Ok(res);
+            }
+        }
+        return Err(ApiError::method_not_allowed(matched.routes.allow_header()));
+    };
+    let params = matched.params;
+    apply_limits(state, route, ip)?;
+    let (caller, via_session) = authenticate(state, route, req.headers()).await?;
+    let state_changing = auth::is_state_changing(req.method());
+    let login_route = route.access == Access::Public && route.verb == Verb::Post;
+    if state_changing && (via_session || login_route) && auth::is_cross_site(req.headers()) {
+        return Err(ApiError::cross_site());
+    }
+    let (parts, body) = req.into_parts();
+    let body = if route.verb == Verb::Get {
+        Bytes::new()
+    } else {
+        request::read_body(&parts.headers, body, state.max_body).await?
+    };
+    let ctx = Ctx {
+        state: state.clone(),
+        caller,
+        params,
+        headers: parts.headers,
+        query: parts.uri.query().map(str::to_owned),
+        body,
+        ip,
+        tls,
+    };
+    (route.handler)(ctx).await
+}
+
+fn apply_limits(state: &HttpState, route: &Route, ip: IpAddr) -> Result<(), ApiError> {
+    for limit in route.limits {
+        let l = &state.limits;
+        let verdict = match limit {
+            Limit::Api => l.api.try_acquire(ip),
+            Limit::Sensitive => l.sensitive.try_acquire(ip),
+            Limit::SensitiveFailures => l.sensitive.check(ip),
+            Limit::Deletes => l.deletes.try_acquire(ip),
+            Limit::Chat => l.chat.try_acquire(ip),
+        };
+        if let Err(retry) = verdict {
+            return Err(ApiError::rate_limited(retry.secs()));
+        }
+    }
+    Ok(())
+}
+
+/// Applies the route's access rule. Returns the caller and whether it came from the cookie.
+async fn authenticate(
+    state: &Arc<HttpState>,
+    route: &Route,
+    headers: &HeaderMap,
+) -> Result<(Option<Caller>, bool), ApiError> {
+    let session_only = route.access == Access::SessionOnly;
+    match route.access {
+        Access::Public | Access::BodyCredentials => {
+            // Public routes still learn whether a cookie was sent (logout, cross-site check).
+            Ok((None, auth::session_token(headers).is_some()))
+        }
+        Access::KeyOrSession | Access::SessionOnly | Access::Admin => {
+            let credential = auth::credential(headers, session_only);
+            let app = state.app.clone();
+            let (caller, via_session) = match credential {
+                Credential::None => {
+                    return Err(ApiError::unauthorized(if session_only {
+                        "Log in to the dashboard: this route requires a session."
+                    } else {
+                        "Missing x-api-key header or session."
+                    }))
+                }
+                Credential::ApiKey(_) if session_only => {
+                    return Err(ApiError::unauthorized(
+                        "This route requires a dashboard session; API keys are not accepted.",
+                    ))
+                }
+                Credential::ApiKey(key) => (
+                    blocking(&app, move |app| app.accounts.authenticate_api_key(&key)).await,
+                    false,
+                ),
+                Credential::Session(token) => (
+                    blocking(&app, move |app| app.accounts.authenticate_session(&token)).await,
+                    true,
+                ),
+            };
+            let caller = caller.map_err(|e| {
+                if e.code == "AUTH_ERROR" {
+                    ApiError::unauthorized(if via_session {
+                        "Session expired or invalid."
+                    } else {
+                        "Invalid API key."
+                    })
+                } else {
+                    e
+                }
+            })?;
+            if route.access == Access::Admin && !caller.is_admin() {
+                return Err(ApiError::forbidden("Administrators only."));
+            }
+            Ok((Some(caller), via_session))
+        }
+    }
+}
+
+/// Serves a dashboard file, or 404 JSON.
+fn dashboard(headers: &HeaderMap, path_and_query: &str) -> Result<Response<Body>, ApiError> {
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let Some(asset) = super::assets::lookup(
+        path_and_query,
+        header("accept-encoding"),
+        header("if-none-match"),
+    ) else {
+        return Err(ApiError::route_not_found());
+    };
+    let status = StatusCode::from_u16(asset.status).unwrap_or(StatusCode::OK);
+    let mut res = response::bytes(status, asset.content_type, asset.body);
+    for (name, value) in asset.headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(name.as_bytes()),
+            HeaderValue::from_str(&value),
+        ) {
+            res.headers_mut().append(n, v);
+        }
+    }
+    Ok(res)
+}

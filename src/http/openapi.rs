@@ -1,0 +1,371 @@
+//! GET /openapi.json: an OpenAPI 3.0 description of every route, with request and response
+//! schemas. Written by hand (next to, not generated from, the route table) so it can carry real
+//! schemas; a test checks that it lists exactly the routes of [`super::routes::ROUTES`], and the
+//! security requirements are derived from each route's access rule.
+
+use std::sync::OnceLock;
+
+use bytes::Bytes;
+use serde_json::{json, Map, Value};
+
+use super::routes::{Access, Verb, ROUTES};
+
+/// The documented operations: method, path (table syntax), summary, request schema, success
+/// status, success schema and the error statuses a caller should expect.
+struct Op {
+    verb: Verb,
+    path: &'static str,
+    summary: &'static str,
+    tag: &'static str,
+    request: Option<&'static str>,
+    ok: u16,
+    response: &'static str,
+    errors: &'static [u16],
+}
+
+const fn op(
+    verb: Verb,
+    path: &'static str,
+    tag: &'static str,
+    summary: &'static str,
+    request: Option<&'static str>,
+    ok: u16,
+    response: &'static str,
+    errors: &'static [u16],
+) -> Op {
+    Op {
+        verb,
+        path,
+        summary,
+        tag,
+        request,
+        ok,
+        response,
+        errors,
+    }
+}
+
+use Verb::*;
+
+const OPS: &[Op] = &[
+    op(Get, "/healthz", "service", "Liveness check.", None, 200, "Health", &[]),
+    op(Get, "/openapi.json", "service", "This document.", None, 200, "OpenApiDocument", &[]),
+    op(Post, "/login", "session", "Log in to the dashboard (JSON or form); sets the chattu_session cookie.", Some("LoginRequest"), 200, "LoginResponse", &[400, 401, 403, 429]),
+    op(Post, "/logout", "session", "End the dashboard session and clear the cookie.", None, 200, "MessageResponse", &[403]),
+    op(Get, "/api/profile", "account", "Username, role, account API key and client count.", None, 200, "Profile", &[401, 429]),
+    op(Post, "/api/reset-api-key", "account", "Replace the account API key, authenticated by username and current key in the body.", Some("ResetApiKeyRequest"), 200, "ResetApiKeyResponse", &[400, 401, 429]),
+    op(Post, "/api/add-number", "clients", "Add a WhatsApp client; returns its client API key (qrCode is null until the engine exists).", Some("AddNumberRequest"), 200, "AddNumberResponse", &[400, 401, 403, 409, 429]),
+    op(Get, "/api/clients", "clients", "All clients of the account (a client key sees its own client).", None, 200, "ClientList", &[401, 429]),
+    op(Post, "/api/update-webhook", "clients", "Set (or clear with null/\"\") the webhook URL of a client.", Some("UpdateWebhookRequest"), 200, "UpdateWebhookResponse", &[400, 401, 403, 404, 429]),
+    op(Delete, "/clients/{clientId}", "clients", "Delete a client permanently (session and password required).", Some("DeleteClientRequest"), 200, "MessageResponse", &[400, 401, 403, 404, 429]),
+    op(Post, "/schedule-message", "schedules", "Schedule a message (scheduleTime in ISO-8601 UTC).", Some("ScheduleMessageRequest"), 201, "ScheduleCreated", &[400, 401, 403, 404]),
+    op(Get, "/scheduled-messages", "schedules", "Scheduled messages of the logged-in user.", None, 200, "ScheduledMessageList", &[401]),
+    op(Delete, "/scheduled-messages/{id}", "schedules", "Cancel a pending scheduled message.", None, 200, "MessageResponse", &[400, 401, 403, 404, 409, 429]),
+    op(Get, "/api/sent-messages", "history", "The last 100 sent messages of the caller's clients.", None, 200, "SentMessageList", &[401, 429]),
+    op(Get, "/api/received-messages/{clientId}", "history", "The last 100 received messages of a client.", None, 200, "ReceivedMessages", &[401, 403, 404, 429]),
+    op(Get, "/api/incoming-calls/{clientId}", "history", "The last 100 incoming calls of a client.", None, 200, "CallList", &[401, 403, 404, 429]),
+    op(Get, "/api/call-logs", "history", "The last 50 calls across the caller's clients.", None, 200, "CallList", &[401, 429]),
+    op(Get, "/api/logs", "history", "Recent application log lines.", None, 200, "LogList", &[401, 403, 429]),
+    op(Get, "/api/admin/users", "admin", "All users (admin).", None, 200, "UserList", &[401, 403, 429]),
+    op(Post, "/api/admin/users", "admin", "Create a user (admin); returns its account API key once.", Some("CreateUserRequest"), 201, "CreatedUser", &[400, 401, 403, 409, 429]),
+    op(Post, "/api/admin/users/{username}/disable", "admin", "Disable or re-enable a user (admin).", Some("DisableUserRequest"), 200, "DisableUserResponse", &[400, 401, 403, 404, 429]),
+    op(Post, "/api/admin/users/{username}/plan", "admin", "Set a user's plan: the maximum number of clients (admin).", Some("SetPlanRequest"), 200, "SetPlanResponse", &[400, 401, 403, 404, 429]),
+    op(Get, "/api/admin/security-events", "admin", "Recent security events (admin).", None, 200, "SecurityEventList", &[401, 403, 429]),
+];
+
+/// The (method, path) pairs the document describes, for the route-table consistency test.
+pub fn documented_routes() -> Vec<(&'static str, &'static str)> {
+    OPS.iter().map(|o| (o.verb.as_str(), o.path)).collect()
+}
+
+/// The document, serialised once.
+pub fn document_bytes() -> Bytes {
+    static DOC: OnceLock<Bytes> = OnceLock::new();
+    DOC.get_or_init(|| Bytes::from(serde_json::to_vec(&document()).unwrap_or_default()))
+        .clone()
+}
+
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for o in OPS {
+        let entry = paths.entry(o.path.to_owned()).or_insert_with(|| json!({}));
+        if let Value::Object(methods) = entry {
+            methods.insert(o.verb.as_str().to_ascii_lowercase(), operation(o));
+        }
+    }
+    json!({
+        "openapi": "3.0.3",
+        "info": {
+            "title": "Chattu API",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": "WhatsApp automation API. Errors are {\"error\", \"code\", \"field\"?}; see docs/api.md for every code, auth rule and rate limit."
+        },
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "apiKey": {"type": "apiKey", "in": "header", "name": "x-api-key"},
+                "session": {"type": "apiKey", "in": "cookie", "name": "chattu_session"}
+            },
+            "schemas": schemas(),
+            "headers": {
+                "RetryAfter": {"description": "Seconds until the rate-limit window reopens.", "schema": {"type": "integer"}}
+            }
+        }
+    })
+}
+
+fn operation(o: &Op) -> Value {
+    let access = ROUTES
+        .iter()
+        .find(|r| r.verb == o.verb && r.path == o.path)
+        .map(|r| r.access);
+    let security = match access {
+        Some(Access::KeyOrSession) | Some(Access::Admin) => {
+            json!([{"apiKey": []}, {"session": []}])
+        }
+        Some(Access::SessionOnly) => json!([{"session": []}]),
+        _ => json!([]),
+    };
+    let mut responses = Map::new();
+    responses.insert(
+        o.ok.to_string(),
+        json!({"description": "Success.", "content": {"application/json": {"schema": schema_ref(o.response)}}}),
+    );
+    for status in o.errors {
+        let mut r = json!({"description": error_description(*status), "content": {"application/json": {"schema": schema_ref("Error")}}});
+        if *status == 429 {
+            r["headers"] = json!({"Retry-After": {"$ref": "#/components/headers/RetryAfter"}});
+        }
+        responses.insert(status.to_string(), r);
+    }
+    let mut v = json!({
+        "tags": [o.tag],
+        "summary": o.summary,
+        "operationId": format!("{}{}", o.verb.as_str().to_ascii_lowercase(), o.path.replace(['/', '{', '}', '.', '-'], "_")),
+        "security": security,
+        "responses": responses,
+    });
+    let params: Vec<Value> = path_params(o.path)
+        .into_iter()
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": if name == "id" { "integer" } else { "string" }}}))
+        .collect();
+    if !params.is_empty() {
+        v["parameters"] = Value::Array(params);
+    }
+    if let Some(req) = o.request {
+        let mut content = Map::new();
+        content.insert(
+            "application/json".into(),
+            json!({"schema": schema_ref(req)}),
+        );
+        if o.path == "/login" {
+            content.insert(
+                "application/x-www-form-urlencoded".into(),
+                json!({"schema": schema_ref(req)}),
+            );
+        }
+        v["requestBody"] = json!({"required": true, "content": content});
+    }
+    v
+}
+
+fn path_params(path: &str) -> Vec<&str> {
+    path.split('/')
+        .filter_map(|seg| seg.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .collect()
+}
+
+fn schema_ref(name: &str) -> Value {
+    json!({"$ref": format!("#/components/schemas/{name}")})
+}
+
+fn error_description(status: u16) -> &'static str {
+    match status {
+        400 => "Invalid request: INVALID_JSON, VALIDATION_ERROR (with field), PASSWORD_REQUIRED.",
+        401 => "AUTH_ERROR: missing or invalid credentials.",
+        403 => "ACCESS_DENIED, PLAN_LIMIT_EXCEEDED, INVALID_PASSWORD or CROSS_SITE_REQUEST.",
+        404 => "CLIENT_NOT_FOUND or NOT_FOUND.",
+        409 => "CONFLICT.",
+        429 => "RATE_LIMITED.",
+        _ => "Error.",
+    }
+}
+
+fn string() -> Value {
+    json!({"type": "string"})
+}
+
+fn nullable_string() -> Value {
+    json!({"type": "string", "nullable": true})
+}
+
+fn object(required: &[&str], props: Value) -> Value {
+    json!({"type": "object", "required": required, "properties": props})
+}
+
+fn array_of(name: &str) -> Value {
+    json!({"type": "array", "items": schema_ref(name)})
+}
+
+fn schemas() -> Value {
+    let s = string;
+    let mut m = Map::new();
+    m.insert(
+        "Error".into(),
+        object(
+            &["error", "code"],
+            json!({"error": s(), "code": s(), "field": s()}),
+        ),
+    );
+    m.insert(
+        "Health".into(),
+        object(
+            &["status"],
+            json!({"status": {"type": "string", "enum": ["ok"]}, "version": s()}),
+        ),
+    );
+    m.insert("OpenApiDocument".into(), json!({"type": "object"}));
+    m.insert(
+        "MessageResponse".into(),
+        object(&["message"], json!({"message": s()})),
+    );
+    m.insert(
+        "LoginRequest".into(),
+        object(
+            &["username", "password"],
+            json!({"username": s(), "password": {"type": "string", "format": "password"}}),
+        ),
+    );
+    m.insert("LoginResponse".into(), object(&["message", "username", "role"], json!({"message": s(), "username": s(), "role": {"type": "string", "enum": ["admin", "user"]}})));
+    m.insert("Profile".into(), object(&["username", "role", "apiKey", "clientCount"], json!({"username": s(), "role": {"type": "string", "enum": ["admin", "user"]}, "apiKey": s(), "clientCount": {"type": "integer"}})));
+    m.insert(
+        "ResetApiKeyRequest".into(),
+        object(
+            &["username", "currentApiKey"],
+            json!({"username": s(), "currentApiKey": s()}),
+        ),
+    );
+    m.insert(
+        "ResetApiKeyResponse".into(),
+        object(
+            &["message", "newApiKey"],
+            json!({"message": s(), "newApiKey": s()}),
+        ),
+    );
+    m.insert("AddNumberRequest".into(), object(&["clientId", "phoneNumber"], json!({"clientId": s(), "phoneNumber": {"type": "string", "description": "Digits, without +."}})));
+    m.insert("AddNumberResponse".into(), object(&["status", "message", "qrCode", "apiKey"], json!({"status": {"type": "string", "enum": ["pending_auth", "connected"]}, "message": s(), "qrCode": {"type": "string", "nullable": true, "description": "data:image/png;base64,... or null"}, "apiKey": s()})));
+    m.insert("Client".into(), object(&["clientId", "phoneNumber", "apiKey", "connectedNumber", "status"], json!({"clientId": s(), "phoneNumber": s(), "apiKey": s(), "connectedNumber": {"type": "string", "description": "e.g. 9721234567@c.us, or \"Not Connected\""}, "status": {"type": "string", "enum": ["Pending Authentication", "Connecting", "Authenticated", "Disconnected", "Logged Out"]}, "webhookUrl": nullable_string()})));
+    m.insert("ClientList".into(), array_of("Client"));
+    m.insert("UpdateWebhookRequest".into(), object(&["clientId", "webhookUrl"], json!({"clientId": s(), "webhookUrl": {"type": "string", "nullable": true, "format": "uri"}})));
+    m.insert(
+        "UpdateWebhookResponse".into(),
+        object(
+            &["message", "clientId", "webhookUrl"],
+            json!({"message": s(), "clientId": s(), "webhookUrl": nullable_string()}),
+        ),
+    );
+    m.insert(
+        "DeleteClientRequest".into(),
+        object(
+            &["password"],
+            json!({"password": {"type": "string", "format": "password"}}),
+        ),
+    );
+    m.insert("ScheduleMessageRequest".into(), object(&["clientId", "number", "message", "scheduleTime"], json!({"clientId": s(), "number": s(), "message": s(), "scheduleTime": {"type": "string", "format": "date-time"}})));
+    m.insert("ScheduledMessage".into(), object(&["id", "clientId", "recipient", "message", "scheduleTime", "status", "createdAt", "sentTime"], json!({"id": {"type": "integer"}, "clientId": s(), "recipient": s(), "message": s(), "scheduleTime": {"type": "string", "format": "date-time"}, "status": {"type": "string", "enum": ["pending", "sent", "cancelled", "failed", "missed"]}, "createdAt": {"type": "string", "format": "date-time"}, "sentTime": {"type": "string", "format": "date-time", "nullable": true}})));
+    m.insert("ScheduledMessageList".into(), array_of("ScheduledMessage"));
+    m.insert("ScheduleCreated".into(), object(&["message", "id", "scheduled"], json!({"message": s(), "id": {"type": "integer"}, "scheduled": schema_ref("ScheduledMessage")})));
+    m.insert("SentMessage".into(), object(&["id", "clientId", "senderNumber", "recipient", "message", "status", "sentAt"], json!({"id": {"type": "integer"}, "clientId": s(), "senderNumber": s(), "recipient": s(), "message": s(), "status": s(), "sentAt": {"type": "string", "format": "date-time"}})));
+    m.insert("SentMessageList".into(), array_of("SentMessage"));
+    m.insert("ReceivedMessage".into(), object(&["id", "client_id", "sender", "message", "received_at"], json!({"id": {"type": "integer"}, "client_id": s(), "sender": s(), "message": s(), "received_at": {"type": "string", "format": "date-time"}})));
+    m.insert("ReceivedMessages".into(), object(&["status", "messages"], json!({"status": {"type": "string", "enum": ["success"]}, "messages": array_of("ReceivedMessage")})));
+    m.insert("Call".into(), object(&["id", "client_id", "call_from", "is_video", "start_time", "end_time", "duration", "created_at"], json!({"id": {"type": "integer"}, "client_id": s(), "call_from": s(), "is_video": {"type": "boolean"}, "start_time": {"type": "string", "format": "date-time"}, "end_time": {"type": "string", "format": "date-time", "nullable": true}, "duration": {"type": "integer", "nullable": true}, "created_at": {"type": "string", "format": "date-time"}})));
+    m.insert(
+        "CallList".into(),
+        object(
+            &["status", "calls"],
+            json!({"status": {"type": "string", "enum": ["success"]}, "calls": array_of("Call")}),
+        ),
+    );
+    m.insert("LogLine".into(), object(&["timestamp", "level", "message"], json!({"timestamp": {"type": "string", "format": "date-time"}, "level": s(), "message": s()})));
+    m.insert(
+        "LogList".into(),
+        object(
+            &["status", "logs"],
+            json!({"status": {"type": "string", "enum": ["success"]}, "logs": array_of("LogLine")}),
+        ),
+    );
+    m.insert("User".into(), object(&["username", "role", "disabled", "maxClients", "createdAt"], json!({"username": s(), "role": {"type": "string", "enum": ["admin", "user"]}, "disabled": {"type": "boolean"}, "maxClients": {"type": "integer"}, "createdAt": {"type": "string", "format": "date-time"}})));
+    m.insert("UserList".into(), array_of("User"));
+    m.insert("CreateUserRequest".into(), object(&["username", "password"], json!({"username": s(), "password": {"type": "string", "format": "password"}, "role": {"type": "string", "enum": ["admin", "user"], "default": "user"}})));
+    m.insert(
+        "CreatedUser".into(),
+        json!({"allOf": [schema_ref("User"), object(&["apiKey"], json!({"apiKey": s()}))]}),
+    );
+    m.insert(
+        "DisableUserRequest".into(),
+        object(&["disabled"], json!({"disabled": {"type": "boolean"}})),
+    );
+    m.insert(
+        "DisableUserResponse".into(),
+        object(
+            &["message", "username", "disabled"],
+            json!({"message": s(), "username": s(), "disabled": {"type": "boolean"}}),
+        ),
+    );
+    m.insert(
+        "SetPlanRequest".into(),
+        object(
+            &["maxClients"],
+            json!({"maxClients": {"type": "integer", "minimum": 0}}),
+        ),
+    );
+    m.insert(
+        "SetPlanResponse".into(),
+        object(
+            &["message", "username", "maxClients"],
+            json!({"message": s(), "username": s(), "maxClients": {"type": "integer"}}),
+        ),
+    );
+    m.insert("SecurityEvent".into(), object(&["id", "kind", "ip", "username", "detail", "at"], json!({"id": {"type": "integer"}, "kind": s(), "ip": nullable_string(), "username": nullable_string(), "detail": s(), "at": {"type": "string", "format": "date-time"}})));
+    m.insert("SecurityEventList".into(), array_of("SecurityEvent"));
+    Value::Object(m)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::BTreeSet;
+
+    #[test]
+    fn spec_and_route_table_list_the_same_routes() {
+        let table: BTreeSet<(&str, &str)> =
+            ROUTES.iter().map(|r| (r.verb.as_str(), r.path)).collect();
+        let spec: BTreeSet<(&str, &str)> = documented_routes().into_iter().collect();
+        let missing_in_spec: Vec<_> = table.difference(&spec).collect();
+        let missing_in_table: Vec<_> = spec.difference(&table).collect();
+        assert!(
+            missing_in_spec.is_empty(),
+            "routes without OpenAPI description: {missing_in_spec:?}"
+        );
+        assert!(
+            missing_in_table.is_empty(),
+            "OpenAPI describes routes the server lacks: {missing_in_table:?}"
+        );
+        assert_eq!(spec.len(), OPS.len(), "an operation is described twice");
+    }
+
+    #[test]
+    fn every_schema_reference_resolves() {
+        let doc = document();
+        let text = doc.to_string();
+        let schemas = doc["components"]["schemas"].as_object().unwrap();
+        for piece in text.split("#/components/schemas/").skip(1) {
+            let name: String = piece
+                .chars()
+                .take_while(|c| c.is_ascii_alphanumeric())
+                .collect();
+            assert!(schemas.contains_key(&name), "dangling $ref {name}");
+        }
+    }
+}
