@@ -75,11 +75,17 @@ pub fn global_ring(capacity: usize) -> Arc<LogRing> {
 pub struct ChattuLogger {
     level: LevelFilter,
     ring: Arc<LogRing>,
+    /// Write to stderr (off in unit tests, which check the ring only).
+    echo: bool,
 }
 
 impl ChattuLogger {
     pub fn new(level: LevelFilter, ring: Arc<LogRing>) -> ChattuLogger {
-        ChattuLogger { level, ring }
+        ChattuLogger {
+            level,
+            ring,
+            echo: true,
+        }
     }
 
     fn allows(&self, target: &str, level: log::Level) -> bool {
@@ -105,11 +111,13 @@ impl Log for ChattuLogger {
         let time = format_rfc3339_millis(SystemClock.now_ms());
         let message = record.args().to_string();
         let level = record.level().to_string();
-        let _ = writeln!(
-            std::io::stderr().lock(),
-            "{time} {level:<5} {}: {message}",
-            record.target()
-        );
+        if self.echo {
+            let _ = writeln!(
+                std::io::stderr().lock(),
+                "{time} {level:<5} {}: {message}",
+                record.target()
+            );
+        }
         if record.target() != SECRET_LOG_TARGET {
             let message = message.chars().take(MAX_LINE_CHARS).collect();
             self.ring.push(LogLine {
@@ -175,7 +183,10 @@ mod tests {
     #[test]
     fn logger_filters_by_target_and_keeps_secrets_out_of_the_ring() {
         let ring = Arc::new(LogRing::new(10));
-        let logger = ChattuLogger::new(LevelFilter::Info, ring.clone());
+        let logger = ChattuLogger {
+            echo: false,
+            ..ChattuLogger::new(LevelFilter::Info, ring.clone())
+        };
         let emit = |target: &str, level: log::Level, text: &str| {
             logger.log(
                 &Record::builder()
