@@ -44,13 +44,15 @@ const MAX_CONTROL_BODY: usize = 64 * 1024;
 pub(crate) struct Shared {
     identity: ServerIdentity,
     registry: Registry,
-    shutdown: watch::Sender<bool>,
 }
 
-/// A simulator instance: state and request handling, independent of any listener. Cheap to clone.
+/// A simulator instance: state and request handling, independent of any listener. Cheap to clone;
+/// clones share the state.
 #[derive(Clone)]
 pub struct Simulator {
     shared: Arc<Shared>,
+    /// Set when the listener this instance serves on shuts down: its connections end.
+    shutdown: Arc<watch::Sender<bool>>,
 }
 
 impl Default for Simulator {
@@ -62,13 +64,12 @@ impl Default for Simulator {
 impl Simulator {
     /// A simulator with the given server identity and no accounts.
     pub fn new(identity: ServerIdentity) -> Simulator {
-        let (shutdown, _) = watch::channel(false);
         Simulator {
             shared: Arc::new(Shared {
                 identity,
                 registry: Registry::default(),
-                shutdown,
             }),
+            shutdown: Arc::new(watch::channel(false).0),
         }
     }
 
@@ -148,6 +149,7 @@ impl Simulator {
             );
         };
         let shared = Arc::clone(&self.shared);
+        let shutdown = self.shutdown.subscribe();
         tokio::spawn(async move {
             match hyper::upgrade::on(req).await {
                 Ok(upgraded) => {
@@ -162,7 +164,7 @@ impl Simulator {
                         Some(config),
                     )
                     .await;
-                    session::serve(ws, shared).await;
+                    session::serve(ws, shared, shutdown).await;
                 }
                 Err(e) => log::debug!("simulator: upgrade failed: {e}"),
             }
@@ -184,14 +186,19 @@ impl Simulator {
         response
     }
 
-    /// Serves this simulator on `listener` until the handle shuts it down.
-    pub fn serve(self, listener: TcpListener) -> std::io::Result<SimulatorHandle> {
+    /// Serves this simulator's state on `listener` until the handle shuts it down. The same state can
+    /// be served again afterwards (a server going down and coming back).
+    pub fn serve(&self, listener: TcpListener) -> std::io::Result<SimulatorHandle> {
         let addr = listener.local_addr()?;
-        let sim = self.clone();
+        let sim = Simulator {
+            shared: Arc::clone(&self.shared),
+            shutdown: Arc::new(watch::channel(false).0),
+        };
+        let this = sim.clone();
         let task = tokio::spawn(async move { sim.accept_loop(listener).await });
         Ok(SimulatorHandle {
             addr,
-            simulator: self,
+            simulator: this,
             task,
         })
     }
@@ -202,7 +209,7 @@ impl Simulator {
     }
 
     async fn accept_loop(self, listener: TcpListener) {
-        let mut shutdown = self.shared.shutdown.subscribe();
+        let mut shutdown = self.shutdown.subscribe();
         loop {
             let stream = tokio::select! {
                 accepted = listener.accept() => match accepted {
@@ -216,7 +223,7 @@ impl Simulator {
                 _ = shut_down(&mut shutdown) => return,
             };
             let sim = self.clone();
-            let mut conn_shutdown = self.shared.shutdown.subscribe();
+            let mut conn_shutdown = self.shutdown.subscribe();
             tokio::spawn(async move {
                 let service = hyper::service::service_fn(move |req| {
                     let sim = sim.clone();
@@ -270,7 +277,7 @@ impl SimulatorHandle {
 
     /// Stops accepting, drops every connection, and waits for the accept loop to end.
     pub async fn shutdown(self) {
-        self.simulator.shared.shutdown.send_replace(true);
+        self.simulator.shutdown.send_replace(true);
         let _ = self.task.await;
     }
 }

@@ -74,11 +74,13 @@ fn pair_device(refs: &[String], id: &str) -> Node {
 }
 
 /// Serves one WebSocket until it closes, the registry ends it, or the simulator shuts down.
-pub(super) async fn serve<S>(ws: WebSocketStream<S>, shared: Arc<Shared>)
-where
+pub(super) async fn serve<S>(
+    ws: WebSocketStream<S>,
+    shared: Arc<Shared>,
+    mut shutdown: tokio::sync::watch::Receiver<bool>,
+) where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let mut shutdown = shared.shutdown.subscribe();
     let (mut conn, hello) = match accept(ws, &shared.identity).await {
         Ok(ok) => ok,
         Err(e) => {

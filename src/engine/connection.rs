@@ -1,0 +1,414 @@
+//! One engine's life: connect, register (QR) or log in, keep the link alive, and decide after every
+//! disconnect whether to reconnect (with backoff), restart at once (515), or stop for good.
+
+use super::client_payload::{login_payload, registration_payload};
+use super::cred_store::CredentialStore;
+use super::creds::DeviceCreds;
+use super::pair::{self, handle_pair_success, iq_result, parse_pair_device};
+use super::qr_image::qr_data_url;
+use super::status::{EngineStatus, StopReason};
+use super::timing::{backoff, between};
+use super::wire::{self, ClientConn};
+use super::EngineConfig;
+use crate::protocol::binary::Node;
+use crate::protocol::crypto::random_bytes;
+use crate::protocol::jid::Jid;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use tokio::sync::watch;
+use tokio::time::Instant;
+
+/// How a session ended, and so what the engine does next.
+enum SessionEnd {
+    /// Reconnect at once (stream error 515 after pairing).
+    Restart,
+    /// The connection was lost; reconnect after a backoff.
+    Lost { reason: String, was_connected: bool },
+    /// Logged out by the server or the phone: wipe credentials, stop.
+    LoggedOut(String),
+    /// Stop without wiping anything.
+    Stopped(StopReason),
+}
+
+/// Everything the engine task owns.
+pub(super) struct EngineTask {
+    pub config: EngineConfig,
+    pub store: std::sync::Arc<dyn CredentialStore>,
+    pub status: watch::Sender<EngineStatus>,
+    pub stop: watch::Receiver<bool>,
+    pub last_frame_ms: std::sync::Arc<AtomicU64>,
+}
+
+fn unix_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+        .unwrap_or_default()
+}
+
+async fn stop_requested(stop: &mut watch::Receiver<bool>) {
+    // The guard `wait_for` returns is not Send; drop it here. A dropped handle counts as a stop.
+    let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Iq ids in whatsmeow's shape: two random bytes, then a counter.
+struct IdGen {
+    prefix: String,
+    next: u64,
+}
+
+impl IdGen {
+    fn new() -> IdGen {
+        let [a, b]: [u8; 2] = random_bytes();
+        IdGen {
+            prefix: format!("{a}.{b}-"),
+            next: 1,
+        }
+    }
+
+    fn next(&mut self) -> String {
+        self.next += 1;
+        format!("{}{}", self.prefix, self.next)
+    }
+}
+
+/// The QR refs from `<pair-device>` and which one is on screen.
+struct QrRotation {
+    refs: Vec<String>,
+    index: usize,
+    deadline: Instant,
+}
+
+impl EngineTask {
+    pub(super) async fn run(mut self) {
+        let mut creds = match self.store.load() {
+            Ok(Some(creds)) => creds,
+            Ok(None) => {
+                let creds = DeviceCreds::generate();
+                if let Err(e) = self.store.save(&creds) {
+                    return self.finish(EngineStatus::Stopped {
+                        reason: StopReason::Store {
+                            message: e.to_string(),
+                        },
+                    });
+                }
+                creds
+            }
+            Err(e) => {
+                return self.finish(EngineStatus::Stopped {
+                    reason: StopReason::Store {
+                        message: e.to_string(),
+                    },
+                })
+            }
+        };
+        let mut attempt = 0u32;
+        loop {
+            if *self.stop.borrow() {
+                return self.finish(EngineStatus::Stopped {
+                    reason: StopReason::Requested,
+                });
+            }
+            self.status.send_replace(EngineStatus::Connecting);
+            match self.session(&mut creds).await {
+                SessionEnd::Restart => attempt = 0,
+                SessionEnd::Lost {
+                    reason,
+                    was_connected,
+                } => {
+                    if was_connected {
+                        attempt = 0;
+                    }
+                    let delay = backoff(attempt, self.config.backoff_base, self.config.backoff_max);
+                    attempt = attempt.saturating_add(1);
+                    log::info!("engine: connection lost ({reason}); retrying in {delay:?}");
+                    self.status.send_replace(EngineStatus::Reconnecting {
+                        reason,
+                        retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
+                    });
+                    tokio::select! {
+                        _ = tokio::time::sleep(delay) => {}
+                        _ = stop_requested(&mut self.stop) => {
+                            return self.finish(EngineStatus::Stopped { reason: StopReason::Requested });
+                        }
+                    }
+                }
+                SessionEnd::LoggedOut(reason) => {
+                    if let Err(e) = self.store.clear() {
+                        log::error!("engine: could not wipe credentials after logout: {e}");
+                    }
+                    return self.finish(EngineStatus::LoggedOut { reason });
+                }
+                SessionEnd::Stopped(reason) => {
+                    return self.finish(EngineStatus::Stopped { reason })
+                }
+            }
+        }
+    }
+
+    fn finish(self, status: EngineStatus) {
+        log::info!("engine: {}", status.name());
+        self.status.send_replace(status);
+    }
+
+    async fn session(&mut self, creds: &mut DeviceCreds) -> SessionEnd {
+        let push_name = self.config.push_name.as_deref();
+        let payload = match &creds.paired {
+            Some(paired) => match paired.phone.parse::<u64>() {
+                Ok(phone) => login_payload(phone, paired.device, push_name),
+                Err(_) => return SessionEnd::LoggedOut("stored credentials are invalid".into()),
+            },
+            None => registration_payload(creds, push_name),
+        };
+        let connecting = wire::connect(
+            &self.config.url,
+            &creds.noise_key,
+            self.config.trusted_root,
+            &payload,
+            self.config.connect_timeout,
+        );
+        let mut conn = tokio::select! {
+            result = connecting => match result {
+                Ok(conn) => conn,
+                Err(e) => return SessionEnd::Lost { reason: e.to_string(), was_connected: false },
+            },
+            _ = stop_requested(&mut self.stop) => return SessionEnd::Stopped(StopReason::Requested),
+        };
+        self.last_frame_ms.store(unix_ms(), Ordering::Relaxed);
+        let end = self.drive(&mut conn, creds).await;
+        conn.close().await;
+        end
+    }
+
+    async fn drive(&mut self, conn: &mut ClientConn, creds: &mut DeviceCreds) -> SessionEnd {
+        let mut ids = IdGen::new();
+        let mut state = LinkState::default();
+        loop {
+            let qr_deadline = state.qr.as_ref().map(|q| q.deadline);
+            let ping_deadline = state.pending_ping.as_ref().map(|(_, at)| *at);
+            tokio::select! {
+                _ = stop_requested(&mut self.stop) => return SessionEnd::Stopped(StopReason::Requested),
+                node = conn.recv() => {
+                    let node = match node {
+                        Ok(node) => node,
+                        Err(e) => return state.lost(e.to_string()),
+                    };
+                    self.last_frame_ms.store(unix_ms(), Ordering::Relaxed);
+                    if let Some(end) = self.on_node(conn, creds, &mut state, &mut ids, node).await {
+                        return end;
+                    }
+                }
+                _ = sleep_until(qr_deadline) => {
+                    if let Some(end) = self.rotate_qr(creds, &mut state) {
+                        return end;
+                    }
+                }
+                _ = sleep_until(state.next_ping) => {
+                    let id = ids.next();
+                    let ping = Node::new("iq")
+                        .with_attr("id", id.as_str())
+                        .with_attr("xmlns", "w:p")
+                        .with_attr("type", "get")
+                        .with_attr("to", Jid::server_jid())
+                        .with_child(Node::new("ping"));
+                    if let Err(e) = conn.send(&ping).await {
+                        return state.lost(e.to_string());
+                    }
+                    let now = Instant::now();
+                    state.pending_ping = Some((id, now + self.config.keepalive_timeout));
+                    state.next_ping = Some(now + between(self.config.keepalive_min, self.config.keepalive_max));
+                }
+                _ = sleep_until(ping_deadline) => return state.lost("keepalive timed out".into()),
+            }
+        }
+    }
+
+    /// Shows the next QR ref, or gives up when none is left.
+    fn rotate_qr(&mut self, creds: &DeviceCreds, state: &mut LinkState) -> Option<SessionEnd> {
+        let rotation = state.qr.as_mut()?;
+        rotation.index += 1;
+        if rotation.index >= rotation.refs.len() {
+            return Some(SessionEnd::Stopped(StopReason::QrTimeout));
+        }
+        rotation.deadline = Instant::now() + self.config.qr_next_timeout;
+        let text = pair::qr_text(&rotation.refs[rotation.index], creds);
+        self.show_qr(text, self.config.qr_next_timeout);
+        None
+    }
+
+    fn show_qr(&self, text: String, lifetime: Duration) {
+        let qr_png = match qr_data_url(&text) {
+            Ok(url) => url,
+            Err(e) => {
+                log::error!("engine: cannot render QR: {e}");
+                String::new()
+            }
+        };
+        let expires_at = (unix_ms() / 1000).saturating_add(lifetime.as_secs());
+        self.status.send_replace(EngineStatus::PendingAuth {
+            qr: text,
+            qr_png,
+            expires_at,
+        });
+    }
+
+    async fn on_node(
+        &mut self,
+        conn: &mut ClientConn,
+        creds: &mut DeviceCreds,
+        state: &mut LinkState,
+        ids: &mut IdGen,
+        node: Node,
+    ) -> Option<SessionEnd> {
+        match node.tag.as_str() {
+            "iq" => self.on_iq(conn, creds, state, &node).await,
+            "success" => {
+                let jid = creds.paired.as_ref().map(|p| p.jid()).unwrap_or_default();
+                let lid = node.attr_jid("lid").map(|l| l.user);
+                if let (Some(paired), Some(lid)) = (creds.paired.as_mut(), lid.clone()) {
+                    if paired.lid.as_deref() != Some(lid.as_str()) {
+                        paired.lid = Some(lid);
+                        if let Err(e) = self.store.save(creds) {
+                            log::warn!("engine: could not store LID: {e}");
+                        }
+                    }
+                }
+                state.connected = true;
+                state.next_ping = Some(
+                    Instant::now() + between(self.config.keepalive_min, self.config.keepalive_max),
+                );
+                self.status
+                    .send_replace(EngineStatus::Connected { jid, lid });
+                let active = Node::new("iq")
+                    .with_attr("id", ids.next())
+                    .with_attr("xmlns", "passive")
+                    .with_attr("type", "set")
+                    .with_attr("to", Jid::server_jid())
+                    .with_child(Node::new("active"));
+                match conn.send(&active).await {
+                    Ok(()) => None,
+                    Err(e) => Some(state.lost(e.to_string())),
+                }
+            }
+            "failure" => Some(failure_end(&node, state)),
+            "stream:error" => Some(stream_error_end(&node, state)),
+            "xmlstreamend" => Some(state.lost("server ended the stream".into())),
+            _ => None,
+        }
+    }
+
+    async fn on_iq(
+        &mut self,
+        conn: &mut ClientConn,
+        creds: &mut DeviceCreds,
+        state: &mut LinkState,
+        node: &Node,
+    ) -> Option<SessionEnd> {
+        let kind = node.attr("type").unwrap_or_default();
+        let id = node.attr("id").unwrap_or_default().to_string();
+        if kind == "result" || kind == "error" {
+            if state.pending_ping.as_ref().is_some_and(|(p, _)| *p == id) {
+                state.pending_ping = None;
+            }
+            return None;
+        }
+        let reply = if let Some(request) = parse_pair_device(node) {
+            if creds.paired.is_none() && !request.refs.is_empty() {
+                let first = request.refs.first().map(|r| pair::qr_text(r, creds));
+                state.qr = Some(QrRotation {
+                    refs: request.refs,
+                    index: 0,
+                    deadline: Instant::now() + self.config.qr_first_timeout,
+                });
+                if let Some(text) = first {
+                    self.show_qr(text, self.config.qr_first_timeout);
+                }
+            }
+            Some(iq_result(&id))
+        } else if pair::is_pair_success(node) {
+            match handle_pair_success(creds, node) {
+                Ok(accepted) => {
+                    let jid = accepted.paired.jid();
+                    creds.paired = Some(accepted.paired);
+                    if let Err(e) = self.store.save(creds) {
+                        return Some(SessionEnd::Stopped(StopReason::Store {
+                            message: e.to_string(),
+                        }));
+                    }
+                    state.qr = None;
+                    log::info!("engine: paired as {jid}");
+                    self.status.send_replace(EngineStatus::Paired { jid });
+                    Some(accepted.reply)
+                }
+                Err(rejected) => {
+                    log::warn!("engine: pair-success refused: {}", rejected.error);
+                    rejected.reply
+                }
+            }
+        } else if node.attr("xmlns") == Some("urn:xmpp:ping") {
+            Some(iq_result(&id))
+        } else {
+            None
+        };
+        let reply = reply?;
+        match conn.send(&reply).await {
+            Ok(()) => None,
+            Err(e) => Some(state.lost(e.to_string())),
+        }
+    }
+}
+
+/// Per-connection bookkeeping.
+#[derive(Default)]
+struct LinkState {
+    connected: bool,
+    qr: Option<QrRotation>,
+    next_ping: Option<Instant>,
+    pending_ping: Option<(String, Instant)>,
+}
+
+impl LinkState {
+    fn lost(&self, reason: String) -> SessionEnd {
+        SessionEnd::Lost {
+            reason,
+            was_connected: self.connected,
+        }
+    }
+}
+
+/// `<failure reason=…>` (§6.2).
+fn failure_end(node: &Node, state: &LinkState) -> SessionEnd {
+    let reason: u16 = node.attr_parse("reason").unwrap_or(0);
+    match reason {
+        401 => SessionEnd::LoggedOut("logged out by the server (401)".into()),
+        402 => SessionEnd::Stopped(StopReason::TemporarilyBanned {
+            code: node.attr("code").map(str::to_string),
+            expire: node.attr_parse("expire"),
+        }),
+        405 => SessionEnd::Stopped(StopReason::ClientOutdated),
+        403 | 406 | 409 => SessionEnd::Stopped(StopReason::Failure { reason }),
+        _ => state.lost(format!("server failure {reason}")),
+    }
+}
+
+/// `<stream:error>` (§6.2).
+fn stream_error_end(node: &Node, state: &LinkState) -> SessionEnd {
+    let conflict = node.child("conflict").and_then(|c| c.attr("type"));
+    let code = node.attr("code").unwrap_or_default();
+    match (conflict, code) {
+        (Some("replaced"), _) => SessionEnd::Stopped(StopReason::Replaced),
+        (Some("device_removed"), _) => {
+            SessionEnd::LoggedOut("device removed from the phone".into())
+        }
+        (_, "515") => SessionEnd::Restart,
+        (_, "401") => SessionEnd::LoggedOut("logged out by the server (stream error 401)".into()),
+        _ => state.lost(format!("stream error {code}")),
+    }
+}
