@@ -57,7 +57,7 @@ fn json_differences(path: &str, expected: &Value, actual: &Value, out: &mut Vec<
                 match act.get(key) {
                     Some(act_value) => json_differences(&child, exp_value, act_value, out),
                     None => out.push(format!(
-                        "{child}: in the vector ({exp_value}) but not decoded (unknown to our schema?)"
+                        "{child}: in the vector ({exp_value}) but not decoded (not in the bytes, or unknown to our schema)"
                     )),
                 }
             }

@@ -77,6 +77,56 @@ mod tests {
         assert_eq!(decode_padded_message(&padded), Ok(message));
     }
 
+    /// Mutates a real nested message many times; decoding must return, never panic.
+    #[test]
+    fn mutated_messages_never_panic() {
+        use crate::protocol::proto::generated::{message::ExtendedTextMessage, ContextInfo};
+        let quoted = Message {
+            conversation: Some("original".into()),
+            ..Default::default()
+        };
+        let message = Message {
+            extended_text_message: Some(Box::new(ExtendedTextMessage {
+                text: Some("reply".into()),
+                context_info: Some(Box::new(ContextInfo {
+                    stanza_id: Some("3EB0".into()),
+                    quoted_message: Some(Box::new(quoted)),
+                    mentioned_jid: vec!["1@s.whatsapp.net".into()],
+                    ..Default::default()
+                })),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let original = encode_padded_message(&message, 3);
+        // xorshift64: deterministic, no extra dependency.
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut decoded_ok = 0usize;
+        for _ in 0..20_000 {
+            let mut bytes = original.clone();
+            for _ in 0..=(next() % 4) {
+                let len = bytes.len() as u64;
+                let pos = usize::try_from(next() % len).unwrap_or(0);
+                match next() % 3 {
+                    0 => bytes[pos] = next().to_le_bytes()[0],
+                    1 => bytes.truncate(pos.max(1)),
+                    _ => bytes.insert(pos, next().to_le_bytes()[0]),
+                }
+            }
+            if decode_padded_message(&bytes).is_ok() {
+                decoded_ok += 1;
+            }
+        }
+        // Some mutations leave a valid message, most do not; both paths ran.
+        assert!(decoded_ok > 0 && decoded_ok < 20_000, "{decoded_ok}");
+    }
+
     #[test]
     fn garbage_is_an_error_not_a_panic() {
         // Field 1 as length-delimited with a length running past the end.
