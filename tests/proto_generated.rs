@@ -1,6 +1,8 @@
 //! The prost code for `src/protocol/proto/whatsapp.proto` is checked in, so a fresh machine builds without
 //! `protoc`. This test regenerates it with protox (a pure-Rust protobuf compiler) and prost-build and fails
-//! when the checked-in file is stale.
+//! when the checked-in file is stale. The other tests check the schema itself against Baileys' and
+//! libsignal's encodings in `noise.json`, `qr.json` and `signal.json` (the Message vectors are checked by
+//! `tests/vectors.rs`).
 //!
 //! To rewrite the checked-in file after editing the schema:
 //! `CHATTU_REGENERATE_PROTO=1 cargo test --test proto_generated`
