@@ -140,14 +140,17 @@ pub fn is_pair_success(node: &Node) -> bool {
 }
 
 /// Checks a `<pair-success>` iq against our creds and builds the `<pair-device-sign>` reply (§5.3).
-pub fn handle_pair_success(creds: &DeviceCreds, node: &Node) -> Result<PairAccepted, PairRejected> {
+pub fn handle_pair_success(
+    creds: &DeviceCreds,
+    node: &Node,
+) -> Result<PairAccepted, Box<PairRejected>> {
     let iq_id = node.attr("id");
     verify_and_sign(creds, node, iq_id).map_err(|error| {
         let reply = iq_id.map(|id| {
             let (code, text) = error.iq_error();
             iq_error(id, code, text)
         });
-        PairRejected { error, reply }
+        Box::new(PairRejected { error, reply })
     })
 }
 

@@ -44,9 +44,12 @@ fn sim_error(e: &SimError) -> Response<Full<Bytes>> {
     error_response(status, code, &e.to_string())
 }
 
-fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Response<Full<Bytes>>> {
-    serde_json::from_slice(body)
-        .map_err(|e| error_response(StatusCode::BAD_REQUEST, "INVALID_JSON", &e.to_string()))
+fn parse_body<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, String> {
+    serde_json::from_slice(body).map_err(|e| e.to_string())
+}
+
+fn invalid_json(message: &str) -> Response<Full<Bytes>> {
+    error_response(StatusCode::BAD_REQUEST, "INVALID_JSON", message)
 }
 
 #[derive(Deserialize)]
@@ -88,7 +91,7 @@ pub(super) async fn route(
         (&Method::POST, ["phones"]) => {
             let new: NewPhone = match parse_body(body) {
                 Ok(v) => v,
-                Err(r) => return r,
+                Err(e) => return invalid_json(&e),
             };
             if !valid_phone(&new.phone) {
                 return error_response(
@@ -110,7 +113,7 @@ pub(super) async fn route(
         (&Method::POST, ["phones", phone, "scan"]) => {
             let scan: Scan = match parse_body(body) {
                 Ok(v) => v,
-                Err(r) => return r,
+                Err(e) => return invalid_json(&e),
             };
             let waiter = match shared.registry.scan(phone, &scan.qr) {
                 Ok(w) => w,

@@ -33,9 +33,7 @@ pub(super) fn answer_iq(shared: &Shared, conn: ConnId, node: &Node) -> Option<No
         // A result or error for something we asked: nothing to do.
         return None;
     }
-    let Some(id) = node.attr("id") else {
-        return None;
-    };
+    let id = node.attr("id")?;
     let xmlns = node.attr("xmlns").unwrap_or_default();
     let answer = match (xmlns, kind) {
         // Keepalive ping and active/passive mode: an empty result is the whole answer.

@@ -27,6 +27,7 @@ pub enum ToConnection {
 
 /// A companion linked to an account.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct LinkedDevice {
     pub device: u16,
     #[serde(skip)]
@@ -67,7 +68,7 @@ enum ConnRole {
     Registering {
         registration: Registration,
         refs: Vec<String>,
-        link: Option<LinkInProgress>,
+        link: Option<Box<LinkInProgress>>,
     },
     LoggedIn {
         phone: String,
@@ -143,6 +144,7 @@ pub enum LinkAnswer {
 
 /// An account as the control API shows it.
 #[derive(Debug, Clone, Serialize)]
+#[serde(rename_all = "camelCase")]
 pub struct PhoneView {
     pub phone: String,
     pub name: String,
@@ -307,12 +309,12 @@ impl Registry {
         let iq_id = format!("pair-{conn_id}-{device}");
         let (node, pending) = account.phone.link(scanned, device, &iq_id, unix_now());
         let (done_tx, done_rx) = oneshot::channel();
-        *link = Some(LinkInProgress {
+        *link = Some(Box::new(LinkInProgress {
             phone: phone.to_string(),
             iq_id,
             pending,
             done: Some(done_tx),
-        });
+        }));
         // A closed receiver means the connection is ending; the oneshot then reports it.
         let _ = conn.tx.send(ToConnection::Send(node));
         Ok(done_rx)
