@@ -395,6 +395,20 @@ impl FromStr for Jid {
     }
 }
 
+/// Serialized as its string form, so stored credentials and API payloads read naturally.
+impl serde::Serialize for Jid {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for Jid {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Jid, D::Error> {
+        let text = <std::borrow::Cow<'de, str>>::deserialize(deserializer)?;
+        Jid::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -487,5 +501,14 @@ mod tests {
             Server::Hosted
         );
         assert_eq!(Jid::from_ad_parts("5", 7, 1).agent, 7);
+    }
+
+    #[test]
+    fn serde_uses_the_string_form() {
+        let jid = Jid::lid("123").with_device(4);
+        let json = serde_json::to_string(&jid).unwrap_or_default();
+        assert_eq!(json, "\"123:4@lid\"");
+        assert_eq!(serde_json::from_str::<Jid>(&json).ok(), Some(jid));
+        assert!(serde_json::from_str::<Jid>("\"no-at\"").is_err());
     }
 }

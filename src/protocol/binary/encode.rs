@@ -202,8 +202,17 @@ impl Writer<'_> {
     fn string(&mut self, text: &str) -> Result<(), EncodeError> {
         let mut s = text;
         loop {
-            if s.is_empty() || token::lookup(s).is_some() || packed::packable(s).is_some() {
-                return self.plain(s);
+            if s.is_empty() {
+                self.out.push(tag::LIST_EMPTY);
+                return Ok(());
+            }
+            if let Some(tok) = token::lookup(s) {
+                self.token(tok);
+                return Ok(());
+            }
+            if let Some(alphabet) = packed::packable(s) {
+                self.packed(s, alphabet);
+                return Ok(());
             }
             let Some((user_combined, server)) = s.split_once('@') else {
                 return self.raw(s);
