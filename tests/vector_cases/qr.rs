@@ -10,7 +10,9 @@ use chattu::engine::pair::{
 use chattu::engine::DeviceCreds;
 use chattu::protocol::binary::{decode, encode, Node};
 use chattu::protocol::crypto::{xeddsa_verify, KeyPair};
+use chattu::protocol::noise::{ClientHandshake, TrustedRoot};
 use chattu::protocol::proto::generated::{AdvSignedDeviceIdentity, AdvSignedDeviceIdentityHmac};
+use chattu::protocol::proto::NoiseCertificateDetails;
 use chattu::protocol::proto::ProtoMessage;
 use serde_json::Value;
 
@@ -80,7 +82,9 @@ fn check_qr_strings(file: &Value, creds: &DeviceCreds) -> usize {
 }
 
 /// One pair_success vector against `creds`.
-fn check_pair_success(creds: &DeviceCreds, vector: &Value) {
+/// Checks one pair_success vector; returns our reply with Baileys' device signature swapped in
+/// (byte-identical to Baileys' reply), or an empty node for a rejected vector.
+fn check_pair_success(creds: &DeviceCreds, vector: &Value) -> Node {
     let label = vector["label"].as_str().unwrap_or("?");
     let stanza = decode(&hex(vector["stanza_encoded"].as_str().unwrap()))
         .unwrap_or_else(|e| panic!("{label}: stanza does not decode: {e}"));
@@ -93,7 +97,7 @@ fn check_pair_success(creds: &DeviceCreds, vector: &Value) {
         };
         let reply = rejected.reply.expect("an iq error reply");
         assert_eq!(reply.attr("type"), Some("error"), "{label}");
-        return;
+        return Node::new("rejected");
     }
     let accepted = outcome.unwrap_or_else(|r| panic!("{label}: refused: {}", r.error));
     let account_key = key32(&vector["account_signature_key"]["public"]);
@@ -172,9 +176,21 @@ fn check_pair_success(creds: &DeviceCreds, vector: &Value) {
         Some(&account_key[..])
     );
     assert_eq!(stored.device_signature.as_deref(), Some(&signature[..]));
+    reply
 }
 
-/// The pairing half of Baileys' socket transcript: its QR and its pair-device-sign reply.
+/// Strips the u24 length prefix of a single frame.
+fn unframe(bytes: &[u8]) -> &[u8] {
+    assert!(bytes.len() >= 3, "frame too short");
+    let len = (usize::from(bytes[0]) << 16) | (usize::from(bytes[1]) << 8) | usize::from(bytes[2]);
+    assert_eq!(len, bytes.len() - 3, "one whole frame per message");
+    &bytes[3..]
+}
+
+/// Baileys' socket transcript, replayed through our client: the handshake (with the injected
+/// ephemeral, Baileys' ClientPayload and the vector's Ed25519 test root) must produce Baileys' bytes,
+/// and every later client frame must be byte-identical once our (random) device signature is swapped
+/// for Baileys' deterministic one. Returns the number of frames checked.
 fn check_end_to_end(file: &Value) -> usize {
     let e2e = &file["end_to_end_socket"];
     if e2e.is_null() {
@@ -189,24 +205,99 @@ fn check_end_to_end(file: &Value) -> usize {
         &init["signedIdentityKey"]["private"],
         adv,
     );
+    let keys = &e2e["keys"];
+    let chain = &keys["cert_chain"];
+    let root = TrustedRoot::ed25519(key32(&chain["test_root_ed25519_public"]));
+    let not_before = ["intermediate_details", "leaf_details"]
+        .iter()
+        .map(|k| {
+            NoiseCertificateDetails::decode(hex(chain[*k].as_str().unwrap()).as_slice())
+                .unwrap()
+                .not_before
+                .unwrap_or(0)
+        })
+        .max()
+        .unwrap();
+    let ephemeral = KeyPair::from_private(key32(&keys["client_ephemeral"]["private"]));
+    let mut handshake = Some(
+        ClientHandshake::new(creds.noise_key.clone(), ephemeral, root).with_now(not_before + 1),
+    );
+    let client_payload = hex(e2e["client_payload"].as_str().unwrap());
+
+    let frames = e2e["frames"].as_array().unwrap();
+    let wire = |f: &Value| hex(f["ws_message"].as_str().unwrap());
     let mut checked = 0;
-    for frame in e2e["frames"].as_array().unwrap() {
-        if frame["dir"] != "server->client" || frame["plaintext"].is_null() {
-            continue;
-        }
-        let node =
-            decode(&hex(frame["plaintext"].as_str().unwrap())).expect("server frame decodes");
-        if let Some(request) = parse_pair_device(&node) {
-            let emitted = e2e["qr_strings_emitted_by_baileys"].as_array().unwrap();
-            for (reference, want) in request.refs.iter().zip(emitted) {
-                assert_eq!(qr_text(reference, &creds), want.as_str().unwrap());
-                checked += 1;
+    let mut transport = None;
+    // What our client sent that the next client->server message must equal.
+    let mut expected_client: Vec<Vec<u8>> = Vec::new();
+    for frame in frames {
+        let dir = frame["dir"].as_str().unwrap();
+        match (dir, frame["what"].as_str()) {
+            ("client->server", Some("intro + client hello")) => {
+                let hello = handshake.as_mut().unwrap().client_hello_frame().unwrap();
+                assert_eq!(to_hex(&hello), to_hex(&wire(frame)));
             }
-        } else if chattu::engine::pair::is_pair_success(&node) {
-            check_pair_success(&creds, &e2e["pair_success_vector"]);
-            checked += 1;
+            ("server->client", Some("server hello")) => {
+                let finish = handshake
+                    .as_mut()
+                    .unwrap()
+                    .read_server_hello(unframe(&wire(frame)), &client_payload)
+                    .expect("Baileys' fake server is accepted with the test root");
+                expected_client.push(finish.frame);
+            }
+            ("client->server", Some(_)) => {
+                let ours = expected_client
+                    .pop()
+                    .expect("our client had something to send");
+                assert_eq!(
+                    to_hex(&ours),
+                    to_hex(&wire(frame)),
+                    "client frame {checked}"
+                );
+            }
+            ("server->client", None) => {
+                let transport = transport.get_or_insert_with(|| {
+                    let finished = handshake.take().expect("handshake ran");
+                    finished.into_transport().expect("handshake finished")
+                });
+                let sealed = hex(frame["frame_on_wire"].as_str().unwrap());
+                let plain = transport
+                    .decrypt(unframe(&sealed))
+                    .expect("server frame decrypts");
+                assert_eq!(to_hex(&plain), frame["plaintext"].as_str().unwrap());
+                let node = decode(&plain).unwrap();
+                let reply = if let Some(request) = parse_pair_device(&node) {
+                    let emitted = e2e["qr_strings_emitted_by_baileys"].as_array().unwrap();
+                    // Baileys shows the first ref's QR; it was paired before rotating to the next.
+                    assert!(!emitted.is_empty() && emitted.len() <= request.refs.len());
+                    for (reference, want) in request.refs.iter().zip(emitted) {
+                        assert_eq!(qr_text(reference, &creds), want.as_str().unwrap());
+                    }
+                    iq_result(&request.iq_id)
+                } else {
+                    assert!(chattu::engine::pair::is_pair_success(&node));
+                    check_pair_success(&creds, &e2e["pair_success_vector"])
+                };
+                let sealed = transport.encrypt(&encode(&reply).unwrap()).unwrap();
+                let mut framed = vec![0u8; 3];
+                let len = sealed.len();
+                framed[0] = (len >> 16) as u8;
+                framed[1] = (len >> 8) as u8;
+                framed[2] = len as u8;
+                framed.extend_from_slice(&sealed);
+                expected_client.push(framed);
+            }
+            ("client->server", None) => {
+                // The decrypted view of the frame just compared: our plaintext matched it implicitly.
+            }
+            other => panic!("unexpected transcript entry {other:?}"),
         }
+        checked += 1;
     }
+    assert!(
+        expected_client.is_empty(),
+        "our client would send more than Baileys did"
+    );
     checked
 }
 
@@ -221,7 +312,7 @@ fn qr() {
     }
     let e2e = check_end_to_end(&file);
     println!(
-        "qr.json: {qr_cases} QR/ack cases, {} pair-success vectors, {e2e} transcript cases",
+        "qr.json: {qr_cases} QR/ack cases, {} pair-success vectors, {e2e} transcript entries",
         vectors.len()
     );
     assert!(qr_cases > 0 && !vectors.is_empty());
