@@ -56,7 +56,7 @@ fn lookup_order_explicit_then_env_then_search_then_embedded() {
         (c.log.level.as_str(), c.source),
         ("error", ConfigSource::File(searched))
     );
-    let c = Config::load_with(None, &env(&[]), &[missing.clone()]).unwrap();
+    let c = Config::load_with(None, &env(&[]), std::slice::from_ref(&missing)).unwrap();
     assert_eq!(
         (c.log.level.as_str(), c.source),
         ("info", ConfigSource::Embedded)

@@ -47,7 +47,7 @@ const CACHE_BYTES: usize = 16 * 1024 * 1024;
 #[derive(Debug)]
 pub enum StoreError {
     /// redb reported an error (I/O, corruption, a second process holding the file, ...).
-    Database(redb::Error),
+    Database(Box<redb::Error>),
     /// A value could not be decoded or encoded.
     Corrupt(String),
     /// The data directory could not be created.
@@ -59,7 +59,7 @@ pub enum StoreError {
 impl std::fmt::Display for StoreError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
-            StoreError::Database(redb::Error::DatabaseAlreadyOpen) => f.write_str(
+            StoreError::Database(e) if matches!(**e, redb::Error::DatabaseAlreadyOpen) => f.write_str(
                 "the database is already open in another process (is `chattu serve` running?)",
             ),
             StoreError::Database(e) => write!(f, "database error: {e}"),
@@ -79,7 +79,7 @@ macro_rules! from_redb {
     ($($t:ty),*) => {$(
         impl From<$t> for StoreError {
             fn from(e: $t) -> Self {
-                StoreError::Database(e.into())
+                StoreError::Database(Box::new(e.into()))
             }
         }
     )*};
