@@ -54,3 +54,6 @@ pub use store::{
 pub use wire::{
     PreKeySignalMessage, SenderKeyDistributionMessage, SenderKeyMessage, SignalMessage,
 };
+
+#[cfg(test)]
+mod tests;
