@@ -7,6 +7,8 @@ pub mod websocket;
 
 #[cfg(test)]
 mod loopback_tests;
+#[cfg(test)]
+mod robustness_tests;
 
 pub use frame::{client_intro, encode_frame, FrameDecoder, FrameError, MAX_FRAME_LEN, WA_HEADER};
 pub use noise_socket::{NoiseReader, NoiseSocket, NoiseWriter, SocketError};
