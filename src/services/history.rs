@@ -2,7 +2,7 @@
 
 use super::time::format_rfc3339;
 use super::{Caller, Error, Shared};
-use crate::store::{CallRecord, ReceivedRecord, SentRecord};
+use crate::store::{CallRecord, ReceivedRecord, SentRecord, Store};
 use serde::Serialize;
 
 /// How many rows each listing returns (the API documents these).
@@ -196,21 +196,47 @@ impl History {
         sender: &str,
         message: &str,
     ) -> Result<ReceivedRecord, Error> {
+        let row = self.received_row(client_id, sender, message)?;
+        Ok(self
+            .shared
+            .store
+            .append_history(row, self.shared.config.storage.max_history_rows)?)
+    }
+
+    /// [`History::record_received`] inside the caller's write transaction (the one that also
+    /// advanced the Signal session; the caller commits).
+    pub fn record_received_in(
+        &self,
+        txn: &redb::WriteTransaction,
+        client_id: &str,
+        sender: &str,
+        message: &str,
+    ) -> Result<ReceivedRecord, Error> {
+        let row = self.received_row(client_id, sender, message)?;
+        Ok(Store::append_history_in(
+            txn,
+            row,
+            self.shared.config.storage.max_history_rows,
+        )?)
+    }
+
+    fn received_row(
+        &self,
+        client_id: &str,
+        sender: &str,
+        message: &str,
+    ) -> Result<ReceivedRecord, Error> {
         self.shared
             .store
             .client(client_id)?
             .ok_or(Error::ClientNotFound)?;
-        let row = ReceivedRecord {
+        Ok(ReceivedRecord {
             id: 0,
             client_id: client_id.to_string(),
             sender: sender.to_string(),
             message: message.to_string(),
             received_ms: self.shared.now_ms(),
-        };
-        Ok(self
-            .shared
-            .store
-            .append_history(row, self.shared.config.storage.max_history_rows)?)
+        })
     }
 
     /// Records an incoming call.

@@ -83,20 +83,31 @@ impl HistoryRow for CallRecord {
 impl Store {
     /// Appends a row (its id is assigned here and returned in the record). If the table then
     /// holds more than `max_rows`, the oldest rows go in the same transaction.
-    pub fn append_history<T: HistoryRow>(&self, mut row: T, max_rows: u64) -> StoreResult<T> {
-        let (rows_def, by_client_def, counter) = T::KIND.tables();
+    pub fn append_history<T: HistoryRow>(&self, row: T, max_rows: u64) -> StoreResult<T> {
         let txn = self.db.begin_write()?;
+        let row = Store::append_history_in(&txn, row, max_rows)?;
+        txn.commit()?;
+        Ok(row)
+    }
+
+    /// [`Store::append_history`] inside a transaction the caller commits: the engine records a
+    /// decrypted message in the same transaction that advances the Signal session
+    /// (see signal.rs), so a crash keeps both or neither.
+    pub fn append_history_in<T: HistoryRow>(
+        txn: &WriteTransaction,
+        mut row: T,
+        max_rows: u64,
+    ) -> StoreResult<T> {
+        let (rows_def, by_client_def, counter) = T::KIND.tables();
+        let id = next_id(txn, counter)?;
+        row.set_id(id);
         {
-            let id = next_id(&txn, counter)?;
-            row.set_id(id);
             let mut rows = txn.open_table(rows_def)?;
             rows.insert(id, encode(&row)?.as_slice())?;
             let mut by_client = txn.open_table(by_client_def)?;
             by_client.insert((row.client_id(), id), ())?;
-            drop((rows, by_client));
-            prune_in::<T>(&txn, i64::MIN, max_rows)?;
         }
-        txn.commit()?;
+        prune_in::<T>(txn, i64::MIN, max_rows)?;
         Ok(row)
     }
 

@@ -353,3 +353,32 @@ fn maintenance_applies_retention() {
         Err(Error::AuthFailed)
     );
 }
+
+#[test]
+fn received_messages_can_share_the_callers_transaction() {
+    let h = harness();
+    let (bob, _) = h.user("bob");
+    h.client(&bob, "c1");
+    let txn = h.app.store.database().begin_write().unwrap();
+    h.app
+        .history
+        .record_received_in(&txn, "c1", "123", "dropped")
+        .unwrap();
+    drop(txn); // not committed: as if we crashed before the commit
+    assert!(h.app.history.received(&bob, "c1").unwrap().is_empty());
+    let txn = h.app.store.database().begin_write().unwrap();
+    h.app
+        .history
+        .record_received_in(&txn, "c1", "123", "kept")
+        .unwrap();
+    txn.commit().unwrap();
+    let messages: Vec<String> = h
+        .app
+        .history
+        .received(&bob, "c1")
+        .unwrap()
+        .into_iter()
+        .map(|m| m.message)
+        .collect();
+    assert_eq!(messages, ["kept"]);
+}
