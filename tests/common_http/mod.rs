@@ -90,6 +90,11 @@ impl Server {
     /// Stops and starts again on the same data dir (a new port).
     pub fn restart(&mut self) {
         assert!(self.stop(), "server did not shut down cleanly");
+        self.restart_stopped();
+    }
+
+    /// Starts again after [`Server::stop`], on the same data dir.
+    pub fn restart_stopped(&mut self) {
         let (child, lines, addr, log) = spawn(&self.data.0, &self.env);
         self.child = Some(child);
         self.lines = lines;
@@ -229,6 +234,17 @@ fn forward_lines(stream: impl Read, tx: mpsc::Sender<String>) {
             break;
         }
     }
+}
+
+/// Sends raw bytes and parses whatever comes back (for malformed or chunked requests).
+pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Res {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
+    // The server may answer and close before taking everything: a write error is fine.
+    let _ = stream.write_all(bytes);
+    let mut raw = Vec::new();
+    let _ = stream.read_to_end(&mut raw);
+    Res::parse(&raw).unwrap_or_else(|| panic!("unparseable response: {:?}", String::from_utf8_lossy(&raw)))
 }
 
 /// A request being built.
