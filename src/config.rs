@@ -325,9 +325,11 @@ impl Config {
             )
         })?;
         for proxy in &self.server.trusted_proxies {
-            proxy
-                .parse::<std::net::IpAddr>()
-                .map_err(|_| format!("[server] trusted_proxies: {proxy:?} is not an IP address"))?;
+            if !is_ip_or_cidr(proxy) {
+                return Err(format!(
+                    "[server] trusted_proxies: {proxy:?} is not an IP address or CIDR range"
+                ));
+            }
         }
         if self.log.level.parse::<log::LevelFilter>().is_err() {
             return Err(format!(
@@ -350,6 +352,22 @@ impl Config {
             return Err("[whatsapp] group_delay_min_ms must not exceed group_delay_max_ms".into());
         }
         Ok(())
+    }
+}
+
+/// `192.0.2.1`, `10.0.0.0/8`, `::1` or `fd00::/8`.
+fn is_ip_or_cidr(text: &str) -> bool {
+    let (ip, prefix) = match text.split_once('/') {
+        Some((ip, prefix)) => (ip, Some(prefix)),
+        None => (text, None),
+    };
+    let Ok(ip) = ip.parse::<std::net::IpAddr>() else {
+        return false;
+    };
+    let max = if ip.is_ipv4() { 32 } else { 128 };
+    match prefix {
+        None => true,
+        Some(p) => p.parse::<u8>().is_ok_and(|p| p <= max),
     }
 }
 

@@ -87,6 +87,8 @@ fn unknown_keys_sections_and_wrong_types_are_errors() {
         "[server]\nmax_body_bytes = \"big\"\n",
         "[server]\nlisten = \"not an address\"\n",
         "[log]\nlevel = \"loud\"\n",
+        "[server]\ntrusted_proxies = [\"10.0.0.0/33\"]\n",
+        "[server]\ntrusted_proxies = [\"proxy.local\"]\n",
     ] {
         let path = write(&dir, "bad.toml", text);
         let err = Config::load_with(Some(&path), &env(&[]), &[]).unwrap_err();
@@ -104,7 +106,7 @@ fn env_overrides_follow_the_section_key_rule() {
     let vars = env(&[
         ("CHATTU_RATE_LIMITS_API_PER_15MIN", "200"),
         ("CHATTU_NETWORK_ALLOW_PRIVATE_ADDRESSES", "true"),
-        ("CHATTU_SERVER_TRUSTED_PROXIES", "10.0.0.1, 10.0.0.2"),
+        ("CHATTU_SERVER_TRUSTED_PROXIES", "10.0.0.1, fd00::/8"),
         ("CHATTU_LOG_LEVEL", "debug"),
         ("CHATTU_SERVER_LISTEN", "127.0.0.1:1"),
         ("CHATTU_LISTEN", "127.0.0.1:2"),
@@ -114,7 +116,7 @@ fn env_overrides_follow_the_section_key_rule() {
     let c = Config::load_with(Some(&path), &vars, &[]).unwrap();
     assert_eq!(c.rate_limits.api_per_15min, 200);
     assert!(c.network.allow_private_addresses);
-    assert_eq!(c.server.trusted_proxies, vec!["10.0.0.1", "10.0.0.2"]);
+    assert_eq!(c.server.trusted_proxies, vec!["10.0.0.1", "fd00::/8"]);
     assert_eq!(c.log.level, "debug");
     assert_eq!(c.server.listen, "127.0.0.1:2", "the short form wins");
     assert_eq!(c.storage.data_dir, PathBuf::from("/tmp/x"));
