@@ -5,6 +5,7 @@ use super::client_payload::{login_payload, registration_payload};
 use super::cred_store::CredentialStore;
 use super::creds::DeviceCreds;
 use super::pair::{self, handle_pair_success, iq_result, parse_pair_device};
+use super::pair_code::{is_code_notification, CodePairing};
 use super::qr_image::qr_data_url;
 use super::status::{EngineStatus, StopReason};
 use super::timing::{backoff, between};
@@ -15,7 +16,7 @@ use crate::protocol::crypto::random_bytes;
 use crate::protocol::jid::Jid;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
 
 /// How a session ended, and so what the engine does next.
@@ -30,9 +31,19 @@ enum SessionEnd {
     Stopped(StopReason),
 }
 
+/// Requests from the handle to the running engine.
+pub(super) enum Command {
+    /// Start pairing by phone code with this phone number; answers with the code (`XXXX-XXXX`).
+    PairCode {
+        phone: String,
+        reply: oneshot::Sender<Result<String, String>>,
+    },
+}
+
 /// Everything the engine task owns.
 pub(super) struct EngineTask {
     pub config: EngineConfig,
+    pub commands: mpsc::UnboundedReceiver<Command>,
     pub store: std::sync::Arc<dyn CredentialStore>,
     pub status: watch::Sender<EngineStatus>,
     pub stop: watch::Receiver<bool>,
@@ -190,6 +201,7 @@ impl EngineTask {
     async fn drive(&mut self, conn: &mut ClientConn, creds: &mut DeviceCreds) -> SessionEnd {
         let mut ids = IdGen::new();
         let mut state = LinkState::default();
+        let mut commands_open = true;
         loop {
             let qr_deadline = state.qr.as_ref().map(|q| q.deadline);
             let ping_deadline = state.pending_ping.as_ref().map(|(_, at)| *at);
@@ -226,6 +238,14 @@ impl EngineTask {
                     state.next_ping = Some(now + between(self.config.keepalive_min, self.config.keepalive_max));
                 }
                 _ = sleep_until(ping_deadline) => return state.lost("keepalive timed out".into()),
+                command = self.commands.recv(), if commands_open => match command {
+                    Some(Command::PairCode { phone, reply }) => {
+                        if let Err(e) = self.start_code_pairing(conn, creds, &mut state, &mut ids, &phone, reply).await {
+                            return e;
+                        }
+                    }
+                    None => commands_open = false,
+                },
             }
         }
     }
@@ -257,6 +277,83 @@ impl EngineTask {
             qr_png,
             expires_at,
         });
+    }
+
+    /// Sends `companion_hello` for pairing by code with `phone` (only while showing QR codes).
+    async fn start_code_pairing(
+        &mut self,
+        conn: &mut ClientConn,
+        creds: &DeviceCreds,
+        state: &mut LinkState,
+        ids: &mut IdGen,
+        phone: &str,
+        reply: oneshot::Sender<Result<String, String>>,
+    ) -> Result<(), SessionEnd> {
+        if creds.paired.is_some() || state.qr.is_none() {
+            let _ = reply.send(Err("the engine is not waiting to be paired".into()));
+            return Ok(());
+        }
+        let pairing = match CodePairing::new(phone) {
+            Ok(p) => p,
+            Err(e) => {
+                let _ = reply.send(Err(e.to_string()));
+                return Ok(());
+            }
+        };
+        let hello_id = ids.next();
+        if let Err(e) = conn
+            .send(&pairing.hello(&hello_id, &creds.noise_key.public))
+            .await
+        {
+            let _ = reply.send(Err(e.to_string()));
+            return Err(state.lost(e.to_string()));
+        }
+        state.code = Some(CodeInProgress {
+            pairing,
+            hello_id,
+            reply: Some(reply),
+        });
+        Ok(())
+    }
+
+    /// The phone typed our code: acknowledge, send `companion_finish`, adopt the new adv secret.
+    async fn finish_code_pairing(
+        &mut self,
+        conn: &mut ClientConn,
+        creds: &mut DeviceCreds,
+        state: &mut LinkState,
+        ids: &mut IdGen,
+        node: &Node,
+    ) -> Option<SessionEnd> {
+        let mut ack = Node::new("ack")
+            .with_attr("id", node.attr("id").unwrap_or_default())
+            .with_attr("class", "notification")
+            .with_attr("type", "link_code_companion_reg");
+        if let Some(from) = node.attr_jid("from") {
+            ack.set_attr("to", from);
+        }
+        if let Err(e) = conn.send(&ack).await {
+            return Some(state.lost(e.to_string()));
+        }
+        let code = state.code.as_ref()?;
+        match code.pairing.finish(node, &creds.identity_key, &ids.next()) {
+            Ok((finish, adv_secret)) => {
+                creds.adv_secret = adv_secret;
+                if let Err(e) = self.store.save(creds) {
+                    return Some(SessionEnd::Stopped(StopReason::Store {
+                        message: e.to_string(),
+                    }));
+                }
+                if let Err(e) = conn.send(&finish).await {
+                    return Some(state.lost(e.to_string()));
+                }
+                None
+            }
+            Err(e) => {
+                log::warn!("engine: code pairing notification refused: {e}");
+                None
+            }
+        }
     }
 
     async fn on_node(
@@ -297,6 +394,10 @@ impl EngineTask {
                     Err(e) => Some(state.lost(e.to_string())),
                 }
             }
+            "notification" if is_code_notification(&node) => {
+                self.finish_code_pairing(conn, creds, state, ids, &node)
+                    .await
+            }
             "failure" => Some(failure_end(&node, state)),
             "stream:error" => Some(stream_error_end(&node, state)),
             "xmlstreamend" => Some(state.lost("server ended the stream".into())),
@@ -316,6 +417,22 @@ impl EngineTask {
         if kind == "result" || kind == "error" {
             if state.pending_ping.as_ref().is_some_and(|(p, _)| *p == id) {
                 state.pending_ping = None;
+            }
+            if state.code.as_ref().is_some_and(|c| c.hello_id == id) {
+                if let Some(mut code) = state.code.take() {
+                    let answer = match (kind, code.pairing.read_hello_result(node)) {
+                        ("result", Ok(())) => Ok(code.pairing.display_code()),
+                        (_, Err(e)) => Err(e.to_string()),
+                        _ => Err("the server refused the code pairing request".to_string()),
+                    };
+                    let ok = answer.is_ok();
+                    if let Some(reply) = code.reply.take() {
+                        let _ = reply.send(answer);
+                    }
+                    if ok {
+                        state.code = Some(code);
+                    }
+                }
             }
             return None;
         }
@@ -365,11 +482,21 @@ impl EngineTask {
     }
 }
 
+/// A code pairing started on this connection.
+struct CodeInProgress {
+    pairing: CodePairing,
+    /// Id of the `companion_hello` iq.
+    hello_id: String,
+    /// Who waits for the code (until the server answered the hello).
+    reply: Option<oneshot::Sender<Result<String, String>>>,
+}
+
 /// Per-connection bookkeeping.
 #[derive(Default)]
 struct LinkState {
     connected: bool,
     qr: Option<QrRotation>,
+    code: Option<CodeInProgress>,
     next_ping: Option<Instant>,
     pending_ping: Option<(String, Instant)>,
 }

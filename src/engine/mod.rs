@@ -14,6 +14,7 @@ mod connection;
 pub mod cred_store;
 pub mod creds;
 pub mod pair;
+pub mod pair_code;
 pub mod qr_image;
 pub mod status;
 mod timing;
@@ -27,7 +28,7 @@ use crate::protocol::noise::TrustedRoot;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
-use tokio::sync::watch;
+use tokio::sync::{mpsc, oneshot, watch};
 use tokio::task::JoinHandle;
 
 /// WhatsApp's WebSocket endpoint.
@@ -91,6 +92,7 @@ pub struct EngineHandle {
     status: watch::Receiver<EngineStatus>,
     stop: watch::Sender<bool>,
     last_frame_ms: Arc<AtomicU64>,
+    commands: mpsc::UnboundedSender<connection::Command>,
     task: JoinHandle<()>,
 }
 
@@ -100,8 +102,10 @@ pub fn start(config: EngineConfig, store: Arc<dyn CredentialStore>) -> EngineHan
     let (status_tx, status) = watch::channel(EngineStatus::Connecting);
     let (stop, stop_rx) = watch::channel(false);
     let last_frame_ms = Arc::new(AtomicU64::new(0));
+    let (commands, commands_rx) = mpsc::unbounded_channel();
     let task = connection::EngineTask {
         config,
+        commands: commands_rx,
         store,
         status: status_tx,
         stop: stop_rx,
@@ -111,6 +115,7 @@ pub fn start(config: EngineConfig, store: Arc<dyn CredentialStore>) -> EngineHan
         status,
         stop,
         last_frame_ms,
+        commands,
         task: tokio::spawn(task.run()),
     }
 }
@@ -152,6 +157,24 @@ impl EngineHandle {
                 .last_frame_at()
                 .and_then(|at| at.elapsed().ok())
                 .is_some_and(|quiet| quiet <= max_silence)
+    }
+
+    /// Starts pairing by phone number instead of QR (§5.4): returns the code to type on the phone
+    /// (`XXXX-XXXX`). Only while the engine shows QR codes (status `pending_auth`); the QR codes keep
+    /// rotating and their timeout also ends the code's validity.
+    pub async fn pair_with_code(&self, phone: &str) -> Result<String, String> {
+        let (reply, answer) = oneshot::channel();
+        self.commands
+            .send(connection::Command::PairCode {
+                phone: phone.to_string(),
+                reply,
+            })
+            .map_err(|_| "the engine has stopped".to_string())?;
+        match tokio::time::timeout(Duration::from_secs(30), answer).await {
+            Ok(Ok(result)) => result,
+            Ok(Err(_)) => Err("the connection ended before the server answered".into()),
+            Err(_) => Err("the server did not answer the code pairing request".into()),
+        }
     }
 
     /// Asks the engine to stop (it closes its socket; credentials are kept).

@@ -39,6 +39,7 @@ fn sim_error(e: &SimError) -> Response<Full<Bytes>> {
         SimError::BadQr(_) | SimError::QrKeysMismatch => (StatusCode::BAD_REQUEST, "INVALID_QR"),
         SimError::UnknownRef => (StatusCode::NOT_FOUND, "QR_NOT_FOUND"),
         SimError::LinkInProgress => (StatusCode::CONFLICT, "LINK_IN_PROGRESS"),
+        SimError::NoCodePending => (StatusCode::NOT_FOUND, "NO_CODE_PENDING"),
         SimError::Link(_) => (StatusCode::UNPROCESSABLE_ENTITY, "LINK_FAILED"),
     };
     error_response(status, code, &e.to_string())
@@ -58,6 +59,13 @@ struct NewPhone {
     #[serde(default)]
     name: Option<String>,
 }
+
+#[derive(Deserialize)]
+struct LinkCode {
+    code: String,
+}
+
+type LinkReceiver = tokio::sync::oneshot::Receiver<Result<super::registry::LinkedDevice, String>>;
 
 #[derive(Deserialize)]
 struct Scan {
@@ -115,31 +123,19 @@ pub(super) async fn route(
                 Ok(v) => v,
                 Err(e) => return invalid_json(&e),
             };
-            let waiter = match shared.registry.scan(phone, &scan.qr) {
-                Ok(w) => w,
-                Err(e) => return sim_error(&e),
+            match shared.registry.scan(phone, &scan.qr) {
+                Ok(waiter) => await_link(phone, waiter).await,
+                Err(e) => sim_error(&e),
+            }
+        }
+        (&Method::POST, ["phones", phone, "link-code"]) => {
+            let entered: LinkCode = match parse_body(body) {
+                Ok(v) => v,
+                Err(e) => return invalid_json(&e),
             };
-            match tokio::time::timeout(LINK_TIMEOUT, waiter).await {
-                Ok(Ok(Ok(linked))) => json_response(
-                    StatusCode::OK,
-                    &json!({
-                        "device": linked.device,
-                        "jid": format!("{phone}:{}@s.whatsapp.net", linked.device),
-                    }),
-                ),
-                Ok(Ok(Err(message))) => {
-                    error_response(StatusCode::UNPROCESSABLE_ENTITY, "LINK_FAILED", &message)
-                }
-                Ok(Err(_)) => error_response(
-                    StatusCode::UNPROCESSABLE_ENTITY,
-                    "LINK_FAILED",
-                    "the companion disconnected before countersigning",
-                ),
-                Err(_) => error_response(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "LINK_TIMEOUT",
-                    "the companion did not answer pair-success",
-                ),
+            match shared.registry.enter_code(phone, &entered.code) {
+                Ok(waiter) => await_link(phone, waiter).await,
+                Err(e) => sim_error(&e),
             }
         }
         (&Method::DELETE, ["phones", phone, "devices", device]) => {
@@ -155,6 +151,32 @@ pub(super) async fn route(
             StatusCode::NOT_FOUND,
             "ROUTE_NOT_FOUND",
             "no such simulator route",
+        ),
+    }
+}
+
+/// Waits for the companion to finish linking and reports the outcome.
+async fn await_link(phone: &str, waiter: LinkReceiver) -> Response<Full<Bytes>> {
+    match tokio::time::timeout(LINK_TIMEOUT, waiter).await {
+        Ok(Ok(Ok(linked))) => json_response(
+            StatusCode::OK,
+            &json!({
+                "device": linked.device,
+                "jid": format!("{phone}:{}@s.whatsapp.net", linked.device),
+            }),
+        ),
+        Ok(Ok(Err(message))) => {
+            error_response(StatusCode::UNPROCESSABLE_ENTITY, "LINK_FAILED", &message)
+        }
+        Ok(Err(_)) => error_response(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "LINK_FAILED",
+            "the companion disconnected before countersigning",
+        ),
+        Err(_) => error_response(
+            StatusCode::GATEWAY_TIMEOUT,
+            "LINK_TIMEOUT",
+            "the companion did not answer pair-success",
         ),
     }
 }

@@ -13,6 +13,11 @@ fn reply(id: &str, kind: &str) -> Node {
         .with_attr("id", id)
 }
 
+/// `<iq type="result"/>` answering `id`.
+pub fn result_reply(id: &str) -> Node {
+    reply(id, "result")
+}
+
 /// `<iq type="error"><error code text/></iq>` answering `id`.
 pub fn error_reply(id: &str, code: u16, text: &str) -> Node {
     reply(id, "error").with_child(

@@ -12,6 +12,7 @@
 mod control;
 pub mod identity;
 mod iq;
+pub mod link_code;
 pub mod phone;
 pub mod registry;
 mod session;

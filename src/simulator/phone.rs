@@ -118,6 +118,8 @@ pub enum LinkError {
     DetailsChanged,
     /// The device signature does not verify with the companion's identity key.
     BadDeviceSignature,
+    /// The companion's key bundle does not decrypt: the code typed on the phone was wrong.
+    WrongCode,
 }
 
 impl fmt::Display for LinkError {
@@ -128,6 +130,7 @@ impl fmt::Display for LinkError {
                 f.write_str("device identity details differ from the phone's")
             }
             LinkError::BadDeviceSignature => f.write_str("device signature does not verify"),
+            LinkError::WrongCode => f.write_str("the code does not match the companion's"),
         }
     }
 }

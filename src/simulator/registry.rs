@@ -4,7 +4,7 @@
 //! their outbound stanzas through an unbounded channel so the registry can push to any of them
 //! (pair-success from the control API, stream errors on unlink or a second login).
 
-use super::phone::{parse_qr, LinkError, PendingLink, Phone, QrParseError};
+use super::phone::{parse_qr, LinkError, PendingLink, Phone, QrParseError, ScannedQr};
 use crate::protocol::binary::Node;
 use crate::protocol::crypto::random_bytes;
 use serde::Serialize;
@@ -55,20 +55,22 @@ pub struct Registration {
     pub push_name: Option<String>,
 }
 
-struct LinkInProgress {
+pub(super) struct LinkInProgress {
     phone: String,
     iq_id: String,
     pending: PendingLink,
     done: Option<oneshot::Sender<Result<LinkedDevice, String>>>,
 }
 
-enum ConnRole {
+pub(super) enum ConnRole {
     /// Connected, handshake not finished or payload not yet judged.
     New,
     Registering {
         registration: Registration,
         refs: Vec<String>,
         link: Option<Box<LinkInProgress>>,
+        /// Pairing by phone code, when the companion asked for it.
+        code: Option<Box<super::link_code::CodeState>>,
     },
     LoggedIn {
         phone: String,
@@ -76,16 +78,19 @@ enum ConnRole {
     },
 }
 
-struct Connection {
-    tx: mpsc::UnboundedSender<ToConnection>,
-    role: ConnRole,
+pub(super) struct Connection {
+    pub(super) tx: mpsc::UnboundedSender<ToConnection>,
+    pub(super) role: ConnRole,
 }
 
-struct Account {
-    phone: Phone,
+pub(super) struct Account {
+    pub(super) phone: Phone,
     devices: BTreeMap<u16, LinkedDevice>,
     next_device: u16,
 }
+
+/// Sends the scanner's result.
+pub(super) type LinkWaiter = oneshot::Sender<Result<LinkedDevice, String>>;
 
 /// Why a control or protocol operation failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -100,6 +105,8 @@ pub enum SimError {
     QrKeysMismatch,
     /// That connection is already being linked.
     LinkInProgress,
+    /// No companion asked to pair with this phone by code.
+    NoCodePending,
     Link(LinkError),
 }
 
@@ -115,6 +122,9 @@ impl fmt::Display for SimError {
                 f.write_str("QR keys differ from the companion's registration")
             }
             SimError::LinkInProgress => f.write_str("this companion is already being linked"),
+            SimError::NoCodePending => {
+                f.write_str("no companion is waiting for a code for this phone")
+            }
             SimError::Link(e) => write!(f, "link failed: {e}"),
         }
     }
@@ -159,9 +169,9 @@ pub struct Registry {
 }
 
 #[derive(Default)]
-struct Inner {
-    accounts: BTreeMap<String, Account>,
-    connections: HashMap<ConnId, Connection>,
+pub(super) struct Inner {
+    pub(super) accounts: BTreeMap<String, Account>,
+    pub(super) connections: HashMap<ConnId, Connection>,
     refs: HashMap<String, ConnId>,
     next_conn: ConnId,
 }
@@ -189,7 +199,7 @@ fn new_refs() -> Vec<String> {
 }
 
 impl Registry {
-    fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
+    pub(super) fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 
@@ -265,6 +275,7 @@ impl Registry {
                 registration,
                 refs: refs.clone(),
                 link: None,
+                code: None,
             };
         }
         refs
@@ -304,19 +315,8 @@ impl Registry {
         if link.is_some() {
             return Err(SimError::LinkInProgress);
         }
-        let device = account.next_device;
-        account.next_device = account.next_device.saturating_add(1);
-        let iq_id = format!("pair-{conn_id}-{device}");
-        let (node, pending) = account.phone.link(scanned, device, &iq_id, unix_now());
         let (done_tx, done_rx) = oneshot::channel();
-        *link = Some(Box::new(LinkInProgress {
-            phone: phone.to_string(),
-            iq_id,
-            pending,
-            done: Some(done_tx),
-        }));
-        // A closed receiver means the connection is ending; the oneshot then reports it.
-        let _ = conn.tx.send(ToConnection::Send(node));
+        begin_link(account, conn_id, &conn.tx, link, scanned, done_tx);
         Ok(done_rx)
     }
 
@@ -336,6 +336,7 @@ impl Registry {
             registration,
             link,
             refs: conn_refs,
+            ..
         } = &mut c.role
         else {
             return LinkAnswer::NotOurs;
@@ -468,6 +469,29 @@ impl Registry {
         }
         Ok(())
     }
+}
+
+/// The phone vouches for the companion on `conn_id`: sends it pair-success and remembers what to check.
+pub(super) fn begin_link(
+    account: &mut Account,
+    conn_id: ConnId,
+    tx: &mpsc::UnboundedSender<ToConnection>,
+    link: &mut Option<Box<LinkInProgress>>,
+    scanned: ScannedQr,
+    done: LinkWaiter,
+) {
+    let device = account.next_device;
+    account.next_device = account.next_device.saturating_add(1);
+    let iq_id = format!("pair-{conn_id}-{device}");
+    let (node, pending) = account.phone.link(scanned, device, &iq_id, unix_now());
+    *link = Some(Box::new(LinkInProgress {
+        phone: account.phone.phone.clone(),
+        iq_id,
+        pending,
+        done: Some(done),
+    }));
+    // A closed receiver means the connection is ending; the waiter then hears of it.
+    let _ = tx.send(ToConnection::Send(node));
 }
 
 fn link_outcome(

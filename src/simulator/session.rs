@@ -2,6 +2,7 @@
 //! then stanzas until either side ends it.
 
 use super::iq::answer_iq;
+use super::link_code::answer_code_iq;
 use super::registry::{
     restart_required_error, unix_now, ConnId, LinkAnswer, LoginDecision, Registration, ToConnection,
 };
@@ -149,6 +150,10 @@ where
             node = conn.recv() => {
                 let node = node?;
                 if registering && node.tag == "iq" {
+                    if let Some(reply) = answer_code_iq(&shared.registry, conn_id, &node) {
+                        conn.send(&reply).await?;
+                        continue;
+                    }
                     match shared.registry.answer_link(conn_id, &node) {
                         LinkAnswer::Linked => {
                             conn.send(&restart_required_error()).await?;
