@@ -268,3 +268,72 @@ impl Phone {
         Ok(signed.encode_to_vec())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOISE: &str = "8Y4pPtR8scjBZkHECkBsX1X6t8U8I8/guvBfC37u9nI=";
+    const IDENTITY: &str = "DgAfwJBMD3VTzs2j39FspT/0Mo5SNynMh3KS1k2PBUU=";
+    const ADV: &str = "Eiy8UYGqKnekdvKhsjgIiocmYD6+oCfuQzI97Ral3kQ=";
+
+    #[test]
+    fn parses_both_qr_forms() {
+        let short = format!("2@abc==,{NOISE},{IDENTITY},{ADV}");
+        let long =
+            format!("https://wa.me/settings/linked_devices#2@abc==,{NOISE},{IDENTITY},{ADV},1");
+        let a = parse_qr(&short).unwrap();
+        assert_eq!(a, parse_qr(&long).unwrap());
+        assert_eq!(a.reference, "2@abc==");
+        assert_eq!(a.noise_public[0], 0xf1);
+    }
+
+    #[test]
+    fn refuses_broken_qr_texts() {
+        assert_eq!(parse_qr("just text"), Err(QrParseError::MissingFields));
+        assert_eq!(
+            parse_qr(&format!(",{NOISE},{IDENTITY},{ADV}")),
+            Err(QrParseError::MissingFields)
+        );
+        assert_eq!(
+            parse_qr(&format!("2@x,{NOISE},AAAA,{ADV}")),
+            Err(QrParseError::BadKey("identity key"))
+        );
+    }
+
+    #[test]
+    fn device_sign_must_come_from_the_scanned_identity() {
+        let mut phone = Phone::new("15550001111", "Dana");
+        let companion = KeyPair::generate();
+        let scanned = ScannedQr {
+            reference: "2@x".into(),
+            noise_public: KeyPair::generate().public,
+            identity_public: companion.public,
+            adv_secret: [9; 32],
+        };
+        let (_, pending) = phone.link(scanned, 1, "id", 1_700_000_000);
+        let sign = |key: &KeyPair| {
+            let message = [
+                &DEVICE_SIGNATURE_PREFIX[..],
+                &pending.details,
+                &companion.public,
+                &phone.identity.public,
+            ]
+            .concat();
+            AdvSignedDeviceIdentity {
+                details: Some(pending.details.clone()),
+                account_signature_key: None,
+                account_signature: Some(pending.account_signature.to_vec()),
+                device_signature: Some(xeddsa_sign_random(&key.private, &message).to_vec()),
+            }
+            .encode_to_vec()
+        };
+        assert!(phone
+            .verify_device_sign(&pending, &sign(&companion))
+            .is_ok());
+        assert_eq!(
+            phone.verify_device_sign(&pending, &sign(&KeyPair::generate())),
+            Err(LinkError::BadDeviceSignature)
+        );
+    }
+}
