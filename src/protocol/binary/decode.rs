@@ -36,8 +36,6 @@ pub enum DecodeError {
     InvalidJid { offset: usize },
     /// A packed string with a character outside its alphabet.
     InvalidPacked { offset: usize },
-    /// An attribute name that is not a string.
-    NonStringKey { offset: usize },
     /// Nodes nested deeper than [`MAX_DEPTH`].
     TooDeep,
     /// Bytes left over after the node.
@@ -58,9 +56,6 @@ impl fmt::Display for DecodeError {
             DecodeError::InvalidJid { offset } => write!(f, "invalid JID at offset {offset}"),
             DecodeError::InvalidPacked { offset } => {
                 write!(f, "invalid packed string at offset {offset}")
-            }
-            DecodeError::NonStringKey { offset } => {
-                write!(f, "attribute name is not a string at offset {offset}")
             }
             DecodeError::TooDeep => write!(f, "nodes nested deeper than {MAX_DEPTH}"),
             DecodeError::TrailingBytes(n) => write!(f, "{n} bytes left after the node"),
@@ -203,12 +198,9 @@ impl<'a> Reader<'a> {
         // Each attribute takes at least two bytes: never reserve more than the input could hold.
         let mut attrs = Vec::with_capacity(n_attrs.min(self.remaining() / 2));
         for _ in 0..n_attrs {
-            let key_offset = self.pos;
             let key_tag = self.byte()?;
-            let key = match self.text(key_tag)? {
-                Text::Str(s) => s,
-                Text::Jid(_) => return Err(DecodeError::NonStringKey { offset: key_offset }),
-            };
+            // Baileys writes any string with '@' as a JID, names included; read it back as text.
+            let key = self.text(key_tag)?.into_string();
             let value_tag = self.byte()?;
             let value = match self.text(value_tag)? {
                 Text::Str(s) => AttrValue::Str(s),

@@ -173,3 +173,19 @@ fn compressed_garbage_is_refused() {
         assert!(decode(&frame).is_err(), "{frame:02x?}");
     }
 }
+
+/// Inputs the fuzzer found; each once broke "what we decode, we can encode and decode again".
+#[test]
+fn fuzz_regressions() {
+    let cases = [
+        // A raw attribute name containing '@' (re-encoded as a JID, Baileys-style).
+        "00f803fc0a000000336f6d2d746167fc0a637573746f402d6b6579fc1600f803fc0a00002033\
+         6f6d7769746820737061636573",
+    ];
+    for hex in cases {
+        let frame = unhex(hex);
+        let node = decode(&frame).unwrap_or_else(|e| panic!("{hex}: {e}"));
+        let again = encode(&node).unwrap_or_else(|e| panic!("{node}: {e}"));
+        assert!(decode(&again).is_ok(), "{node}");
+    }
+}
