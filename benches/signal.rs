@@ -7,7 +7,7 @@
 use std::hint::black_box;
 use std::time::{Duration, Instant};
 
-use chattu::protocol::crypto::KeyPair;
+use chattu::protocol::crypto::{x25519, xeddsa_sign, xeddsa_verify, KeyPair};
 use chattu::protocol::signal::{
     decrypt, encrypt, group_encrypt, process_bundle, sender_key_distribution, IdentityStore,
     LocalIdentity, MemoryStore, OsRandom, PreKeyBundle, ProtocolAddress, SenderKeyName,
@@ -44,6 +44,37 @@ fn party() -> (MemoryStore, PreKeyBundle) {
 
 fn per_second(n: u64, elapsed: Duration) -> f64 {
     n as f64 / elapsed.as_secs_f64()
+}
+
+/// The curve operations X3DH is made of, to explain the first-send figure.
+fn primitives() {
+    let a = KeyPair::generate();
+    let b = KeyPair::generate();
+    let n = 500u64;
+    let time = |label: &str, f: &mut dyn FnMut()| {
+        let start = Instant::now();
+        for _ in 0..n {
+            f();
+        }
+        let e = start.elapsed();
+        println!(
+            "signal: primitive {label}: {:.1} µs",
+            e.as_micros() as f64 / n as f64
+        );
+    };
+    time("x25519 DH", &mut || {
+        black_box(x25519(&a.private, &b.public));
+    });
+    time("key pair generation", &mut || {
+        black_box(KeyPair::generate());
+    });
+    let sig = xeddsa_sign(&a.private, b"message", &[7; 64]);
+    time("XEdDSA sign", &mut || {
+        black_box(xeddsa_sign(&a.private, b"message", &[7; 64]));
+    });
+    time("XEdDSA verify", &mut || {
+        black_box(xeddsa_verify(&a.public, b"message", &sig));
+    });
 }
 
 fn main() {
@@ -169,6 +200,8 @@ fn main() {
         "signal: group send to {GROUP_DEVICES} devices, sessions exist (256 msg SKDMs + 1 skmsg): {:.1} ms",
         later.as_secs_f64() * 1e3
     );
+    primitives();
+
     let mut lone = MemoryStore::default();
     let lone_name = SenderKeyName::new("120363000000000001@g.us", a_addr);
     sender_key_distribution(&mut lone, &lone_name, &mut OsRandom).expect("skdm");

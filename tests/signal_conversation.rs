@@ -652,3 +652,51 @@ fn group_messages_survive_reordering_loss_and_duplication() {
     let text = group_encrypt(&mut far_sender, &far_name, b"first", &mut OsRandom).unwrap();
     assert_eq!(group_decrypt(&mut r, &far_name, &text).unwrap(), b"first");
 }
+
+#[test]
+fn redb_store_keeps_accounts_apart_and_clears_one() {
+    let dir = TempDir::new("accounts");
+    let db = dir.db();
+    let (alice, _) = pair();
+    let record = alice.load_session(&bob_addr()).unwrap().unwrap();
+    for ns in ["one", "two"] {
+        with_signal_txn(&db, ns, |s: &mut SignalTxn| -> Result<(), SignalError> {
+            init_party(s, 4);
+            for addr in ["bob.0", "bob.7", "bobby.0"] {
+                let (name, device) = addr.split_once('.').unwrap();
+                s.store_session(
+                    &ProtocolAddress::new(name, device.parse().unwrap()),
+                    &record,
+                )?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+    with_signal_txn(&db, "one", |s| s.delete_user_sessions("bob")).unwrap();
+    let left = |ns: &str, name: &str, device: u32| {
+        with_signal_txn(&db, ns, |s| {
+            s.load_session(&ProtocolAddress::new(name, device))
+        })
+        .unwrap()
+        .is_some()
+    };
+    assert!(!left("one", "bob", 0) && !left("one", "bob", 7));
+    assert!(
+        left("one", "bobby", 0),
+        "another user with the same prefix is kept"
+    );
+    assert!(left("two", "bob", 0), "another account is untouched");
+
+    with_signal_txn(&db, "one", |s| s.clear_account()).unwrap();
+    let (identity_one, count_one) = with_signal_txn(&db, "one", |s| {
+        Ok::<_, SignalError>((s.local_identity()?, s.pre_key_count()?))
+    })
+    .unwrap();
+    assert!(identity_one.is_none());
+    assert_eq!(count_one, 0);
+    assert!(!left("one", "bobby", 0));
+    let count_two = with_signal_txn(&db, "two", |s| s.pre_key_count()).unwrap();
+    assert_eq!(count_two, 4);
+    assert!(left("two", "bobby", 0));
+}

@@ -13,6 +13,20 @@
 //! - [`prekeys`]: WhatsApp's key nodes: the bundle parser, the upload and rotate nodes, the digest check.
 //!
 //! Plaintexts here are the padded WA `Message` bytes: padding is the caller's job.
+//!
+//! # How the client uses it
+//! - Device creation: [`LocalIdentity::generate`] + `set_local_identity`, then
+//!   [`rotate_signed_pre_key`] (first signed prekey), [`generate_pre_keys`] and
+//!   [`upload_pre_keys_node`]. Later: [`pre_key_count_node`] / [`parse_pre_key_count`], the digest check
+//!   [`verify_key_digest`], rotation with [`rotate_signed_pre_key_node`].
+//! - Sending 1:1: for devices without [`has_session`], fetch bundles ([`key_fetch_node`] →
+//!   [`parse_key_bundles`] → [`process_bundle`]); then [`encrypt`] gives `<enc type>` + bytes.
+//! - Receiving: [`decrypt`] (`pkmsg`/`msg`) or [`group_decrypt`] (`skmsg`), inside one store transaction
+//!   that also records the message; an SKDM found in a decrypted `Message` goes to
+//!   [`process_sender_key_distribution`]. [`SignalError::UntrustedIdentity`] means the peer reinstalled:
+//!   report it, call [`accept_identity_change`], decrypt again.
+//! - Sending to a group: [`sender_key_distribution`] (encrypt its bytes pairwise to devices lacking it),
+//!   then [`group_encrypt`].
 
 pub mod address;
 pub mod builder;
