@@ -94,6 +94,8 @@
     setMode('polling');
     try {
       const probe = await fetch('/ws', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
+      // Read the small body so the request completes (an unread body keeps it open in the browser).
+      await probe.text().catch(() => '');
       if (probe.status === 404) {
         retryMs = 300000;
         return retryLater();

@@ -211,8 +211,9 @@
           const src = field(data, 'qrCode', 'qr');
           if (typeof src === 'string' && src.startsWith('data:image/')) showQr(src);
           if (field(data, 'pairingCode')) showPairing(field(data, 'pairingCode'));
-        } else if (!qrImg.src) {
-          qrText.textContent = 'Waiting for a QR code from WhatsApp…';
+        } else {
+          await response.text().catch(() => '');
+          if (!qrImg.src) qrText.textContent = 'Waiting for a QR code from WhatsApp…';
         }
       } catch (err) {
         qrText.textContent = 'Could not load the QR code: ' + errorText(err);
