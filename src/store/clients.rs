@@ -138,6 +138,7 @@ pub(super) fn delete_client_in(
         return Ok(None);
     };
     unindex_key(txn, &client.api_key)?;
+    txn.open_table(tables::DEVICE_CREDS)?.remove(client_id)?;
     for kind in history::HistoryKind::ALL {
         history::delete_client_rows(txn, kind, client_id)?;
     }

@@ -13,7 +13,9 @@
 pub mod signal;
 
 mod clients;
+pub mod device_creds;
 mod history;
+pub mod outbox;
 pub mod records;
 mod schedules;
 mod sessions;
@@ -25,6 +27,7 @@ mod tests;
 mod users;
 
 pub use clients::ClientInsert;
+pub use device_creds::ClientCredentialStore;
 pub use history::{HistoryKind, HistoryRow};
 pub use records::*;
 pub use users::{digest, UserInsert};
@@ -108,13 +111,16 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) `<data_dir>/chattu.redb` and runs migrations.
+    /// Opens (creating if needed) `<data_dir>/chattu.redb` and runs migrations. A new data
+    /// directory is made 0700 and the file 0600: they hold password hashes, API keys and the
+    /// WhatsApp device keys.
     pub fn open(data_dir: &Path) -> StoreResult<Store> {
-        std::fs::create_dir_all(data_dir).map_err(StoreError::Io)?;
+        create_private_dir(data_dir).map_err(StoreError::Io)?;
         let path = data_dir.join(DATABASE_FILE);
         let db = Database::builder()
             .set_cache_size(CACHE_BYTES)
             .create(&path)?;
+        make_private(&path).map_err(StoreError::Io)?;
         let store = Store { db, path };
         store.migrate()?;
         Ok(store)
@@ -162,6 +168,31 @@ impl Store {
         let version = meta.get(tables::SCHEMA_VERSION_KEY)?.map(|v| v.value());
         Ok(version)
     }
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = std::fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder.create(dir)
+}
+
+fn make_private(file: &Path) -> std::io::Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+    }
+    #[cfg(not(unix))]
+    let _ = file;
+    Ok(())
 }
 
 /// Takes the next id of a counter inside the caller's write transaction (ids start at 1).

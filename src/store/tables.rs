@@ -32,6 +32,9 @@ pub const CALLS_BY_CLIENT: TableDefinition<(&str, u64), ()> =
 pub const SCHEDULES: TableDefinition<u64, Json> = TableDefinition::new("scheduled_messages");
 pub const SCHEDULES_DUE: TableDefinition<(i64, u64), ()> = TableDefinition::new("schedules_due");
 
+/// client id → engine DeviceCreds (private keys; see device_creds.rs).
+pub const DEVICE_CREDS: TableDefinition<&str, Json> = TableDefinition::new("device_creds");
+
 /// id → SecurityEventRecord.
 pub const SECURITY_EVENTS: TableDefinition<u64, Json> = TableDefinition::new("security_events");
 
@@ -52,5 +55,6 @@ pub fn create_all(txn: &WriteTransaction) -> StoreResult<()> {
     txn.open_table(SCHEDULES)?;
     txn.open_table(SCHEDULES_DUE)?;
     txn.open_table(SECURITY_EVENTS)?;
+    txn.open_table(DEVICE_CREDS)?;
     Ok(())
 }
