@@ -49,14 +49,31 @@ pub(super) fn answer_iq(shared: &Shared, conn: ConnId, node: &Node) -> Option<No
             let count = shared.registry.prekey_count(conn).unwrap_or(0);
             reply(id, "result").with_child(Node::new("count").with_attr("value", count))
         }
-        ("encrypt", "set") if node.child("list").is_some() => {
-            let uploaded = node
-                .child("list")
-                .map(|l| l.children_by_tag("key").count())
-                .unwrap_or(0);
-            shared.registry.add_prekeys(conn, uploaded);
-            reply(id, "result")
+        ("encrypt", "get") if node.child("digest").is_some() => {
+            match shared.registry.key_digest(conn) {
+                Some(digest) => reply(id, "result").with_child(digest),
+                None => error_reply(id, 404, "item-not-found"),
+            }
         }
+        ("encrypt", "get") => match node.child("key") {
+            Some(key) => reply(id, "result").with_child(shared.registry.fetch_bundles(key)),
+            None => error_reply(id, 400, "bad-request"),
+        },
+        ("encrypt", "set") => {
+            let accepted = match node.child("rotate") {
+                Some(rotate) => shared.registry.rotate_keys(conn, rotate),
+                None => shared.registry.upload_keys(conn, node),
+            };
+            if accepted {
+                reply(id, "result")
+            } else {
+                error_reply(id, 400, "bad-request")
+            }
+        }
+        ("usync", "get") => match node.child("usync") {
+            Some(usync) => reply(id, "result").with_child(shared.registry.usync(usync)),
+            None => error_reply(id, 400, "bad-request"),
+        },
         ("abt", "get") => {
             reply(id, "result").with_child(Node::new("props").with_attr("protocol", "1"))
         }

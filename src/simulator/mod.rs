@@ -10,8 +10,10 @@
 //! - `session`, `iq`, `wire`: one client connection; `control`: the `/sim/` routes.
 
 mod control;
+mod directory;
 pub mod identity;
 mod iq;
+pub mod keys;
 pub mod link_code;
 pub mod phone;
 pub mod registry;

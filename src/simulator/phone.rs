@@ -1,6 +1,7 @@
 //! A simulated primary phone (device 0): it scans a companion's QR code, vouches for the companion with a
 //! real ADV account signature (HMAC'd with the QR's adv secret), and checks the companion's countersignature.
 
+use super::keys::PhoneSignalKeys;
 use crate::protocol::binary::Node;
 use crate::protocol::crypto::{
     hmac_sha256, random_bytes, xeddsa_sign_random, xeddsa_verify, KeyPair,
@@ -97,6 +98,8 @@ pub struct Phone {
     pub raw_id: u32,
     /// Key index handed to the next companion.
     pub next_key_index: u32,
+    /// Device 0's Signal keys (registration id, signed prekey).
+    pub signal: PhoneSignalKeys,
 }
 
 /// A pair-success sent and waiting for the companion's `pair-device-sign`.
@@ -146,11 +149,13 @@ impl Phone {
             lid.replace_range(0..1, "1");
         }
         let raw: [u8; 4] = random_bytes();
+        let identity = KeyPair::generate();
         Phone {
+            signal: PhoneSignalKeys::generate(&identity),
             phone: phone.to_string(),
             name: name.to_string(),
             lid,
-            identity: KeyPair::generate(),
+            identity,
             raw_id: u32::from_be_bytes(raw) >> 1,
             next_key_index: 1,
         }

@@ -4,6 +4,7 @@
 //! their outbound stanzas through an unbounded channel so the registry can push to any of them
 //! (pair-success from the control API, stream errors on unlink or a second login).
 
+use super::keys::{DeviceKeys, SignedKey};
 use super::phone::{parse_qr, LinkError, PendingLink, Phone, QrParseError, ScannedQr};
 use crate::protocol::binary::Node;
 use crate::protocol::crypto::random_bytes;
@@ -40,8 +41,11 @@ pub struct LinkedDevice {
     pub signed_identity: Vec<u8>,
     pub push_name: Option<String>,
     pub linked_at: u64,
-    /// One-time prekeys uploaded and not yet handed out.
+    /// One-time prekeys uploaded and not yet handed out (filled in for views).
     pub prekeys: usize,
+    /// The device's Signal keys as the server holds them.
+    #[serde(skip)]
+    pub keys: DeviceKeys,
     /// Whether a connection is logged in as this device right now.
     pub connected: bool,
 }
@@ -53,6 +57,8 @@ pub struct Registration {
     pub identity_public: [u8; 32],
     pub registration_id: u32,
     pub push_name: Option<String>,
+    /// The signed prekey from the registration payload.
+    pub signed_pre_key: Option<SignedKey>,
 }
 
 pub(super) struct LinkInProgress {
@@ -66,7 +72,7 @@ pub(super) enum ConnRole {
     /// Connected, handshake not finished or payload not yet judged.
     New,
     Registering {
-        registration: Registration,
+        registration: Box<Registration>,
         refs: Vec<String>,
         link: Option<Box<LinkInProgress>>,
         /// Pairing by phone code, when the companion asked for it.
@@ -85,7 +91,7 @@ pub(super) struct Connection {
 
 pub(super) struct Account {
     pub(super) phone: Phone,
-    devices: BTreeMap<u16, LinkedDevice>,
+    pub(super) devices: BTreeMap<u16, LinkedDevice>,
     next_device: u16,
 }
 
@@ -272,7 +278,7 @@ impl Registry {
         }
         if let Some(c) = inner.connections.get_mut(&conn) {
             c.role = ConnRole::Registering {
-                registration,
+                registration: Box::new(registration),
                 refs: refs.clone(),
                 link: None,
                 code: None,
@@ -407,32 +413,10 @@ impl Registry {
         LoginDecision::Accepted { lid }
     }
 
-    fn logged_in_as(&self, conn: ConnId) -> Option<(String, u16)> {
+    pub(super) fn logged_in_as(&self, conn: ConnId) -> Option<(String, u16)> {
         match &self.lock().connections.get(&conn)?.role {
             ConnRole::LoggedIn { phone, device } => Some((phone.clone(), *device)),
             _ => None,
-        }
-    }
-
-    /// How many one-time prekeys the device logged in on `conn` has on the server.
-    pub fn prekey_count(&self, conn: ConnId) -> Option<usize> {
-        let (phone, device) = self.logged_in_as(conn)?;
-        let inner = self.lock();
-        Some(inner.accounts.get(&phone)?.devices.get(&device)?.prekeys)
-    }
-
-    /// Records an upload of `count` one-time prekeys by the device logged in on `conn`.
-    pub fn add_prekeys(&self, conn: ConnId, count: usize) {
-        let Some((phone, device)) = self.logged_in_as(conn) else {
-            return;
-        };
-        let mut inner = self.lock();
-        if let Some(linked) = inner
-            .accounts
-            .get_mut(&phone)
-            .and_then(|a| a.devices.get_mut(&device))
-        {
-            linked.prekeys = linked.prekeys.saturating_add(count);
         }
     }
 
@@ -524,6 +508,11 @@ fn link_outcome(
         push_name: registration.push_name.clone(),
         linked_at: unix_now(),
         prekeys: 0,
+        keys: DeviceKeys::registered(
+            registration.registration_id,
+            registration.identity_public,
+            registration.signed_pre_key.clone(),
+        ),
         connected: false,
     };
     account.devices.insert(linked.device, linked.clone());
@@ -545,6 +534,7 @@ fn view_of(account: &Account, connections: &HashMap<ConnId, Connection>) -> Phon
             .values()
             .map(|d| LinkedDevice {
                 connected: online(d.device),
+                prekeys: d.keys.one_time.len(),
                 ..d.clone()
             })
             .collect(),

@@ -2,6 +2,7 @@
 //! then stanzas until either side ends it.
 
 use super::iq::answer_iq;
+use super::keys::SignedKey;
 use super::link_code::answer_code_iq;
 use super::registry::{
     restart_required_error, unix_now, ConnId, LinkAnswer, LoginDecision, Registration, ToConnection,
@@ -10,6 +11,7 @@ use super::wire::{accept, ServerConn, WireError};
 use super::Shared;
 use crate::protocol::binary::Node;
 use crate::protocol::jid::Jid;
+use crate::protocol::proto::generated::client_payload::DevicePairingRegistrationData;
 use crate::protocol::proto::generated::ClientPayload;
 use crate::protocol::proto::ProtoMessage;
 use std::sync::Arc;
@@ -49,9 +51,23 @@ fn opening(payload: &[u8], client_static: [u8; 32]) -> Opening {
             identity_public,
             registration_id: u32::from_be_bytes(reg_id),
             push_name: payload.push_name,
+            signed_pre_key: signed_pre_key(&data),
         }),
         _ => Opening::Refused("pairing data lacks identity or registration id"),
     }
+}
+
+/// The signed prekey in a registration payload (`eSkeyId` u24, `eSkeyVal`, `eSkeySig`).
+fn signed_pre_key(data: &DevicePairingRegistrationData) -> Option<SignedKey> {
+    let id = data
+        .e_skey_id
+        .as_deref()
+        .filter(|b| !b.is_empty() && b.len() <= 4)?;
+    Some(SignedKey {
+        id: id.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b)),
+        public: data.e_skey_val.as_deref()?.try_into().ok()?,
+        signature: data.e_skey_sig.as_deref()?.try_into().ok()?,
+    })
 }
 
 fn failure(reason: u16) -> Node {

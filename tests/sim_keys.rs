@@ -1,0 +1,259 @@
+//! The simulator's key and directory iqs over a real logged-in connection, driven with the project's
+//! own Signal node builders and parsers: prekey count, upload, digest, bundle fetch (one-time keys
+//! handed out once), usync devices/LID/contact, and 501 for anything unknown.
+
+use chattu::engine::client_payload::login_payload;
+use chattu::engine::wire::{self, ClientConn};
+use chattu::engine::{
+    self, CredentialStore, DeviceCreds, EngineConfig, EngineStatus, MemoryCredentialStore,
+};
+use chattu::protocol::binary::Node;
+use chattu::protocol::crypto::KeyPair;
+use chattu::protocol::jid::Jid;
+use chattu::protocol::signal::prekeys::{
+    digest_query_node, key_fetch_node, parse_key_bundles, parse_pre_key_count, pre_key_count_node,
+    upload_pre_keys_node,
+};
+use chattu::protocol::signal::{LocalIdentity, PreKeyRecord, SignedPreKeyRecord};
+use chattu::simulator::{Simulator, SimulatorHandle};
+use serde_json::json;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+async fn post(url: String, body: serde_json::Value) -> serde_json::Value {
+    tokio::task::spawn_blocking(move || {
+        let response = match ureq::post(&url).timeout(PATIENCE).send_json(body) {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{url}: {e}"),
+        };
+        response.into_json().unwrap()
+    })
+    .await
+    .unwrap()
+}
+
+/// Pairs a companion with `phone` through the engine, then returns its credentials.
+async fn paired_creds(sim: &SimulatorHandle, phone: &str) -> DeviceCreds {
+    post(
+        format!("{}/sim/phones", sim.http_base()),
+        json!({ "phone": phone }),
+    )
+    .await;
+    let store = Arc::new(MemoryCredentialStore::new());
+    let engine = engine::start(
+        EngineConfig::simulator(sim.ws_url(), sim.trusted_root()),
+        store.clone(),
+    );
+    let qr = match tokio::time::timeout(
+        PATIENCE,
+        engine.wait_for(|s| matches!(s, EngineStatus::PendingAuth { .. })),
+    )
+    .await
+    {
+        Ok(EngineStatus::PendingAuth { qr, .. }) => qr,
+        other => panic!("no QR: {other:?}"),
+    };
+    post(
+        format!("{}/sim/phones/{phone}/scan", sim.http_base()),
+        json!({ "qr": qr }),
+    )
+    .await;
+    let status = tokio::time::timeout(
+        PATIENCE,
+        engine.wait_for(|s| matches!(s, EngineStatus::Connected { .. })),
+    )
+    .await;
+    assert!(
+        matches!(status, Ok(EngineStatus::Connected { .. })),
+        "{status:?}"
+    );
+    engine.shutdown().await;
+    store.load().unwrap().unwrap()
+}
+
+/// Logs in as the paired device and reads the `success` and offline marker.
+async fn login(sim: &SimulatorHandle, creds: &DeviceCreds) -> ClientConn {
+    let paired = creds.paired.as_ref().unwrap();
+    let payload = login_payload(paired.phone.parse().unwrap(), paired.device, None);
+    let mut conn = wire::connect(
+        &sim.ws_url(),
+        &creds.noise_key,
+        sim.trusted_root(),
+        &payload,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    assert_eq!(conn.recv().await.unwrap().tag, "success");
+    conn
+}
+
+/// Sends `iq` with `id` and returns the answer with that id.
+async fn ask(conn: &mut ClientConn, iq: Node, id: &str) -> Node {
+    conn.send(&iq.with_attr("id", id)).await.unwrap();
+    loop {
+        let node = tokio::time::timeout(PATIENCE, conn.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if node.tag == "iq" && node.attr("id") == Some(id) {
+            return node;
+        }
+    }
+}
+
+#[tokio::test]
+async fn prekeys_bundles_and_usync() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(listener).unwrap();
+    let creds = paired_creds(&sim, "15550001212").await;
+    let paired = creds.paired.clone().unwrap();
+    let mut conn = login(&sim, &creds).await;
+
+    let count = ask(&mut conn, pre_key_count_node(), "c1").await;
+    assert_eq!(parse_pre_key_count(&count), Some(0));
+
+    let identity = LocalIdentity {
+        key_pair: creds.identity_key.clone(),
+        registration_id: creds.registration_id,
+    };
+    let signed = SignedPreKeyRecord {
+        id: creds.signed_prekey.id,
+        key_pair: creds.signed_prekey.key_pair.clone(),
+        signature: creds.signed_prekey.signature,
+        created_at: 0,
+    };
+    let pre_keys: Vec<PreKeyRecord> = (1..=3)
+        .map(|id| PreKeyRecord {
+            id,
+            key_pair: KeyPair::generate(),
+        })
+        .collect();
+    let uploaded = ask(
+        &mut conn,
+        upload_pre_keys_node(&identity, &signed, &pre_keys),
+        "u1",
+    )
+    .await;
+    assert_eq!(uploaded.attr("type"), Some("result"));
+    let count = ask(&mut conn, pre_key_count_node(), "c2").await;
+    assert_eq!(parse_pre_key_count(&count), Some(3));
+
+    let digest = ask(&mut conn, digest_query_node(), "d1").await;
+    let listed = digest
+        .child_path(&["digest", "list"])
+        .unwrap()
+        .children()
+        .len();
+    assert_eq!(listed, 3);
+
+    // Bundles: our own device twice (each one-time key once), the phone (device 0) without one.
+    let me = Jid::phone(paired.phone.clone()).with_device(paired.device);
+    let phone0 = Jid::phone(paired.phone.clone());
+    let mut taken = Vec::new();
+    for round in 0..2 {
+        let answer = ask(
+            &mut conn,
+            key_fetch_node(&[me.clone(), phone0.clone()], None),
+            &format!("k{round}"),
+        )
+        .await;
+        let bundles = parse_key_bundles(&answer);
+        assert_eq!(bundles.len(), 2);
+        let own = bundles[0].1.as_ref().unwrap();
+        assert_eq!(own.identity_key, creds.identity_key.public);
+        assert_eq!(own.registration_id, creds.registration_id);
+        taken.push(own.pre_key.map(|(id, _)| id));
+        let phone_bundle = bundles[1].1.as_ref().unwrap();
+        assert_eq!(phone_bundle.identity_key, paired.account_signature_key);
+        assert!(phone_bundle.pre_key.is_none());
+    }
+    assert_eq!(taken, [Some(1), Some(2)]);
+    let count = ask(&mut conn, pre_key_count_node(), "c3").await;
+    assert_eq!(parse_pre_key_count(&count), Some(1));
+
+    // usync: our account's devices with key indexes, its LID, and contact existence.
+    let usync = Node::new("iq")
+        .with_attr("xmlns", "usync")
+        .with_attr("type", "get")
+        .with_attr("to", Jid::server_jid())
+        .with_child(
+            Node::new("usync")
+                .with_attr("sid", "s1")
+                .with_attr("mode", "query")
+                .with_attr("context", "message")
+                .with_children([
+                    Node::new("query").with_children([
+                        Node::new("devices").with_attr("version", "2"),
+                        Node::new("lid"),
+                        Node::new("contact"),
+                    ]),
+                    Node::new("list").with_children([
+                        Node::new("user").with_attr("jid", phone0.clone()),
+                        Node::new("user")
+                            .with_child(Node::new("contact").with_text("+19999999999")),
+                    ]),
+                ]),
+        );
+    let answer = ask(&mut conn, usync, "s1").await;
+    let users: Vec<&Node> = answer
+        .child_path(&["usync", "list"])
+        .unwrap()
+        .children_by_tag("user")
+        .collect();
+    assert_eq!(users.len(), 2);
+    let devices: Vec<(Option<String>, Option<String>)> = users[0]
+        .child_path(&["devices", "device-list"])
+        .unwrap()
+        .children()
+        .iter()
+        .map(|d| {
+            (
+                d.attr("id").map(str::to_string),
+                d.attr("key-index").map(str::to_string),
+            )
+        })
+        .collect();
+    assert_eq!(
+        devices,
+        [
+            (Some("0".to_string()), None),
+            (
+                Some(paired.device.to_string()),
+                Some(paired.key_index.to_string())
+            )
+        ]
+    );
+    let lid = users[0]
+        .child("lid")
+        .and_then(|l| l.attr_jid("val"))
+        .unwrap();
+    assert_eq!(Some(lid.user), paired.lid);
+    assert_eq!(
+        users[0].child("contact").and_then(|c| c.attr("type")),
+        Some("in")
+    );
+    assert_eq!(
+        users[1].child("contact").and_then(|c| c.attr("type")),
+        Some("out")
+    );
+
+    // Anything not simulated gets a 501, never silence.
+    let unknown = Node::new("iq")
+        .with_attr("xmlns", "w:g2")
+        .with_attr("type", "get")
+        .with_attr("to", Jid::server_jid())
+        .with_child(Node::new("participating"));
+    let answer = ask(&mut conn, unknown, "x1").await;
+    assert_eq!(answer.attr("type"), Some("error"));
+    assert_eq!(
+        answer.child("error").and_then(|e| e.attr("code")),
+        Some("501")
+    );
+    conn.close().await;
+    sim.shutdown().await;
+}
