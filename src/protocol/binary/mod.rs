@@ -28,9 +28,14 @@
 //!   accounts are real, and mapping them onto the phone-number server would address the wrong Signal
 //!   session. Domain bytes other than 0, 1, 128, 129 decode as an agent on `s.whatsapp.net`.
 //!
-//! We also accept what Baileys accepts but never sends (JID tags and raw BINARY strings in tag and
-//! attribute-name positions, FB_JID and INTEROP_JID), and refuse what neither client can use: bytes after
-//! the node, a JID nested in a JID, FB_JID/INTEROP_JID with the wrong server, and list size 0 nodes.
+//! When encoding, two strings no real address looks like are written so that they stay decodable:
+//! `"a@b@c"` becomes JID_PAIR(a, raw `b@c`) rather than Baileys' nested JID, and `"x@"` goes out raw
+//! rather than as a JID_PAIR with an empty server.
+//!
+//! We accept JIDs and raw BINARY strings in tag and attribute-name positions (read back as text), as
+//! Baileys does, and FB_JID and INTEROP_JID, which Baileys 6.7.24 cannot read. Like whatsmeow we refuse
+//! bytes after the node, a JID nested inside a JID, and list size 0 nodes; and FB_JID/INTEROP_JID whose
+//! server is not `msgr`/`interop`.
 
 mod decode;
 mod display;
