@@ -22,6 +22,7 @@ mod tests;
 pub mod time;
 pub mod validate;
 pub mod webhook_url;
+pub mod webhooks;
 
 pub use crate::store::{ClientRecord, ClientStatus, Role, ScheduleStatus};
 pub use accounts::{Accounts, Profile, UserSummary};

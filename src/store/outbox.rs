@@ -210,7 +210,7 @@ impl Store {
         &self,
         id: u64,
         change: impl FnOnce(&mut SentRecord),
-        event: impl FnOnce(&SentRecord) -> NewOutboxEvent,
+        event: impl FnOnce(&SentRecord) -> Option<NewOutboxEvent>,
         now_ms: i64,
     ) -> StoreResult<Option<SentRecord>> {
         let txn = self.db.begin_write()?;
@@ -226,7 +226,10 @@ impl Store {
             rows.insert(id, encode(&row)?.as_slice())?;
             row
         };
-        let queued = Store::enqueue_webhook_in(&txn, &updated.client_id, event(&updated), now_ms)?;
+        let queued = match event(&updated) {
+            Some(e) => Store::enqueue_webhook_in(&txn, &updated.client_id, e, now_ms)?,
+            None => None,
+        };
         txn.commit()?;
         if queued.is_some() {
             outbox_signal().notify_waiters();
