@@ -257,3 +257,59 @@ async fn prekeys_bundles_and_usync() {
     conn.close().await;
     sim.shutdown().await;
 }
+
+async fn prekeys_on_server(sim: &SimulatorHandle, phone: &str) -> u64 {
+    let url = format!("{}/sim/phones/{phone}", sim.http_base());
+    let body = tokio::task::spawn_blocking(move || {
+        ureq::get(&url)
+            .call()
+            .unwrap()
+            .into_json::<serde_json::Value>()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    body["devices"][0]["prekeys"].as_u64().unwrap_or(0)
+}
+
+#[tokio::test]
+async fn engine_uploads_prekeys_after_login_only_when_low() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(listener).unwrap();
+    let creds = paired_creds(&sim, "15550001313").await;
+    assert_eq!(prekeys_on_server(&sim, "15550001313").await, 0);
+
+    let source = Arc::new(engine::MemoryPreKeys::new());
+    let store = Arc::new(MemoryCredentialStore::with(creds));
+    let config = EngineConfig::simulator(sim.ws_url(), sim.trusted_root());
+    let engine = engine::start_with_prekeys(config.clone(), store.clone(), source.clone());
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    while prekeys_on_server(&sim, "15550001313").await < u64::from(engine::prekeys::INITIAL_UPLOAD)
+    {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "prekeys never arrived; engine {:?}",
+            engine.status()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(source.stored(), engine::prekeys::INITIAL_UPLOAD as usize);
+    engine.shutdown().await;
+
+    // Enough keys on the server: a new login uploads nothing.
+    let engine = engine::start_with_prekeys(config, store, source.clone());
+    let status = tokio::time::timeout(
+        PATIENCE,
+        engine.wait_for(|s| matches!(s, EngineStatus::Connected { .. })),
+    )
+    .await;
+    assert!(matches!(status, Ok(EngineStatus::Connected { .. })));
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert_eq!(source.stored(), engine::prekeys::INITIAL_UPLOAD as usize);
+    assert_eq!(
+        prekeys_on_server(&sim, "15550001313").await,
+        u64::from(engine::prekeys::INITIAL_UPLOAD)
+    );
+    engine.shutdown().await;
+    sim.shutdown().await;
+}

@@ -6,6 +6,7 @@ use super::cred_store::CredentialStore;
 use super::creds::DeviceCreds;
 use super::pair::{self, handle_pair_success, iq_result, parse_pair_device};
 use super::pair_code::{is_code_notification, CodePairing};
+use super::prekeys::{upload_size, PreKeySource};
 use super::qr_image::qr_data_url;
 use super::status::{EngineStatus, StopReason};
 use super::timing::{backoff, between};
@@ -14,6 +15,7 @@ use super::EngineConfig;
 use crate::protocol::binary::Node;
 use crate::protocol::crypto::random_bytes;
 use crate::protocol::jid::Jid;
+use crate::protocol::signal::prekeys::{parse_pre_key_count, pre_key_count_node};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
@@ -48,6 +50,8 @@ pub(super) struct EngineTask {
     pub status: watch::Sender<EngineStatus>,
     pub stop: watch::Receiver<bool>,
     pub last_frame_ms: std::sync::Arc<AtomicU64>,
+    /// Where one-time prekeys come from; `None` skips the prekey upload.
+    pub prekeys: Option<std::sync::Arc<dyn PreKeySource>>,
 }
 
 fn unix_ms() -> u64 {
@@ -279,6 +283,39 @@ impl EngineTask {
         });
     }
 
+    /// Answers the prekey count: uploads fresh one-time prekeys when the server runs low.
+    async fn refill_prekeys(
+        &mut self,
+        conn: &mut ClientConn,
+        creds: &DeviceCreds,
+        state: &mut LinkState,
+        ids: &mut IdGen,
+        answer: &Node,
+    ) -> Option<SessionEnd> {
+        let source = self.prekeys.clone()?;
+        let Some(count) = parse_pre_key_count(answer) else {
+            log::warn!("engine: prekey count answer without a count");
+            return None;
+        };
+        let wanted = upload_size(count);
+        if wanted == 0 {
+            return None;
+        }
+        match source.prekey_upload(creds, wanted) {
+            Ok(upload) => {
+                log::info!("engine: server holds {count} prekeys; uploading {wanted}");
+                match conn.send(&upload.with_attr("id", ids.next())).await {
+                    Ok(()) => None,
+                    Err(e) => Some(state.lost(e.to_string())),
+                }
+            }
+            Err(e) => {
+                log::error!("engine: cannot make prekeys: {e}");
+                None
+            }
+        }
+    }
+
     /// Sends `companion_hello` for pairing by code with `phone` (only while showing QR codes).
     async fn start_code_pairing(
         &mut self,
@@ -365,7 +402,7 @@ impl EngineTask {
         node: Node,
     ) -> Option<SessionEnd> {
         match node.tag.as_str() {
-            "iq" => self.on_iq(conn, creds, state, &node).await,
+            "iq" => self.on_iq(conn, creds, state, ids, &node).await,
             "success" => {
                 let jid = creds.paired.as_ref().map(|p| p.jid()).unwrap_or_default();
                 let lid = node.attr_jid("lid").map(|l| l.user);
@@ -389,10 +426,20 @@ impl EngineTask {
                     .with_attr("type", "set")
                     .with_attr("to", Jid::server_jid())
                     .with_child(Node::new("active"));
-                match conn.send(&active).await {
-                    Ok(()) => None,
-                    Err(e) => Some(state.lost(e.to_string())),
+                if let Err(e) = conn.send(&active).await {
+                    return Some(state.lost(e.to_string()));
                 }
+                if self.prekeys.is_some() {
+                    let id = ids.next();
+                    if let Err(e) = conn
+                        .send(&pre_key_count_node().with_attr("id", id.as_str()))
+                        .await
+                    {
+                        return Some(state.lost(e.to_string()));
+                    }
+                    state.prekey_count_id = Some(id);
+                }
+                None
             }
             "notification" if is_code_notification(&node) => {
                 self.finish_code_pairing(conn, creds, state, ids, &node)
@@ -410,6 +457,7 @@ impl EngineTask {
         conn: &mut ClientConn,
         creds: &mut DeviceCreds,
         state: &mut LinkState,
+        ids: &mut IdGen,
         node: &Node,
     ) -> Option<SessionEnd> {
         let kind = node.attr("type").unwrap_or_default();
@@ -417,6 +465,10 @@ impl EngineTask {
         if kind == "result" || kind == "error" {
             if state.pending_ping.as_ref().is_some_and(|(p, _)| *p == id) {
                 state.pending_ping = None;
+            }
+            if state.prekey_count_id.as_deref() == Some(id.as_str()) {
+                state.prekey_count_id = None;
+                return self.refill_prekeys(conn, creds, state, ids, node).await;
             }
             if state.code.as_ref().is_some_and(|c| c.hello_id == id) {
                 if let Some(mut code) = state.code.take() {
@@ -497,6 +549,8 @@ struct LinkState {
     connected: bool,
     qr: Option<QrRotation>,
     code: Option<CodeInProgress>,
+    /// Id of the prekey count iq in flight.
+    prekey_count_id: Option<String>,
     next_ping: Option<Instant>,
     pending_ping: Option<(String, Instant)>,
 }

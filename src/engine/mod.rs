@@ -15,6 +15,7 @@ pub mod cred_store;
 pub mod creds;
 pub mod pair;
 pub mod pair_code;
+pub mod prekeys;
 pub mod qr_image;
 pub mod status;
 mod timing;
@@ -22,6 +23,7 @@ pub mod wire;
 
 pub use cred_store::{CredentialStore, CredentialStoreError, MemoryCredentialStore};
 pub use creds::{DeviceCreds, PairedDevice, SignedPreKey};
+pub use prekeys::{MemoryPreKeys, PreKeySource};
 pub use status::{EngineStatus, StopReason};
 
 use crate::protocol::noise::TrustedRoot;
@@ -97,8 +99,25 @@ pub struct EngineHandle {
 }
 
 /// Starts an engine for the credentials in `store` (fresh ones are generated and saved when empty).
-/// Must be called inside a tokio runtime.
+/// It does not upload prekeys (see [`start_with_prekeys`]). Must be called inside a tokio runtime.
 pub fn start(config: EngineConfig, store: Arc<dyn CredentialStore>) -> EngineHandle {
+    launch(config, store, None)
+}
+
+/// Like [`start`], and after each login tops up the server's one-time prekeys from `prekeys`.
+pub fn start_with_prekeys(
+    config: EngineConfig,
+    store: Arc<dyn CredentialStore>,
+    prekeys: Arc<dyn PreKeySource>,
+) -> EngineHandle {
+    launch(config, store, Some(prekeys))
+}
+
+fn launch(
+    config: EngineConfig,
+    store: Arc<dyn CredentialStore>,
+    prekeys: Option<Arc<dyn PreKeySource>>,
+) -> EngineHandle {
     let (status_tx, status) = watch::channel(EngineStatus::Connecting);
     let (stop, stop_rx) = watch::channel(false);
     let last_frame_ms = Arc::new(AtomicU64::new(0));
@@ -110,6 +129,7 @@ pub fn start(config: EngineConfig, store: Arc<dyn CredentialStore>) -> EngineHan
         status: status_tx,
         stop: stop_rx,
         last_frame_ms: Arc::clone(&last_frame_ms),
+        prekeys,
     };
     EngineHandle {
         status,
