@@ -10,7 +10,7 @@ use std::collections::VecDeque;
 pub const MAX_SENDER_KEY_STATES: usize = 5;
 
 /// One sender key: id, chain, signing key and keys of skipped iterations.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SenderKeyState {
     /// The key id (31-bit random when we create it).
     pub key_id: u32,
@@ -22,6 +22,19 @@ pub struct SenderKeyState {
     pub signing_private: Option<[u8; 32]>,
     /// (iteration, message-key seed) of skipped iterations, oldest first.
     pub skipped: VecDeque<(u32, [u8; 32])>,
+}
+
+// The signing private key and skipped message keys never go into logs.
+impl std::fmt::Debug for SenderKeyState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SenderKeyState")
+            .field("key_id", &self.key_id)
+            .field("chain_key", &self.chain_key)
+            .field("signing_public", &self.signing_public)
+            .field("own", &self.signing_private.is_some())
+            .field("skipped", &self.skipped.len())
+            .finish()
+    }
 }
 
 impl SenderKeyState {

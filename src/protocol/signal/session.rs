@@ -21,7 +21,7 @@ pub struct PendingPreKey {
 }
 
 /// One receiving chain: the peer's ratchet key, the chain, and keys of messages not yet seen.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ReceiverChain {
     /// The peer's ratchet public key this chain belongs to.
     pub ratchet_key: [u8; 32],
@@ -32,7 +32,7 @@ pub struct ReceiverChain {
 }
 
 /// The ratchet state of one session with one peer device.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct SessionState {
     /// Our identity public key.
     pub local_identity: [u8; 32],
@@ -56,6 +56,30 @@ pub struct SessionState {
     pub pending_pre_key: Option<PendingPreKey>,
     /// The initiator's base key: identifies this session (a repeated pkmsg finds it again).
     pub base_key: [u8; 32],
+}
+
+// Secrets (root key, skipped message keys) never go into logs.
+impl std::fmt::Debug for ReceiverChain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ReceiverChain")
+            .field("ratchet_key", &self.ratchet_key)
+            .field("chain_key", &self.chain_key)
+            .field("skipped", &self.skipped.len())
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for SessionState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SessionState")
+            .field("remote_identity", &self.remote_identity)
+            .field("remote_registration_id", &self.remote_registration_id)
+            .field("sender_ratchet", &self.sender_ratchet)
+            .field("sender_chain", &self.sender_chain)
+            .field("receiver_chains", &self.receiver_chains)
+            .field("pending_pre_key", &self.pending_pre_key.is_some())
+            .finish_non_exhaustive()
+    }
 }
 
 impl SessionState {

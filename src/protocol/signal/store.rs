@@ -99,7 +99,7 @@ impl<T> SignalStore for T where
 
 /// All Signal state in memory. Records are kept in their persisted byte form, so the codecs are
 /// exercised exactly as with the redb store.
-#[derive(Debug, Clone, Default)]
+#[derive(Clone, Default)]
 pub struct MemoryStore {
     identity: Option<LocalIdentity>,
     trusted: HashMap<ProtocolAddress, [u8; 32]>,
@@ -108,6 +108,19 @@ pub struct MemoryStore {
     next_pre_key_id: Option<u32>,
     signed_pre_keys: BTreeMap<u32, Vec<u8>>,
     sender_keys: HashMap<SenderKeyName, Vec<u8>>,
+}
+
+// Records hold secrets; logs get counts only.
+impl std::fmt::Debug for MemoryStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("MemoryStore")
+            .field("identity", &self.identity)
+            .field("sessions", &self.sessions.len())
+            .field("pre_keys", &self.pre_keys.len())
+            .field("signed_pre_keys", &self.signed_pre_keys.len())
+            .field("sender_keys", &self.sender_keys.len())
+            .finish_non_exhaustive()
+    }
 }
 
 impl MemoryStore {
