@@ -516,6 +516,27 @@ fn hostile_counters_are_refused_within_the_bounds() {
         .unwrap(),
         b"2000"
     );
+
+    // A new session on top: the whole record (current + archived) stays within 2,000 skipped keys.
+    let bundle = bundle_of(&bob, None);
+    process_bundle(&mut alice, &bob_addr(), &bundle, &mut OsRandom).unwrap();
+    let fresh: Vec<_> = (0..1_000)
+        .map(|i| encrypt(&mut alice, &bob_addr(), format!("new {i}").as_bytes()).unwrap())
+        .collect();
+    let last = fresh.last().unwrap();
+    assert_eq!(last.kind, MessageKind::PreKey);
+    decrypt(
+        &mut bob,
+        &alice_addr(),
+        last.kind,
+        &last.bytes,
+        &mut OsRandom,
+    )
+    .unwrap();
+    let record = bob.load_session(&alice_addr()).unwrap().unwrap();
+    assert_eq!(record.current.as_ref().unwrap().skipped_key_count(), 999);
+    assert_eq!(record.skipped_key_count(), 2_000);
+    assert_eq!(record.previous[0].skipped_key_count(), 1_001);
 }
 
 #[test]

@@ -203,6 +203,7 @@ fn decrypt_with_record(
         match decrypt_with_state(&mut state, message, rng, &mut budget) {
             Ok(plaintext) => {
                 record.current = Some(state);
+                record.enforce_skipped_bound();
                 return Ok(plaintext);
             }
             Err(e) => {
@@ -221,6 +222,7 @@ fn decrypt_with_record(
                     *slot = state;
                 }
                 record.promote_archived(i);
+                record.enforce_skipped_bound();
                 return Ok(plaintext);
             }
             Err(e) => {

@@ -169,10 +169,15 @@ impl SessionState {
 
     /// Drops the oldest skipped keys (oldest chains first) beyond [`MAX_SKIPPED_KEYS`].
     fn enforce_skipped_bound(&mut self) {
-        let mut total: usize = self.receiver_chains.iter().map(|c| c.skipped.len()).sum();
+        let mut total = self.skipped_key_count();
+        self.drop_skipped_while_over(&mut total);
+    }
+
+    /// Drops this state's oldest skipped keys while `total` exceeds the bound, counting `total` down.
+    fn drop_skipped_while_over(&mut self, total: &mut usize) {
         for chain in &mut self.receiver_chains {
-            while total > MAX_SKIPPED_KEYS && chain.skipped.pop_front().is_some() {
-                total -= 1;
+            while *total > MAX_SKIPPED_KEYS && chain.skipped.pop_front().is_some() {
+                *total -= 1;
             }
         }
     }
@@ -207,6 +212,28 @@ impl SessionRecord {
             self.previous.push_front(old);
             self.previous.truncate(MAX_ARCHIVED_STATES);
         }
+    }
+
+    /// Keeps the skipped keys of the whole record (current and archived states together) within
+    /// [`MAX_SKIPPED_KEYS`], dropping the oldest archived states' keys first, so a peer cannot grow a
+    /// record to 41 × 2,000 keys by starting new sessions.
+    pub fn enforce_skipped_bound(&mut self) {
+        let mut total = self.skipped_key_count();
+        for state in self.previous.iter_mut().rev() {
+            state.drop_skipped_while_over(&mut total);
+        }
+        if let Some(current) = &mut self.current {
+            current.drop_skipped_while_over(&mut total);
+        }
+    }
+
+    /// Skipped keys stored across all states.
+    pub fn skipped_key_count(&self) -> usize {
+        self.current
+            .iter()
+            .chain(self.previous.iter())
+            .map(SessionState::skipped_key_count)
+            .sum()
     }
 
     /// Makes archived state `index` current (the old current one is archived).
