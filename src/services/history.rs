@@ -1,6 +1,7 @@
 //! Message and call history: what the API lists, and the record functions the engine calls.
 
 use super::time::format_rfc3339;
+use super::webhooks::events as webhook_events;
 use super::{Caller, Error, Shared};
 use crate::store::{CallRecord, ReceivedRecord, SentRecord, Store};
 use serde::Serialize;
@@ -175,17 +176,35 @@ impl History {
             status: status.to_string(),
             sent_ms: self.shared.now_ms(),
         };
+        // The webhook event is queued in the same transaction as the row.
+        let event = webhook_events::message_sent(client_id, recipient, message, row.sent_ms);
+        let max_rows = self.shared.config.storage.max_history_rows;
+        let at = self.shared.now_ms();
         Ok(self
             .shared
             .store
-            .append_history(row, self.shared.config.storage.max_history_rows)?)
+            .append_history_with_event(row, max_rows, event, at)?)
     }
 
-    /// Updates a sent message's status ("delivered", "read", "failed", ...).
+    /// Updates a sent message's status ("delivered", "read", "failed", ...); an ack level also
+    /// queues `message_ack` (with the row id as message id) in the same transaction.
     pub fn update_sent_status(&self, id: u64, status: &str) -> Result<SentRecord, Error> {
+        let now = self.shared.now_ms();
+        let event = |r: &SentRecord| {
+            let ack = webhook_events::AckLevel::parse(status)?;
+            let id = r.id.to_string();
+            Some(webhook_events::message_ack(
+                &r.client_id,
+                &id,
+                &r.recipient,
+                ack,
+                None,
+                now,
+            ))
+        };
         self.shared
             .store
-            .update_history::<SentRecord>(id, |r| r.status = status.to_string())?
+            .update_sent_with_event(id, |r| r.status = status.to_string(), event, now)?
             .ok_or_else(|| Error::NotFound("Sent message".into()))
     }
 
@@ -197,14 +216,18 @@ impl History {
         message: &str,
     ) -> Result<ReceivedRecord, Error> {
         let row = self.received_row(client_id, sender, message)?;
+        let event = webhook_events::message_received(client_id, sender, message, row.received_ms);
+        let max_rows = self.shared.config.storage.max_history_rows;
+        let at = self.shared.now_ms();
         Ok(self
             .shared
             .store
-            .append_history(row, self.shared.config.storage.max_history_rows)?)
+            .append_history_with_event(row, max_rows, event, at)?)
     }
 
     /// [`History::record_received`] inside the caller's write transaction (the one that also
-    /// advanced the Signal session; the caller commits).
+    /// advanced the Signal session; the caller commits, then may call
+    /// `store::outbox::outbox_signal().notify_waiters()` so the webhook goes out at once).
     pub fn record_received_in(
         &self,
         txn: &redb::WriteTransaction,
@@ -213,11 +236,11 @@ impl History {
         message: &str,
     ) -> Result<ReceivedRecord, Error> {
         let row = self.received_row(client_id, sender, message)?;
-        Ok(Store::append_history_in(
-            txn,
-            row,
-            self.shared.config.storage.max_history_rows,
-        )?)
+        let event = webhook_events::message_received(client_id, sender, message, row.received_ms);
+        let at = row.received_ms;
+        let row = Store::append_history_in(txn, row, self.shared.config.storage.max_history_rows)?;
+        Store::enqueue_webhook_in(txn, client_id, event, at)?;
+        Ok(row)
     }
 
     fn received_row(
@@ -255,10 +278,19 @@ impl History {
             duration_secs: call.duration_secs,
             created_ms: self.shared.now_ms(),
         };
+        // Incoming calls are rejected; the webhook hears of it in the same transaction.
+        let event = webhook_events::call_rejected(
+            &row.client_id,
+            &row.call_from,
+            row.is_video,
+            row.start_ms,
+        );
+        let max_rows = self.shared.config.storage.max_history_rows;
+        let at = self.shared.now_ms();
         Ok(self
             .shared
             .store
-            .append_history(row, self.shared.config.storage.max_history_rows)?)
+            .append_history_with_event(row, max_rows, event, at)?)
     }
 
     /// Sets a call's end time and duration (whole seconds from its start).
