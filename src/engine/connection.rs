@@ -40,6 +40,9 @@ pub(super) enum Command {
         phone: String,
         reply: oneshot::Sender<Result<String, String>>,
     },
+    /// Unlink this companion from the account (like "log out" on WhatsApp Web), wipe the credentials
+    /// and stop. Answers once done.
+    Logout { reply: oneshot::Sender<()> },
 }
 
 /// Everything the engine task owns.
@@ -52,6 +55,8 @@ pub(super) struct EngineTask {
     pub last_frame_ms: std::sync::Arc<AtomicU64>,
     /// Where one-time prekeys come from; `None` skips the prekey upload.
     pub prekeys: Option<std::sync::Arc<dyn PreKeySource>>,
+    /// Who waits for a requested logout to finish.
+    pub logout_reply: Option<oneshot::Sender<()>>,
 }
 
 fn unix_ms() -> u64 {
@@ -148,19 +153,30 @@ impl EngineTask {
                         reason,
                         retry_in_ms: u64::try_from(delay.as_millis()).unwrap_or(u64::MAX),
                     });
-                    tokio::select! {
-                        _ = tokio::time::sleep(delay) => {}
-                        _ = stop_requested(&mut self.stop) => {
-                            return self.finish(EngineStatus::Stopped { reason: StopReason::Requested });
+                    let wake = tokio::time::Instant::now() + delay;
+                    loop {
+                        tokio::select! {
+                            _ = tokio::time::sleep_until(wake) => break,
+                            _ = stop_requested(&mut self.stop) => {
+                                return self.finish(EngineStatus::Stopped { reason: StopReason::Requested });
+                            }
+                            command = self.commands.recv() => match command {
+                                Some(Command::Logout { reply }) => {
+                                    self.logout_reply = Some(reply);
+                                    return self.logged_out("logged out on request (offline)".into());
+                                }
+                                Some(Command::PairCode { reply, .. }) => {
+                                    let _ = reply.send(Err("the engine is not connected".into()));
+                                }
+                                None => {
+                                    tokio::time::sleep_until(wake).await;
+                                    break;
+                                }
+                            },
                         }
                     }
                 }
-                SessionEnd::LoggedOut(reason) => {
-                    if let Err(e) = self.store.clear() {
-                        log::error!("engine: could not wipe credentials after logout: {e}");
-                    }
-                    return self.finish(EngineStatus::LoggedOut { reason });
-                }
+                SessionEnd::LoggedOut(reason) => return self.logged_out(reason),
                 SessionEnd::Stopped(reason) => {
                     return self.finish(EngineStatus::Stopped { reason })
                 }
@@ -168,9 +184,19 @@ impl EngineTask {
         }
     }
 
-    fn finish(self, status: EngineStatus) {
+    fn logged_out(self, reason: String) {
+        if let Err(e) = self.store.clear() {
+            log::error!("engine: could not wipe credentials after logout: {e}");
+        }
+        self.finish(EngineStatus::LoggedOut { reason });
+    }
+
+    fn finish(mut self, status: EngineStatus) {
         log::info!("engine: {}", status.name());
         self.status.send_replace(status);
+        if let Some(reply) = self.logout_reply.take() {
+            let _ = reply.send(());
+        }
     }
 
     async fn session(&mut self, creds: &mut DeviceCreds) -> SessionEnd {
@@ -247,6 +273,26 @@ impl EngineTask {
                         if let Err(e) = self.start_code_pairing(conn, creds, &mut state, &mut ids, &phone, reply).await {
                             return e;
                         }
+                    }
+                    Some(Command::Logout { reply }) => {
+                        self.logout_reply = Some(reply);
+                        if let Some(paired) = &creds.paired {
+                            // Best effort: the phone forgets us; the credentials go either way.
+                            let remove = Node::new("iq")
+                                .with_attr("id", ids.next())
+                                .with_attr("xmlns", "md")
+                                .with_attr("type", "set")
+                                .with_attr("to", Jid::server_jid())
+                                .with_child(
+                                    Node::new("remove-companion-device")
+                                        .with_attr("jid", Jid::phone(paired.phone.clone()).with_device(paired.device))
+                                        .with_attr("reason", "user_initiated"),
+                                );
+                            if let Err(e) = conn.send(&remove).await {
+                                log::warn!("engine: could not tell the server about the logout: {e}");
+                            }
+                        }
+                        return SessionEnd::LoggedOut("logged out on request".into());
                     }
                     None => commands_open = false,
                 },

@@ -130,6 +130,7 @@ fn launch(
         stop: stop_rx,
         last_frame_ms: Arc::clone(&last_frame_ms),
         prekeys,
+        logout_reply: None,
     };
     EngineHandle {
         status,
@@ -194,6 +195,19 @@ impl EngineHandle {
             Ok(Ok(result)) => result,
             Ok(Err(_)) => Err("the connection ended before the server answered".into()),
             Err(_) => Err("the server did not answer the code pairing request".into()),
+        }
+    }
+
+    /// Logs this companion out: tells the server to unlink it (when connected), wipes the credentials
+    /// and ends the engine with status `logged_out`. Returns once that happened (bounded wait).
+    pub async fn logout(&self) -> Result<(), String> {
+        let (reply, done) = oneshot::channel();
+        self.commands
+            .send(connection::Command::Logout { reply })
+            .map_err(|_| "the engine has stopped".to_string())?;
+        match tokio::time::timeout(Duration::from_secs(30), done).await {
+            Ok(Ok(())) => Ok(()),
+            _ => Err("the engine did not confirm the logout".into()),
         }
     }
 

@@ -3,6 +3,7 @@
 
 use super::registry::SimError;
 use super::Shared;
+use crate::protocol::binary::Node;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Method, Response, StatusCode};
@@ -58,6 +59,15 @@ struct NewPhone {
     phone: String,
     #[serde(default)]
     name: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct FailureSpec {
+    reason: u16,
+    #[serde(default)]
+    code: Option<String>,
+    #[serde(default)]
+    expire: Option<u64>,
 }
 
 #[derive(Deserialize)]
@@ -135,6 +145,31 @@ pub(super) async fn route(
             };
             match shared.registry.enter_code(phone, &entered.code) {
                 Ok(waiter) => await_link(phone, waiter).await,
+                Err(e) => sim_error(&e),
+            }
+        }
+        (&Method::POST, ["phones", phone, "devices", device, "failure"]) => {
+            let Ok(device) = device.parse::<u16>() else {
+                return sim_error(&SimError::DeviceNotFound);
+            };
+            let spec: FailureSpec = match parse_body(body) {
+                Ok(v) => v,
+                Err(e) => return invalid_json(&e),
+            };
+            if !(400..=599).contains(&spec.reason) {
+                return error_response(
+                    StatusCode::BAD_REQUEST,
+                    "VALIDATION_ERROR",
+                    "reason must be a failure code between 400 and 599",
+                );
+            }
+            let node = Node::new("failure")
+                .with_attr("reason", spec.reason)
+                .with_attr("location", "sim")
+                .with_opt_attr("code", spec.code)
+                .with_opt_attr("expire", spec.expire);
+            match shared.registry.inject_failure(phone, device, node) {
+                Ok(()) => json_response(StatusCode::OK, &json!({ "injected": spec.reason })),
                 Err(e) => sim_error(&e),
             }
         }

@@ -93,6 +93,8 @@ pub(super) struct Account {
     pub(super) phone: Phone,
     pub(super) devices: BTreeMap<u16, LinkedDevice>,
     next_device: u16,
+    /// Failures injected for the next login of a device (fault injection).
+    pending_failures: BTreeMap<u16, Node>,
 }
 
 /// Sends the scanner's result.
@@ -145,6 +147,8 @@ pub enum LoginDecision {
     Accepted { lid: String },
     /// `<failure reason="401"/>`: unknown device or wrong noise key.
     LoggedOut,
+    /// An injected failure to send instead.
+    Refused(Node),
 }
 
 /// What the connection should do with a pair-device-sign answer.
@@ -219,6 +223,7 @@ impl Registry {
             phone: Phone::new(phone, name),
             devices: BTreeMap::new(),
             next_device: 1,
+            pending_failures: BTreeMap::new(),
         };
         let view = view_of(&account, &inner.connections);
         inner.accounts.insert(phone.to_string(), account);
@@ -380,7 +385,7 @@ impl Registry {
         noise_public: &[u8; 32],
     ) -> LoginDecision {
         let mut inner = self.lock();
-        let Some(account) = inner.accounts.get(phone) else {
+        let Some(account) = inner.accounts.get_mut(phone) else {
             return LoginDecision::LoggedOut;
         };
         let Some(linked) = account.devices.get(&device) else {
@@ -388,6 +393,9 @@ impl Registry {
         };
         if &linked.noise_public != noise_public {
             return LoginDecision::LoggedOut;
+        }
+        if let Some(failure) = account.pending_failures.remove(&device) {
+            return LoginDecision::Refused(failure);
         }
         let lid = account.phone.lid.clone();
         let older: Vec<ConnId> = inner
@@ -425,6 +433,39 @@ impl Registry {
         if let Some((phone, device)) = self.logged_in_as(conn) {
             let _ = self.unlink(&phone, device);
         }
+    }
+
+    /// Fault injection: `failure` (a `<failure>` node) ends the device's live connection, or its next
+    /// login when it is offline.
+    pub fn inject_failure(&self, phone: &str, device: u16, failure: Node) -> Result<(), SimError> {
+        let mut inner = self.lock();
+        let account = inner
+            .accounts
+            .get_mut(phone)
+            .ok_or(SimError::PhoneNotFound)?;
+        if !account.devices.contains_key(&device) {
+            return Err(SimError::DeviceNotFound);
+        }
+        let live: Vec<ConnId> = inner
+            .connections
+            .iter()
+            .filter(|(_, c)| {
+                matches!(&c.role, ConnRole::LoggedIn { phone: p, device: d } if p == phone && *d == device)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        if live.is_empty() {
+            if let Some(account) = inner.accounts.get_mut(phone) {
+                account.pending_failures.insert(device, failure);
+            }
+            return Ok(());
+        }
+        for id in live {
+            if let Some(c) = inner.connections.remove(&id) {
+                let _ = c.tx.send(ToConnection::End(failure.clone()));
+            }
+        }
+        Ok(())
     }
 
     /// The phone unlinks a companion: forget it and end its connection with `device_removed`.

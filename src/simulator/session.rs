@@ -140,6 +140,7 @@ where
                 .login(conn_id, &phone, device, &client_static)
             {
                 LoginDecision::LoggedOut => return conn.send(&failure(401)).await,
+                LoginDecision::Refused(node) => return conn.send(&node).await,
                 LoginDecision::Accepted { lid } => {
                     let success = Node::new("success")
                         .with_attr("t", unix_now())

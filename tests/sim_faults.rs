@@ -1,0 +1,194 @@
+//! Failures and logout end to end: the engine's reaction to injected server failures (402 temporary
+//! ban with code and expiry, 405 outdated client, 503 retry) and to its own logout request.
+
+use chattu::engine::{
+    self, CredentialStore, EngineConfig, EngineHandle, EngineStatus, MemoryCredentialStore,
+    StopReason,
+};
+use chattu::simulator::{Simulator, SimulatorHandle};
+use serde_json::{json, Value};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+
+async fn call(method: &str, url: String, body: Option<Value>) -> (u16, Value) {
+    let method = method.to_string();
+    tokio::task::spawn_blocking(move || {
+        let request = ureq::request(&method, &url).timeout(PATIENCE);
+        let result = match body {
+            Some(body) => request.send_json(body),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{method} {url}: {e}"),
+        };
+        (
+            response.status(),
+            response.into_json().unwrap_or(Value::Null),
+        )
+    })
+    .await
+    .unwrap()
+}
+
+async fn wait(
+    engine: &EngineHandle,
+    what: &str,
+    pred: impl FnMut(&EngineStatus) -> bool,
+) -> EngineStatus {
+    match tokio::time::timeout(PATIENCE, engine.wait_for(pred)).await {
+        Ok(status) => status,
+        Err(_) => panic!(
+            "timed out waiting for {what}; status is {:?}",
+            engine.status()
+        ),
+    }
+}
+
+fn config(sim: &SimulatorHandle) -> EngineConfig {
+    let mut config = EngineConfig::simulator(sim.ws_url(), sim.trusted_root());
+    config.backoff_base = Duration::from_millis(50);
+    config.backoff_max = Duration::from_millis(200);
+    config
+}
+
+/// A simulator with one phone and an engine paired to it (device 1).
+async fn setup(phone: &str) -> (SimulatorHandle, EngineHandle, Arc<MemoryCredentialStore>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(listener).unwrap();
+    let base = sim.http_base();
+    call(
+        "POST",
+        format!("{base}/sim/phones"),
+        Some(json!({ "phone": phone })),
+    )
+    .await;
+    let store = Arc::new(MemoryCredentialStore::new());
+    let engine = engine::start(config(&sim), store.clone());
+    let qr = match wait(&engine, "QR", |s| {
+        matches!(s, EngineStatus::PendingAuth { .. })
+    })
+    .await
+    {
+        EngineStatus::PendingAuth { qr, .. } => qr,
+        other => panic!("{other:?}"),
+    };
+    let (status, body) = call(
+        "POST",
+        format!("{base}/sim/phones/{phone}/scan"),
+        Some(json!({ "qr": qr })),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    wait(&engine, "connected", |s| {
+        matches!(s, EngineStatus::Connected { .. })
+    })
+    .await;
+    (sim, engine, store)
+}
+
+async fn inject(sim: &SimulatorHandle, phone: &str, body: Value) {
+    let (status, answer) = call(
+        "POST",
+        format!("{}/sim/phones/{phone}/devices/1/failure", sim.http_base()),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 200, "{answer}");
+}
+
+#[tokio::test]
+async fn logout_unlinks_and_wipes() {
+    let (sim, engine, store) = setup("15550002020").await;
+    engine.logout().await.unwrap();
+    assert!(matches!(engine.status(), EngineStatus::LoggedOut { .. }));
+    assert!(store.load().unwrap().is_none());
+    // The server heard it: the phone no longer lists the companion.
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (_, phone) = call(
+            "GET",
+            format!("{}/sim/phones/15550002020", sim.http_base()),
+            None,
+        )
+        .await;
+        if phone["devices"].as_array().unwrap().is_empty() {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "device still linked: {phone}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn temporary_ban_stops_with_code_and_expiry() {
+    let (sim, engine, store) = setup("15550002121").await;
+    inject(
+        &sim,
+        "15550002121",
+        json!({"reason": 402, "code": "101", "expire": 3600}),
+    )
+    .await;
+    let status = wait(&engine, "the ban", EngineStatus::is_final).await;
+    assert_eq!(
+        status,
+        EngineStatus::Stopped {
+            reason: StopReason::TemporarilyBanned {
+                code: Some("101".into()),
+                expire: Some(3600)
+            }
+        }
+    );
+    assert!(store.load().unwrap().is_some(), "a ban is not a logout");
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn outdated_client_at_login_stops() {
+    let (sim, engine, store) = setup("15550002222").await;
+    engine.shutdown().await;
+    inject(&sim, "15550002222", json!({"reason": 405})).await;
+    let engine = engine::start(config(&sim), store);
+    let status = wait(&engine, "405", EngineStatus::is_final).await;
+    assert_eq!(
+        status,
+        EngineStatus::Stopped {
+            reason: StopReason::ClientOutdated
+        }
+    );
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn service_unavailable_is_retried() {
+    let (sim, engine, _store) = setup("15550002323").await;
+    inject(&sim, "15550002323", json!({"reason": 503})).await;
+    wait(&engine, "reconnecting", |s| {
+        matches!(s, EngineStatus::Reconnecting { .. })
+    })
+    .await;
+    wait(&engine, "connected again", |s| {
+        matches!(s, EngineStatus::Connected { .. })
+    })
+    .await;
+    let (status, _) = call(
+        "POST",
+        format!(
+            "{}/sim/phones/15550002323/devices/1/failure",
+            sim.http_base()
+        ),
+        Some(json!({"reason": 200})),
+    )
+    .await;
+    assert_eq!(status, 400);
+    engine.shutdown().await;
+    sim.shutdown().await;
+}
