@@ -152,6 +152,8 @@ impl ClientHandshake {
         let encrypted_static = state.encrypt_and_hash(&self.static_key.public)?;
         state.mix_dh(&self.static_key.private, &server_ephemeral)?;
         let encrypted_payload = state.encrypt_and_hash(client_payload)?;
+        // `..Default::default()` keeps this compiling when the schema gains optional fields.
+        #[allow(clippy::needless_update)]
         let message = HandshakeMessage {
             client_finish: Some(proto::ClientFinish {
                 r#static: Some(encrypted_static.clone()),
@@ -244,6 +246,7 @@ impl ServerHandshake {
         let encrypted_static = state.encrypt_and_hash(&self.static_key.public)?;
         state.mix_dh(&self.static_key.private, &client_ephemeral)?;
         let encrypted_chain = state.encrypt_and_hash(&self.cert_chain)?;
+        #[allow(clippy::needless_update)] // as in the ClientFinish: the schema may grow
         let reply = HandshakeMessage {
             server_hello: Some(proto::ServerHello {
                 ephemeral: Some(self.ephemeral.public.to_vec()),

@@ -21,7 +21,7 @@ pub enum SocketError {
     /// The URL could not be used (bad scheme or host, or a header value).
     BadUrl(String),
     /// The WebSocket layer failed (connect, TLS, protocol, I/O).
-    WebSocket(tungstenite::Error),
+    WebSocket(Box<tungstenite::Error>),
     /// The peer sent bytes that are not valid frames.
     Frame(FrameError),
     /// The handshake failed or a frame did not authenticate.
@@ -51,7 +51,7 @@ impl fmt::Display for SocketError {
 impl std::error::Error for SocketError {
     fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
         match self {
-            SocketError::WebSocket(e) => Some(e),
+            SocketError::WebSocket(e) => Some(e.as_ref()),
             SocketError::Frame(e) => Some(e),
             SocketError::Noise(e) => Some(e),
             _ => None,
@@ -61,7 +61,7 @@ impl std::error::Error for SocketError {
 
 impl From<tungstenite::Error> for SocketError {
     fn from(e: tungstenite::Error) -> Self {
-        SocketError::WebSocket(e)
+        SocketError::WebSocket(Box::new(e))
     }
 }
 

@@ -100,7 +100,7 @@ fn feed(rng: &mut Rng, mut decoder: FrameDecoder, data: &[u8], receiver: &mut No
 
 #[test]
 fn frame_reader_and_transport_never_panic() {
-    let mut rng = Rng(0x5eed_0f_f4a3e);
+    let mut rng = Rng(0x05ee_d0ff_4a3e);
     let mut sender = NoiseTransport::new([1; 32], [2; 32]);
     for round in 0..100_000u32 {
         let data = match round % 3 {
