@@ -386,6 +386,45 @@ mod tests {
     }
 
     #[test]
+    fn typed_jids_and_content_kinds_round_trip() {
+        use crate::protocol::binary::encode;
+        let mut interop = Jid::new("15551234567", Server::Interop).with_device(2);
+        interop.integrator = 7;
+        let node = Node::new("message")
+            .with_attr("to", Jid::lid("123456").with_device(3))
+            .with_attr("from", Jid::new("555", Server::Hosted).with_device(1))
+            .with_attr("h", Jid::new("556", Server::HostedLid))
+            .with_attr("fb", Jid::new("100", Server::Messenger).with_device(300))
+            .with_attr("io", interop)
+            .with_attr("agent", Jid::from_ad_parts("77", 9, 4))
+            .with_attr("srv", Jid::server_jid())
+            .with_children([
+                Node::new("a").with_text("available"),
+                Node::new("b").with_text("3EB0"),
+                Node::new("c").with_bytes(vec![9; 70_000]),
+                Node::new("d").with_children(Vec::new()),
+                Node::new("e").with_attr("x", Jid::group_server()),
+            ]);
+        let bytes = encode(&node).unwrap_or_default();
+        assert_eq!(decode(&bytes), Ok(node));
+    }
+
+    #[test]
+    fn zlib_frames_and_stream_end() {
+        use std::io::Write;
+        assert_eq!(
+            decode(&[0, 0xF8, 1, tag::STREAM_END]).map(|n| n.tag),
+            Ok("xmlstreamend".into())
+        );
+        let mut z = flate2::write::ZlibEncoder::new(vec![2], flate2::Compression::default());
+        let written = z.write_all(&[0xF8, 3, 0x19, 0x08, 0xFF, 0x01, 0x99]);
+        let frame = z.finish().unwrap_or_default();
+        assert!(written.is_ok());
+        let node = decode(&frame).unwrap_or_default();
+        assert_eq!((node.tag.as_str(), node.attr("id")), ("iq", Some("99")));
+    }
+
+    #[test]
     fn nesting_is_bounded() {
         let mut frame = vec![0];
         for _ in 0..=MAX_DEPTH + 2 {
