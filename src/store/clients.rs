@@ -118,9 +118,26 @@ impl Store {
     pub fn delete_client(&self, client_id: &str) -> StoreResult<Option<ClientRecord>> {
         let txn = self.db.begin_write()?;
         let removed = delete_client_in(&txn, client_id)?;
+        let txn = clear_signal_accounts(txn, &[client_id.to_string()])?;
         txn.commit()?;
         Ok(removed)
     }
+}
+
+/// Removes the Signal records (sessions, identities, prekeys) of deleted clients in the same
+/// transaction. The Signal namespace of a client is its client id.
+pub(super) fn clear_signal_accounts(
+    mut txn: WriteTransaction,
+    client_ids: &[String],
+) -> StoreResult<WriteTransaction> {
+    for id in client_ids {
+        let mut signal = super::signal::SignalTxn::from_txn(txn, id);
+        signal
+            .clear_account()
+            .map_err(|e| super::StoreError::Signal(e.0))?;
+        txn = signal.into_txn();
+    }
+    Ok(txn)
 }
 
 /// The body of [`Store::delete_client`], shared with account deletion.

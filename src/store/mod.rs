@@ -55,6 +55,8 @@ pub enum StoreError {
     Corrupt(String),
     /// The data directory could not be created.
     Io(std::io::Error),
+    /// The Signal tables refused an operation.
+    Signal(String),
     /// The file was written by a newer Chattu with a schema this build does not know.
     NewerSchema { found: u64, supported: u64 },
 }
@@ -68,6 +70,7 @@ impl std::fmt::Display for StoreError {
             StoreError::Database(e) => write!(f, "database error: {e}"),
             StoreError::Corrupt(what) => write!(f, "stored value cannot be read: {what}"),
             StoreError::Io(e) => write!(f, "data directory: {e}"),
+            StoreError::Signal(e) => write!(f, "signal store: {e}"),
             StoreError::NewerSchema { found, supported } => write!(
                 f,
                 "database schema {found} is newer than this build supports ({supported}); upgrade chattu"

@@ -409,3 +409,31 @@ fn updates_cannot_move_records_between_owners() {
     let moved = store.update_history::<SentRecord>(row.id, |r| r.client_id = "other".into());
     assert!(moved.is_err());
 }
+
+#[test]
+fn deleting_clients_clears_their_signal_records_only() {
+    use crate::protocol::signal::PreKeyStore;
+    let dir = TempDir::new();
+    let store = Store::open(dir.path()).unwrap();
+    store.insert_user(&user("bob", 5)).unwrap();
+    store.insert_user(&user("eve", 5)).unwrap();
+    store.insert_client(&client("a", "bob")).unwrap();
+    store.insert_client(&client("b", "bob")).unwrap();
+    store.insert_client(&client("e", "eve")).unwrap();
+    let set_counter = |namespace: &str| {
+        let mut signal = signal::SignalTxn::begin(store.database(), namespace).unwrap();
+        signal.set_next_pre_key_id(42).unwrap();
+        signal.commit().unwrap();
+    };
+    let counter = |namespace: &str| {
+        let signal = signal::SignalTxn::begin(store.database(), namespace).unwrap();
+        signal.next_pre_key_id().unwrap()
+    };
+    for namespace in ["a", "b", "e"] {
+        set_counter(namespace);
+    }
+    store.delete_client("a").unwrap();
+    assert_eq!((counter("a"), counter("b"), counter("e")), (1, 42, 42));
+    store.delete_user("bob").unwrap();
+    assert_eq!((counter("b"), counter("e")), (1, 42));
+}

@@ -110,8 +110,8 @@ impl Store {
                 }
                 ids
             };
-            for id in client_ids {
-                super::clients::delete_client_in(&txn, &id)?;
+            for id in &client_ids {
+                super::clients::delete_client_in(&txn, id)?;
             }
             let mut sessions = txn.open_table(tables::SESSIONS)?;
             sessions.retain(|_, value| {
@@ -119,10 +119,12 @@ impl Store {
                     .map(|s| s.username != username)
                     .unwrap_or(false)
             })?;
-            removed = user;
+            removed = (user, client_ids);
         }
+        let (user, client_ids) = removed;
+        let txn = super::clients::clear_signal_accounts(txn, &client_ids)?;
         txn.commit()?;
-        Ok(Some(removed))
+        Ok(Some(user))
     }
 
     /// Who owns the API key with this SHA-256 digest.
