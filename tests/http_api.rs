@@ -15,7 +15,9 @@ use common_http::{Fixture, Server, ADMIN_PASSWORD, ALICE_PASSWORD};
 use serde_json::{json, Value};
 
 fn keys(v: &Value) -> BTreeSet<String> {
-    v.as_object().map(|o| o.keys().cloned().collect()).unwrap_or_default()
+    v.as_object()
+        .map(|o| o.keys().cloned().collect())
+        .unwrap_or_default()
 }
 
 fn set(names: &[&str]) -> BTreeSet<String> {
@@ -27,7 +29,8 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 fn with_app(data: &std::path::Path, f: impl FnOnce(&Arc<App>)) {
     let mut env = HashMap::new();
     env.insert("CHATTU_DATA_DIR".to_string(), data.display().to_string());
-    let config = Config::load_with(None, &env, &[PathBuf::from("/nonexistent/chattu.toml")]).expect("config");
+    let config = Config::load_with(None, &env, &[PathBuf::from("/nonexistent/chattu.toml")])
+        .expect("config");
     let app = App::open(config).expect("open store");
     f(&app);
 }
@@ -38,19 +41,38 @@ fn documented_examples_round_trip_with_the_docs_field_names() {
     let fx = Fixture::new(&server);
 
     // POST /api/add-number
-    let res = server.post("/api/add-number").key(&fx.alice_key).json(&json!({"clientId": "client-id", "phoneNumber": "12345678901"})).send();
+    let res = server
+        .post("/api/add-number")
+        .key(&fx.alice_key)
+        .json(&json!({"clientId": "client-id", "phoneNumber": "12345678901"}))
+        .send();
     assert_eq!(res.status, 200, "{}", res.text());
     let body = res.json();
     assert_eq!(keys(&body), set(&["status", "message", "qrCode", "apiKey"]));
     assert_eq!(body["status"], "pending_auth");
     assert!(body["qrCode"].is_null(), "no QR before the engine exists");
     let client_key = body["apiKey"].as_str().unwrap().to_string();
-    assert!(client_key.len() >= 32, "client keys carry at least 128 bits");
+    assert!(
+        client_key.len() >= 32,
+        "client keys carry at least 128 bits"
+    );
 
     // GET /api/clients
     let list = server.get("/api/clients").key(&fx.alice_key).send().json();
-    let item = list.as_array().unwrap().iter().find(|c| c["clientId"] == "client-id").cloned().expect("listed");
-    assert!(keys(&item).is_superset(&set(&["clientId", "phoneNumber", "apiKey", "connectedNumber", "status"])));
+    let item = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["clientId"] == "client-id")
+        .cloned()
+        .expect("listed");
+    assert!(keys(&item).is_superset(&set(&[
+        "clientId",
+        "phoneNumber",
+        "apiKey",
+        "connectedNumber",
+        "status"
+    ])));
     assert_eq!(item["phoneNumber"], "12345678901");
     assert_eq!(item["apiKey"], client_key.as_str());
     assert_eq!(item["connectedNumber"], "Not Connected");
@@ -58,7 +80,10 @@ fn documented_examples_round_trip_with_the_docs_field_names() {
 
     // GET /api/profile
     let profile = server.get("/api/profile").key(&fx.alice_key).send().json();
-    assert_eq!(keys(&profile), set(&["username", "role", "apiKey", "clientCount"]));
+    assert_eq!(
+        keys(&profile),
+        set(&["username", "role", "apiKey", "clientCount"])
+    );
     assert_eq!(profile["username"], "alice");
     assert_eq!(profile["role"], "user");
     assert_eq!(profile["apiKey"], fx.alice_key.as_str());
@@ -71,9 +96,20 @@ fn documented_examples_round_trip_with_the_docs_field_names() {
         .json(&json!({"clientId": "client-id", "webhookUrl": "https://93.184.216.34/webhook.php"}))
         .send();
     assert_eq!(res.status, 200, "{}", res.text());
-    assert_eq!(res.json()["webhookUrl"], "https://93.184.216.34/webhook.php");
-    let res = server.post("/api/update-webhook").key(&fx.alice_key).json(&json!({"clientId": "client-id", "webhookUrl": "http://127.0.0.1/x"})).send();
-    assert_eq!((res.status, res.json()["field"].as_str()), (400, Some("webhookUrl")), "private targets refused");
+    assert_eq!(
+        res.json()["webhookUrl"],
+        "https://93.184.216.34/webhook.php"
+    );
+    let res = server
+        .post("/api/update-webhook")
+        .key(&fx.alice_key)
+        .json(&json!({"clientId": "client-id", "webhookUrl": "http://127.0.0.1/x"}))
+        .send();
+    assert_eq!(
+        (res.status, res.json()["field"].as_str()),
+        (400, Some("webhookUrl")),
+        "private targets refused"
+    );
 
     // POST /schedule-message, GET /scheduled-messages, DELETE /scheduled-messages/:id
     let res = server
@@ -83,41 +119,98 @@ fn documented_examples_round_trip_with_the_docs_field_names() {
         .send();
     assert_eq!(res.status, 201, "{}", res.text());
     let id = res.json()["id"].as_u64().unwrap();
-    let list = server.get("/scheduled-messages").cookie(&fx.alice_cookie).send().json();
-    let item = list.as_array().unwrap().iter().find(|s| s["id"].as_u64() == Some(id)).cloned().expect("listed");
-    assert_eq!(keys(&item), set(&["id", "clientId", "recipient", "message", "scheduleTime", "status", "createdAt", "sentTime"]));
+    let list = server
+        .get("/scheduled-messages")
+        .cookie(&fx.alice_cookie)
+        .send()
+        .json();
+    let item = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"].as_u64() == Some(id))
+        .cloned()
+        .expect("listed");
+    assert_eq!(
+        keys(&item),
+        set(&[
+            "id",
+            "clientId",
+            "recipient",
+            "message",
+            "scheduleTime",
+            "status",
+            "createdAt",
+            "sentTime"
+        ])
+    );
     assert_eq!(item["clientId"], "client-id");
     assert_eq!(item["recipient"], "+9721234567");
     assert_eq!(item["message"], "Scheduled hello");
     assert_eq!(item["scheduleTime"], "2099-10-06T18:30:00Z");
     assert_eq!(item["status"], "pending");
     assert!(item["sentTime"].is_null());
-    let res = server.delete(&format!("/scheduled-messages/{id}")).cookie(&fx.alice_cookie).send();
+    let res = server
+        .delete(&format!("/scheduled-messages/{id}"))
+        .cookie(&fx.alice_cookie)
+        .send();
     assert_eq!(res.json(), json!({"message": "Schedule cancelled."}));
-    let res = server.delete(&format!("/scheduled-messages/{id}")).cookie(&fx.alice_cookie).send();
-    assert_eq!((res.status, res.code().as_str()), (409, "CONFLICT"), "already cancelled");
+    let res = server
+        .delete(&format!("/scheduled-messages/{id}"))
+        .cookie(&fx.alice_cookie)
+        .send();
+    assert_eq!(
+        (res.status, res.code().as_str()),
+        (409, "CONFLICT"),
+        "already cancelled"
+    );
 
     // POST /api/reset-api-key
-    let res = server.post("/api/reset-api-key").json(&json!({"username": "alice", "currentApiKey": fx.alice_key})).send();
+    let res = server
+        .post("/api/reset-api-key")
+        .json(&json!({"username": "alice", "currentApiKey": fx.alice_key}))
+        .send();
     assert_eq!(res.status, 200, "{}", res.text());
     let body = res.json();
     assert_eq!(keys(&body), set(&["message", "newApiKey"]));
     assert_eq!(body["message"], "API key reset successfully.");
     let new_key = body["newApiKey"].as_str().unwrap().to_string();
-    assert_eq!(server.get("/api/profile").key(&fx.alice_key).send().status, 401, "old key is dead");
-    assert_eq!(server.get("/api/profile").key(&new_key).send().json()["apiKey"], new_key.as_str());
+    assert_eq!(
+        server.get("/api/profile").key(&fx.alice_key).send().status,
+        401,
+        "old key is dead"
+    );
+    assert_eq!(
+        server.get("/api/profile").key(&new_key).send().json()["apiKey"],
+        new_key.as_str()
+    );
 
     // DELETE /clients/:clientId
-    let res = server.delete("/clients/client-id").cookie(&fx.alice_cookie).json(&json!({"password": ALICE_PASSWORD})).send();
+    let res = server
+        .delete("/clients/client-id")
+        .cookie(&fx.alice_cookie)
+        .json(&json!({"password": ALICE_PASSWORD}))
+        .send();
     assert_eq!(res.status, 200, "{}", res.text());
-    assert_eq!(res.json(), json!({"message": "Client deleted successfully."}));
-    assert_eq!(server.get("/api/clients").key(&client_key).send().status, 401, "the client key died with it");
+    assert_eq!(
+        res.json(),
+        json!({"message": "Client deleted successfully."})
+    );
+    assert_eq!(
+        server.get("/api/clients").key(&client_key).send().status,
+        401,
+        "the client key died with it"
+    );
 
     // History: stop, record what the engine would, start again.
     assert!(server.stop());
     with_app(&server.data.0, |app| {
-        app.history.record_sent("a1", "1234567890", "Hello from WhatsApp!", "sent").unwrap();
-        app.history.record_received("a1", "1234567890", "Hello!").unwrap();
+        app.history
+            .record_sent("a1", "1234567890", "Hello from WhatsApp!", "sent")
+            .unwrap();
+        app.history
+            .record_received("a1", "1234567890", "Hello!")
+            .unwrap();
         app.history
             .record_call(NewCall {
                 client_id: "a1".into(),
@@ -133,20 +226,64 @@ fn documented_examples_round_trip_with_the_docs_field_names() {
 
     let sent = server.get("/api/sent-messages").key(&new_key).send().json();
     let m = &sent[0];
-    assert_eq!(keys(m), set(&["id", "clientId", "senderNumber", "recipient", "message", "status", "sentAt"]));
-    assert_eq!((m["clientId"].as_str(), m["senderNumber"].as_str(), m["status"].as_str()), (Some("a1"), Some("9721234567"), Some("sent")));
+    assert_eq!(
+        keys(m),
+        set(&[
+            "id",
+            "clientId",
+            "senderNumber",
+            "recipient",
+            "message",
+            "status",
+            "sentAt"
+        ])
+    );
+    assert_eq!(
+        (
+            m["clientId"].as_str(),
+            m["senderNumber"].as_str(),
+            m["status"].as_str()
+        ),
+        (Some("a1"), Some("9721234567"), Some("sent"))
+    );
 
-    let received = server.get("/api/received-messages/a1").key(&new_key).send().json();
+    let received = server
+        .get("/api/received-messages/a1")
+        .key(&new_key)
+        .send()
+        .json();
     assert_eq!(keys(&received), set(&["status", "messages"]));
     assert_eq!(received["status"], "success");
     let m = &received["messages"][0];
-    assert_eq!(keys(m), set(&["id", "client_id", "sender", "message", "received_at"]));
-    assert_eq!((m["client_id"].as_str(), m["message"].as_str()), (Some("a1"), Some("Hello!")));
+    assert_eq!(
+        keys(m),
+        set(&["id", "client_id", "sender", "message", "received_at"])
+    );
+    assert_eq!(
+        (m["client_id"].as_str(), m["message"].as_str()),
+        (Some("a1"), Some("Hello!"))
+    );
 
-    let calls = server.get("/api/incoming-calls/a1").key(&fx.a1_key).send().json();
+    let calls = server
+        .get("/api/incoming-calls/a1")
+        .key(&fx.a1_key)
+        .send()
+        .json();
     assert_eq!(calls["status"], "success");
     let c = &calls["calls"][0];
-    assert_eq!(keys(c), set(&["id", "client_id", "call_from", "is_video", "start_time", "end_time", "duration", "created_at"]));
+    assert_eq!(
+        keys(c),
+        set(&[
+            "id",
+            "client_id",
+            "call_from",
+            "is_video",
+            "start_time",
+            "end_time",
+            "duration",
+            "created_at"
+        ])
+    );
     assert_eq!(c["call_from"], "1234567890@c.us");
     assert_eq!(c["start_time"], "2025-11-01T12:00:00Z");
     assert!(c["end_time"].is_null() && c["duration"].is_null());
@@ -157,14 +294,22 @@ fn documented_examples_round_trip_with_the_docs_field_names() {
     let logs = server.get("/api/logs").key(&fx.admin_key).send().json();
     assert_eq!(logs["status"], "success");
     let lines = logs["logs"].as_array().unwrap();
-    assert!(lines.iter().any(|l| l["message"].as_str().is_some_and(|m| m.contains("GET /api/call-logs 200"))), "{lines:?}");
+    assert!(
+        lines.iter().any(|l| l["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("GET /api/call-logs 200"))),
+        "{lines:?}"
+    );
 
     // GET /healthz and GET /openapi.json
     assert_eq!(server.get("/healthz").send().json()["status"], "ok");
     let spec = server.get("/openapi.json").send().json();
     assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
     let add = &spec["paths"]["/api/add-number"]["post"];
-    assert_eq!(add["requestBody"]["content"]["application/json"]["schema"]["$ref"], "#/components/schemas/AddNumberRequest");
+    assert_eq!(
+        add["requestBody"]["content"]["application/json"]["schema"]["$ref"],
+        "#/components/schemas/AddNumberRequest"
+    );
     let required = &spec["components"]["schemas"]["AddNumberResponse"]["required"];
     assert_eq!(required, &json!(["status", "message", "qrCode", "apiKey"]));
 }
@@ -172,7 +317,11 @@ fn documented_examples_round_trip_with_the_docs_field_names() {
 /// Every JSON route with bad bodies: always 4xx JSON with a code, never 5xx.
 #[test]
 fn bad_input_is_a_4xx_json_error_never_a_5xx() {
-    let server = Server::start_with(&[("CHATTU_RATE_LIMITS_API_PER_15MIN", "100000"), ("CHATTU_RATE_LIMITS_DELETES_PER_15MIN", "100000"), ("CHATTU_RATE_LIMITS_SENSITIVE_PER_HOUR", "100000")]);
+    let server = Server::start_with(&[
+        ("CHATTU_RATE_LIMITS_API_PER_15MIN", "100000"),
+        ("CHATTU_RATE_LIMITS_DELETES_PER_15MIN", "100000"),
+        ("CHATTU_RATE_LIMITS_SENSITIVE_PER_HOUR", "100000"),
+    ]);
     let fx = Fixture::new(&server);
     let cookie = &fx.alice_cookie;
     let admin = &fx.admin_cookie;
@@ -199,43 +348,110 @@ fn bad_input_is_a_4xx_json_error_never_a_5xx() {
     ];
     for (method, path, cookie) in &posts {
         for (what, body) in &bodies {
-            let res = server.req(method, path).cookie(cookie).raw("application/json", body.clone()).send();
-            assert!((400..500).contains(&res.status), "{method} {path} {what}: {} {}", res.status, res.text());
+            let res = server
+                .req(method, path)
+                .cookie(cookie)
+                .raw("application/json", body.clone())
+                .send();
+            assert!(
+                (400..500).contains(&res.status),
+                "{method} {path} {what}: {} {}",
+                res.status,
+                res.text()
+            );
             let json = res.json();
-            assert!(json["code"].is_string() && json["error"].is_string(), "{method} {path} {what}: {json}");
+            assert!(
+                json["code"].is_string() && json["error"].is_string(),
+                "{method} {path} {what}: {json}"
+            );
         }
     }
 
     // Specific codes and fields.
-    let res = server.post("/api/add-number").key(&fx.alice_key).raw("application/json", b"{oops".to_vec()).send();
+    let res = server
+        .post("/api/add-number")
+        .key(&fx.alice_key)
+        .raw("application/json", b"{oops".to_vec())
+        .send();
     assert_eq!((res.status, res.code().as_str()), (400, "INVALID_JSON"));
-    let res = server.post("/api/add-number").key(&fx.alice_key).json(&json!({"phoneNumber": "12345678901"})).send();
-    assert_eq!((res.status, res.code().as_str(), res.json()["field"].as_str()), (400, "VALIDATION_ERROR", Some("clientId")));
-    let res = server.post("/api/add-number").key(&fx.alice_key).json(&json!({"clientId": 5, "phoneNumber": "12345678901"})).send();
+    let res = server
+        .post("/api/add-number")
+        .key(&fx.alice_key)
+        .json(&json!({"phoneNumber": "12345678901"}))
+        .send();
+    assert_eq!(
+        (
+            res.status,
+            res.code().as_str(),
+            res.json()["field"].as_str()
+        ),
+        (400, "VALIDATION_ERROR", Some("clientId"))
+    );
+    let res = server
+        .post("/api/add-number")
+        .key(&fx.alice_key)
+        .json(&json!({"clientId": 5, "phoneNumber": "12345678901"}))
+        .send();
     assert_eq!(res.json()["field"], "clientId");
-    let res = server.post("/api/add-number").key(&fx.alice_key).json(&json!({"clientId": "ok", "phoneNumber": "12ab"})).send();
+    let res = server
+        .post("/api/add-number")
+        .key(&fx.alice_key)
+        .json(&json!({"clientId": "ok", "phoneNumber": "12ab"}))
+        .send();
     assert_eq!(res.json()["field"], "phoneNumber");
     let res = server.post("/schedule-message").cookie(cookie).json(&json!({"clientId": "a1", "number": "9721234567", "message": "x", "scheduleTime": "tomorrow"})).send();
-    assert_eq!((res.status, res.json()["field"].as_str()), (400, Some("scheduleTime")));
-    let res = server.post("/api/add-number").key(&fx.alice_key).raw("text/plain", b"clientId=x".to_vec()).send();
-    assert_eq!((res.status, res.code().as_str()), (415, "UNSUPPORTED_MEDIA_TYPE"));
+    assert_eq!(
+        (res.status, res.json()["field"].as_str()),
+        (400, Some("scheduleTime"))
+    );
+    let res = server
+        .post("/api/add-number")
+        .key(&fx.alice_key)
+        .raw("text/plain", b"clientId=x".to_vec())
+        .send();
+    assert_eq!(
+        (res.status, res.code().as_str()),
+        (415, "UNSUPPORTED_MEDIA_TYPE")
+    );
 
     // Bad ids.
-    for (path, status) in [("/scheduled-messages/abc", 400), ("/scheduled-messages/0", 400), ("/scheduled-messages/-1", 400), ("/scheduled-messages/99999999999999999999999", 400), ("/scheduled-messages/424242", 404)] {
+    for (path, status) in [
+        ("/scheduled-messages/abc", 400),
+        ("/scheduled-messages/0", 400),
+        ("/scheduled-messages/-1", 400),
+        ("/scheduled-messages/99999999999999999999999", 400),
+        ("/scheduled-messages/424242", 404),
+    ] {
         let res = server.delete(path).cookie(cookie).send();
         assert_eq!(res.status, status, "{path}: {}", res.text());
     }
     let long = "x".repeat(5000);
-    for path in [format!("/api/received-messages/{long}"), "/api/incoming-calls/%00%ff".to_string(), "/api/received-messages/%E2%9C%93".to_string()] {
+    for path in [
+        format!("/api/received-messages/{long}"),
+        "/api/incoming-calls/%00%ff".to_string(),
+        "/api/received-messages/%E2%9C%93".to_string(),
+    ] {
         let res = server.get(&path).key(&fx.alice_key).send();
-        assert_eq!((res.status, res.code().as_str()), (404, "CLIENT_NOT_FOUND"), "{path}");
+        assert_eq!(
+            (res.status, res.code().as_str()),
+            (404, "CLIENT_NOT_FOUND"),
+            "{path}"
+        );
     }
-    let res = server.delete(&format!("/clients/{long}")).cookie(cookie).json(&json!({"password": ALICE_PASSWORD})).send();
+    let res = server
+        .delete(&format!("/clients/{long}"))
+        .cookie(cookie)
+        .json(&json!({"password": ALICE_PASSWORD}))
+        .send();
     assert_eq!(res.status, 404);
 
     // Oversized bodies: declared and chunked.
     let big = vec![b' '; 1_048_577];
-    let res = server.post("/api/add-number").key(&fx.alice_key).raw("application/json", big).send();
+    let res = server
+        .post("/api/add-number")
+        .key(&fx.alice_key)
+        .raw("application/json", big)
+        .send();
     assert_eq!((res.status, res.code().as_str()), (413, "BODY_TOO_LARGE"));
     let mut chunked = format!(
         "POST /api/add-number HTTP/1.1\r\nhost: x\r\nx-api-key: {}\r\ncontent-type: application/json\r\ntransfer-encoding: chunked\r\nconnection: close\r\n\r\n",
@@ -262,7 +478,10 @@ fn unknown_routes_and_methods_and_the_dashboard() {
     let res = server.get("/definitely/not/a/page.txt").send();
     assert_eq!((res.status, res.code().as_str()), (404, "ROUTE_NOT_FOUND"));
     let res = server.req("PUT", "/api/profile").send();
-    assert_eq!((res.status, res.code().as_str()), (405, "METHOD_NOT_ALLOWED"));
+    assert_eq!(
+        (res.status, res.code().as_str()),
+        (405, "METHOD_NOT_ALLOWED")
+    );
     assert_eq!(res.header("allow"), Some("GET, HEAD"));
     let res = server.delete("/api/clients").send();
     assert_eq!(res.status, 405);
@@ -275,7 +494,10 @@ fn unknown_routes_and_methods_and_the_dashboard() {
     // Non-/api GETs are the dashboard's.
     let res = server.get("/").send();
     assert_eq!(res.status, 200);
-    assert!(res.header("content-type").unwrap_or("").starts_with("text/html"));
+    assert!(res
+        .header("content-type")
+        .unwrap_or("")
+        .starts_with("text/html"));
     let res = server.get("/login").send();
     assert_eq!(res.status, 200, "the login page (GET) beside POST /login");
     assert_eq!(res.header("x-content-type-options"), Some("nosniff"));
@@ -285,7 +507,11 @@ fn unknown_routes_and_methods_and_the_dashboard() {
 fn restart_keeps_every_record() {
     let mut server = Server::start();
     let fx = Fixture::new(&server);
-    server.post("/api/update-webhook").key(&fx.alice_key).json(&json!({"clientId": "a1", "webhookUrl": "https://93.184.216.34/h"})).send();
+    server
+        .post("/api/update-webhook")
+        .key(&fx.alice_key)
+        .json(&json!({"clientId": "a1", "webhookUrl": "https://93.184.216.34/h"}))
+        .send();
     let res = server
         .post("/schedule-message")
         .cookie(&fx.alice_cookie)
@@ -293,18 +519,58 @@ fn restart_keeps_every_record() {
         .send();
     assert_eq!(res.status, 201);
     let before_clients = server.get("/api/clients").key(&fx.alice_key).send().json();
-    let before_schedules = server.get("/scheduled-messages").cookie(&fx.alice_cookie).send().json();
-    let before_users = server.get("/api/admin/users").key(&fx.admin_key).send().json();
+    let before_schedules = server
+        .get("/scheduled-messages")
+        .cookie(&fx.alice_cookie)
+        .send()
+        .json();
+    let before_users = server
+        .get("/api/admin/users")
+        .key(&fx.admin_key)
+        .send()
+        .json();
 
     server.restart();
 
-    assert_eq!(server.get("/api/clients").key(&fx.alice_key).send().json(), before_clients);
-    assert_eq!(server.get("/scheduled-messages").cookie(&fx.alice_cookie).send().json(), before_schedules, "sessions survive too");
-    assert_eq!(server.get("/api/admin/users").key(&fx.admin_key).send().json(), before_users);
-    assert_eq!(server.get("/api/profile").key(&fx.b1_key).send().status, 403, "client keys still resolve");
-    assert_eq!(server.get("/api/clients").key(&fx.b1_key).send().status, 200);
+    assert_eq!(
+        server.get("/api/clients").key(&fx.alice_key).send().json(),
+        before_clients
+    );
+    assert_eq!(
+        server
+            .get("/scheduled-messages")
+            .cookie(&fx.alice_cookie)
+            .send()
+            .json(),
+        before_schedules,
+        "sessions survive too"
+    );
+    assert_eq!(
+        server
+            .get("/api/admin/users")
+            .key(&fx.admin_key)
+            .send()
+            .json(),
+        before_users
+    );
+    assert_eq!(
+        server.get("/api/profile").key(&fx.b1_key).send().status,
+        403,
+        "client keys still resolve"
+    );
+    assert_eq!(
+        server.get("/api/clients").key(&fx.b1_key).send().status,
+        200
+    );
     // The admin password is not re-generated or reset by a restart.
-    assert_eq!(server.post("/login").json(&json!({"username": "admin", "password": ADMIN_PASSWORD})).send().status, 200);
+    assert_eq!(
+        server
+            .post("/login")
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send()
+            .status,
+        200
+    );
 }
 
 #[test]
@@ -331,14 +597,38 @@ fn concurrent_writers_lose_no_update() {
             })
         })
         .collect();
-    let total: i32 = threads.into_iter().map(|t| t.join().expect("writer thread")).sum();
+    let total: i32 = threads
+        .into_iter()
+        .map(|t| t.join().expect("writer thread"))
+        .sum();
     assert_eq!(total, 80);
     let clients = server.get("/api/clients").key(&fx.alice_key).send().json();
-    assert_eq!(clients.as_array().unwrap().len(), 82, "a1, a2 and 80 new clients");
-    let keys: BTreeSet<&str> = clients.as_array().unwrap().iter().filter_map(|c| c["apiKey"].as_str()).collect();
+    assert_eq!(
+        clients.as_array().unwrap().len(),
+        82,
+        "a1, a2 and 80 new clients"
+    );
+    let keys: BTreeSet<&str> = clients
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["apiKey"].as_str())
+        .collect();
     assert_eq!(keys.len(), 82, "every client has its own key");
-    let schedules = server.get("/scheduled-messages").cookie(&fx.alice_cookie).send().json();
-    let ids: BTreeSet<u64> = schedules.as_array().unwrap().iter().filter_map(|s| s["id"].as_u64()).collect();
+    let schedules = server
+        .get("/scheduled-messages")
+        .cookie(&fx.alice_cookie)
+        .send()
+        .json();
+    let ids: BTreeSet<u64> = schedules
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|s| s["id"].as_u64())
+        .collect();
     assert_eq!(ids.len(), 80, "80 schedules with distinct ids");
-    assert_eq!(server.get("/api/profile").key(&fx.alice_key).send().json()["clientCount"], 82);
+    assert_eq!(
+        server.get("/api/profile").key(&fx.alice_key).send().json()["clientCount"],
+        82
+    );
 }

@@ -26,8 +26,15 @@ enum Cred {
     CrossSite,
 }
 
-const CREDS: [Cred; 7] =
-    [Cred::None, Cred::WrongKey, Cred::OtherUserKey, Cred::OtherClientKey, Cred::AccountKey, Cred::Session, Cred::CrossSite];
+const CREDS: [Cred; 7] = [
+    Cred::None,
+    Cred::WrongKey,
+    Cred::OtherUserKey,
+    Cred::OtherClientKey,
+    Cred::AccountKey,
+    Cred::Session,
+    Cred::CrossSite,
+];
 
 /// Whose resources a route is about: alice's (most routes) or the admin's (admin routes, logs).
 #[derive(Clone, Copy)]
@@ -70,7 +77,8 @@ impl World<'_> {
     /// A new client of alice's (for destructive routes).
     fn fresh_client(&self) -> String {
         let id = self.unique("tmp");
-        self.server.add_client(&self.fx.alice_key, &id, "4915112345678");
+        self.server
+            .add_client(&self.fx.alice_key, &id, "4915112345678");
         id
     }
 
@@ -96,14 +104,30 @@ struct Case {
 
 fn cases() -> Vec<Case> {
     vec![
-        Case { method: "GET", path: "/healthz", expect: [200; 7], build: |w, c| w.with(w.server.get("/healthz"), c, Owner::Alice) },
-        Case { method: "GET", path: "/openapi.json", expect: [200; 7], build: |w, c| w.with(w.server.get("/openapi.json"), c, Owner::Alice) },
+        Case {
+            method: "GET",
+            path: "/healthz",
+            expect: [200; 7],
+            build: |w, c| w.with(w.server.get("/healthz"), c, Owner::Alice),
+        },
+        Case {
+            method: "GET",
+            path: "/openapi.json",
+            expect: [200; 7],
+            build: |w, c| w.with(w.server.get("/openapi.json"), c, Owner::Alice),
+        },
         Case {
             method: "POST",
             path: "/login",
             expect: [200, 200, 200, 200, 200, 200, 403],
             build: |w, c| {
-                w.with(w.server.post("/login").json(&json!({"username": "alice", "password": common_http::ALICE_PASSWORD})), c, Owner::Alice)
+                w.with(
+                    w.server.post("/login").json(
+                        &json!({"username": "alice", "password": common_http::ALICE_PASSWORD}),
+                    ),
+                    c,
+                    Owner::Alice,
+                )
             },
         },
         Case {
@@ -121,7 +145,12 @@ fn cases() -> Vec<Case> {
                 }
             },
         },
-        Case { method: "GET", path: "/api/profile", expect: [401, 401, 200, 403, 200, 200, 200], build: |w, c| w.with(w.server.get("/api/profile"), c, Owner::Alice) },
+        Case {
+            method: "GET",
+            path: "/api/profile",
+            expect: [401, 401, 200, 403, 200, 200, 200],
+            build: |w, c| w.with(w.server.get("/api/profile"), c, Owner::Alice),
+        },
         Case {
             method: "POST",
             path: "/api/reset-api-key",
@@ -154,18 +183,35 @@ fn cases() -> Vec<Case> {
             // Another user adding alice's clientId is a conflict; a client key may not add clients.
             expect: [401, 401, 409, 403, 200, 200, 403],
             build: |w, c| {
-                let id = if c == Cred::OtherUserKey { "a1".to_string() } else { w.unique("new") };
-                w.with(w.server.post("/api/add-number").json(&json!({"clientId": id, "phoneNumber": "12345678901"})), c, Owner::Alice)
+                let id = if c == Cred::OtherUserKey {
+                    "a1".to_string()
+                } else {
+                    w.unique("new")
+                };
+                w.with(
+                    w.server
+                        .post("/api/add-number")
+                        .json(&json!({"clientId": id, "phoneNumber": "12345678901"})),
+                    c,
+                    Owner::Alice,
+                )
             },
         },
-        Case { method: "GET", path: "/api/clients", expect: [401, 401, 200, 200, 200, 200, 200], build: |w, c| w.with(w.server.get("/api/clients"), c, Owner::Alice) },
+        Case {
+            method: "GET",
+            path: "/api/clients",
+            expect: [401, 401, 200, 200, 200, 200, 200],
+            build: |w, c| w.with(w.server.get("/api/clients"), c, Owner::Alice),
+        },
         Case {
             method: "POST",
             path: "/api/update-webhook",
             expect: [401, 401, 403, 403, 200, 200, 403],
             build: |w, c| {
                 w.with(
-                    w.server.post("/api/update-webhook").json(&json!({"clientId": "a1", "webhookUrl": "https://93.184.216.34/hook"})),
+                    w.server.post("/api/update-webhook").json(
+                        &json!({"clientId": "a1", "webhookUrl": "https://93.184.216.34/hook"}),
+                    ),
                     c,
                     Owner::Alice,
                 )
@@ -177,7 +223,13 @@ fn cases() -> Vec<Case> {
             expect: [401, 401, 401, 401, 401, 200, 403],
             build: |w, c| {
                 let id = w.fresh_client();
-                w.with(w.server.delete(&format!("/clients/{id}")).json(&json!({"password": common_http::ALICE_PASSWORD})), c, Owner::Alice)
+                w.with(
+                    w.server
+                        .delete(&format!("/clients/{id}"))
+                        .json(&json!({"password": common_http::ALICE_PASSWORD})),
+                    c,
+                    Owner::Alice,
+                )
             },
         },
         Case {
@@ -194,17 +246,31 @@ fn cases() -> Vec<Case> {
                 )
             },
         },
-        Case { method: "GET", path: "/scheduled-messages", expect: [401, 401, 401, 401, 401, 200, 200], build: |w, c| w.with(w.server.get("/scheduled-messages"), c, Owner::Alice) },
+        Case {
+            method: "GET",
+            path: "/scheduled-messages",
+            expect: [401, 401, 401, 401, 401, 200, 200],
+            build: |w, c| w.with(w.server.get("/scheduled-messages"), c, Owner::Alice),
+        },
         Case {
             method: "DELETE",
             path: "/scheduled-messages/{id}",
             expect: [401, 401, 401, 401, 401, 200, 403],
             build: |w, c| {
                 let id = w.fresh_schedule();
-                w.with(w.server.delete(&format!("/scheduled-messages/{id}")), c, Owner::Alice)
+                w.with(
+                    w.server.delete(&format!("/scheduled-messages/{id}")),
+                    c,
+                    Owner::Alice,
+                )
             },
         },
-        Case { method: "GET", path: "/api/sent-messages", expect: [401, 401, 200, 200, 200, 200, 200], build: |w, c| w.with(w.server.get("/api/sent-messages"), c, Owner::Alice) },
+        Case {
+            method: "GET",
+            path: "/api/sent-messages",
+            expect: [401, 401, 200, 200, 200, 200, 200],
+            build: |w, c| w.with(w.server.get("/api/sent-messages"), c, Owner::Alice),
+        },
         Case {
             method: "GET",
             path: "/api/received-messages/{clientId}",
@@ -217,30 +283,67 @@ fn cases() -> Vec<Case> {
             expect: [401, 401, 403, 403, 200, 200, 200],
             build: |w, c| w.with(w.server.get("/api/incoming-calls/a1"), c, Owner::Alice),
         },
-        Case { method: "GET", path: "/api/call-logs", expect: [401, 401, 200, 200, 200, 200, 200], build: |w, c| w.with(w.server.get("/api/call-logs"), c, Owner::Alice) },
+        Case {
+            method: "GET",
+            path: "/api/call-logs",
+            expect: [401, 401, 200, 200, 200, 200, 200],
+            build: |w, c| w.with(w.server.get("/api/call-logs"), c, Owner::Alice),
+        },
         // Admin-only: "other user" is alice (not admin), "other client key" is alice's a1 key.
-        Case { method: "GET", path: "/api/logs", expect: [401, 401, 403, 403, 200, 200, 200], build: |w, c| w.with(w.server.get("/api/logs"), c, Owner::Admin) },
-        Case { method: "GET", path: "/api/admin/users", expect: [401, 401, 403, 403, 200, 200, 200], build: |w, c| w.with(w.server.get("/api/admin/users"), c, Owner::Admin) },
+        Case {
+            method: "GET",
+            path: "/api/logs",
+            expect: [401, 401, 403, 403, 200, 200, 200],
+            build: |w, c| w.with(w.server.get("/api/logs"), c, Owner::Admin),
+        },
+        Case {
+            method: "GET",
+            path: "/api/admin/users",
+            expect: [401, 401, 403, 403, 200, 200, 200],
+            build: |w, c| w.with(w.server.get("/api/admin/users"), c, Owner::Admin),
+        },
         Case {
             method: "POST",
             path: "/api/admin/users",
             expect: [401, 401, 403, 403, 201, 201, 403],
             build: |w, c| {
                 let name = w.unique("user");
-                w.with(w.server.post("/api/admin/users").json(&json!({"username": name, "password": "a-long-password", "role": "user"})), c, Owner::Admin)
+                w.with(
+                    w.server.post("/api/admin/users").json(
+                        &json!({"username": name, "password": "a-long-password", "role": "user"}),
+                    ),
+                    c,
+                    Owner::Admin,
+                )
             },
         },
         Case {
             method: "POST",
             path: "/api/admin/users/{username}/disable",
             expect: [401, 401, 403, 403, 200, 200, 403],
-            build: |w, c| w.with(w.server.post("/api/admin/users/dave/disable").json(&json!({"disabled": false})), c, Owner::Admin),
+            build: |w, c| {
+                w.with(
+                    w.server
+                        .post("/api/admin/users/dave/disable")
+                        .json(&json!({"disabled": false})),
+                    c,
+                    Owner::Admin,
+                )
+            },
         },
         Case {
             method: "POST",
             path: "/api/admin/users/{username}/plan",
             expect: [401, 401, 403, 403, 200, 200, 403],
-            build: |w, c| w.with(w.server.post("/api/admin/users/dave/plan").json(&json!({"maxClients": 7})), c, Owner::Admin),
+            build: |w, c| {
+                w.with(
+                    w.server
+                        .post("/api/admin/users/dave/plan")
+                        .json(&json!({"maxClients": 7})),
+                    c,
+                    Owner::Admin,
+                )
+            },
         },
         Case {
             method: "GET",
@@ -273,14 +376,25 @@ fn every_route_answers_every_credential_as_documented() {
     let fx = Fixture::new(&server);
     server.create_user(&fx.admin_cookie, "carol", "carol-password-1");
     server.create_user(&fx.admin_cookie, "dave", "dave-password-1");
-    let world = World { server: &server, fx, counter: RefCell::new(0) };
+    let world = World {
+        server: &server,
+        fx,
+        counter: RefCell::new(0),
+    };
 
     let mut failures = Vec::new();
     for case in cases() {
         for (cred, expected) in CREDS.iter().zip(case.expect) {
             let res = (case.build)(&world, *cred).send();
             if res.status != expected {
-                failures.push(format!("{} {} with {:?}: got {} want {expected}: {}", case.method, case.path, cred, res.status, res.text()));
+                failures.push(format!(
+                    "{} {} with {:?}: got {} want {expected}: {}",
+                    case.method,
+                    case.path,
+                    cred,
+                    res.status,
+                    res.text()
+                ));
                 continue;
             }
             // Every refusal is the JSON error shape with the matching code.
@@ -294,12 +408,22 @@ fn every_route_answers_every_credential_as_documented() {
             };
             if let Some(code) = code {
                 if res.code() != code {
-                    failures.push(format!("{} {} with {:?}: code {} want {code}", case.method, case.path, cred, res.code()));
+                    failures.push(format!(
+                        "{} {} with {:?}: code {} want {code}",
+                        case.method,
+                        case.path,
+                        cred,
+                        res.code()
+                    ));
                 }
             }
         }
     }
-    assert!(failures.is_empty(), "auth matrix mismatches:\n{}", failures.join("\n"));
+    assert!(
+        failures.is_empty(),
+        "auth matrix mismatches:\n{}",
+        failures.join("\n")
+    );
 
     // The matrix covers every route the server documents (and so every route of the table).
     let spec = server.get("/openapi.json").send().json();
@@ -309,8 +433,14 @@ fn every_route_answers_every_credential_as_documented() {
             documented.insert((method.to_uppercase(), path.clone()));
         }
     }
-    let tested: BTreeSet<(String, String)> = cases().iter().map(|c| (c.method.to_string(), c.path.to_string())).collect();
-    assert_eq!(documented, tested, "the auth matrix must cover exactly the documented routes");
+    let tested: BTreeSet<(String, String)> = cases()
+        .iter()
+        .map(|c| (c.method.to_string(), c.path.to_string()))
+        .collect();
+    assert_eq!(
+        documented, tested,
+        "the auth matrix must cover exactly the documented routes"
+    );
 }
 
 #[test]
@@ -319,29 +449,58 @@ fn ownership_and_scope_of_keys() {
     let fx = Fixture::new(&server);
 
     // A client key works for its own client, and only sees that client.
-    let res = server.post("/api/update-webhook").key(&fx.a1_key).json(&json!({"clientId": "a1", "webhookUrl": ""})).send();
+    let res = server
+        .post("/api/update-webhook")
+        .key(&fx.a1_key)
+        .json(&json!({"clientId": "a1", "webhookUrl": ""}))
+        .send();
     assert_eq!(res.status, 200, "{}", res.text());
     let list = server.get("/api/clients").key(&fx.a1_key).send().json();
-    let ids: Vec<&str> = list.as_array().unwrap().iter().filter_map(|c| c["clientId"].as_str()).collect();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["clientId"].as_str())
+        .collect();
     assert_eq!(ids, vec!["a1"]);
 
     // Another user's list never contains alice's clients.
     let list = server.get("/api/clients").key(&fx.bob_key).send().json();
-    let ids: Vec<&str> = list.as_array().unwrap().iter().filter_map(|c| c["clientId"].as_str()).collect();
+    let ids: Vec<&str> = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["clientId"].as_str())
+        .collect();
     assert_eq!(ids, vec!["b1"]);
 
     // Unknown client → 404; another user's → 403, for every client-scoped route.
     for path in ["/api/received-messages/nope", "/api/incoming-calls/nope"] {
         let res = server.get(path).key(&fx.alice_key).send();
-        assert_eq!((res.status, res.code().as_str()), (404, "CLIENT_NOT_FOUND"), "{path}");
+        assert_eq!(
+            (res.status, res.code().as_str()),
+            (404, "CLIENT_NOT_FOUND"),
+            "{path}"
+        );
     }
-    let res = server.get("/api/received-messages/b1").key(&fx.alice_key).send();
+    let res = server
+        .get("/api/received-messages/b1")
+        .key(&fx.alice_key)
+        .send();
     assert_eq!((res.status, res.code().as_str()), (403, "ACCESS_DENIED"));
 
     // Another user's session cannot delete alice's client or cancel her schedule.
-    let res = server.delete("/clients/a1").cookie(&fx.bob_cookie).json(&json!({"password": common_http::BOB_PASSWORD})).send();
+    let res = server
+        .delete("/clients/a1")
+        .cookie(&fx.bob_cookie)
+        .json(&json!({"password": common_http::BOB_PASSWORD}))
+        .send();
     assert_eq!((res.status, res.code().as_str()), (403, "ACCESS_DENIED"));
-    let res = server.delete("/clients/nope").cookie(&fx.bob_cookie).json(&json!({"password": common_http::BOB_PASSWORD})).send();
+    let res = server
+        .delete("/clients/nope")
+        .cookie(&fx.bob_cookie)
+        .json(&json!({"password": common_http::BOB_PASSWORD}))
+        .send();
     assert_eq!((res.status, res.code().as_str()), (404, "CLIENT_NOT_FOUND"));
     let res = server
         .post("/schedule-message")
@@ -351,36 +510,81 @@ fn ownership_and_scope_of_keys() {
     assert_eq!((res.status, res.code().as_str()), (403, "ACCESS_DENIED"));
 
     // Delete-client password rules: 400 without, 403 when wrong.
-    let res = server.delete("/clients/a2").cookie(&fx.alice_cookie).json(&json!({})).send();
-    assert_eq!((res.status, res.code().as_str()), (400, "PASSWORD_REQUIRED"));
-    let res = server.delete("/clients/a2").cookie(&fx.alice_cookie).json(&json!({"password": "wrong"})).send();
+    let res = server
+        .delete("/clients/a2")
+        .cookie(&fx.alice_cookie)
+        .json(&json!({}))
+        .send();
+    assert_eq!(
+        (res.status, res.code().as_str()),
+        (400, "PASSWORD_REQUIRED")
+    );
+    let res = server
+        .delete("/clients/a2")
+        .cookie(&fx.alice_cookie)
+        .json(&json!({"password": "wrong"}))
+        .send();
     assert_eq!((res.status, res.code().as_str()), (403, "INVALID_PASSWORD"));
 
     // A disabled account's key and session stop working at once.
-    let res = server.post("/api/admin/users/bob/disable").cookie(&fx.admin_cookie).json(&json!({"disabled": true})).send();
+    let res = server
+        .post("/api/admin/users/bob/disable")
+        .cookie(&fx.admin_cookie)
+        .json(&json!({"disabled": true}))
+        .send();
     assert_eq!(res.status, 200, "{}", res.text());
-    assert_eq!(server.get("/api/profile").key(&fx.bob_key).send().status, 401);
-    assert_eq!(server.get("/api/profile").cookie(&fx.bob_cookie).send().status, 401);
-    assert_eq!(server.get("/api/clients").key(&fx.b1_key).send().status, 401);
+    assert_eq!(
+        server.get("/api/profile").key(&fx.bob_key).send().status,
+        401
+    );
+    assert_eq!(
+        server
+            .get("/api/profile")
+            .cookie(&fx.bob_cookie)
+            .send()
+            .status,
+        401
+    );
+    assert_eq!(
+        server.get("/api/clients").key(&fx.b1_key).send().status,
+        401
+    );
 
     // Logging out ends the session.
     let cookie = server.login("alice", common_http::ALICE_PASSWORD);
-    assert_eq!(server.get("/api/profile").cookie(&cookie).send().status, 200);
+    assert_eq!(
+        server.get("/api/profile").cookie(&cookie).send().status,
+        200
+    );
     let res = server.post("/logout").cookie(&cookie).send();
-    assert!(res.header("set-cookie").is_some_and(|c| c.contains("Max-Age=0")));
-    assert_eq!(server.get("/api/profile").cookie(&cookie).send().status, 401);
+    assert!(res
+        .header("set-cookie")
+        .is_some_and(|c| c.contains("Max-Age=0")));
+    assert_eq!(
+        server.get("/api/profile").cookie(&cookie).send().status,
+        401
+    );
 }
 
 #[test]
 fn login_cookie_attributes_and_form_login() {
     let server = Server::start_with(&[("CHATTU_SERVER_TRUSTED_PROXIES", "127.0.0.1")]);
-    let res = server.post("/login").raw("application/x-www-form-urlencoded", b"username=admin&password=admin-test-password-1".to_vec()).send();
+    let res = server
+        .post("/login")
+        .raw(
+            "application/x-www-form-urlencoded",
+            b"username=admin&password=admin-test-password-1".to_vec(),
+        )
+        .send();
     assert_eq!(res.status, 200, "{}", res.text());
     let cookie = res.header("set-cookie").unwrap().to_string();
     for attr in ["HttpOnly", "SameSite=Strict", "Path=/"] {
         assert!(cookie.contains(attr), "{cookie}");
     }
-    assert!(!cookie.contains("Secure"), "plain HTTP: no Secure: {cookie}");
+    assert!(
+        !cookie.contains("Secure"),
+        "plain HTTP: no Secure: {cookie}"
+    );
 
     // Over TLS according to a trusted proxy: Secure.
     let res = server
@@ -392,7 +596,10 @@ fn login_cookie_attributes_and_form_login() {
 
     // Wrong password and unknown user look the same.
     for (u, p) in [("admin", "nope"), ("ghost", "nope")] {
-        let res = server.post("/login").json(&json!({"username": u, "password": p})).send();
+        let res = server
+            .post("/login")
+            .json(&json!({"username": u, "password": p}))
+            .send();
         assert_eq!((res.status, res.code().as_str()), (401, "AUTH_ERROR"));
         assert!(res.session_cookie().is_none());
     }

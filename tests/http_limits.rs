@@ -9,13 +9,26 @@ use serde_json::json;
 fn assert_limited(res: &Res, window_secs: u64) {
     assert_eq!(res.status, 429, "{}", res.text());
     assert_eq!(res.code(), "RATE_LIMITED");
-    let retry: u64 = res.header("retry-after").expect("Retry-After").parse().expect("seconds");
-    assert!(retry >= 1 && retry <= window_secs, "Retry-After {retry} outside 1..={window_secs}");
-    assert!(retry > window_secs - 60, "the window just opened: Retry-After {retry} should be near {window_secs}");
+    let retry: u64 = res
+        .header("retry-after")
+        .expect("Retry-After")
+        .parse()
+        .expect("seconds");
+    assert!(
+        retry >= 1 && retry <= window_secs,
+        "Retry-After {retry} outside 1..={window_secs}"
+    );
+    assert!(
+        retry > window_secs - 60,
+        "the window just opened: Retry-After {retry} should be near {window_secs}"
+    );
 }
 
 fn reset_with(server: &Server, key: &str) -> Res {
-    server.post("/api/reset-api-key").json(&json!({"username": "admin", "currentApiKey": key})).send()
+    server
+        .post("/api/reset-api-key")
+        .json(&json!({"username": "admin", "currentApiKey": key}))
+        .send()
 }
 
 #[test]
@@ -29,7 +42,13 @@ fn reset_api_key_allows_five_attempts_per_hour() {
     }
     assert_limited(&reset_with(&server, WRONG_KEY), 3600);
     // Even the right key waits now, and so does a login (the budget is shared).
-    assert_limited(&server.post("/login").json(&json!({"username": "admin", "password": ADMIN_PASSWORD})).send(), 3600);
+    assert_limited(
+        &server
+            .post("/login")
+            .json(&json!({"username": "admin", "password": ADMIN_PASSWORD}))
+            .send(),
+        3600,
+    );
     assert_limited(&reset_with(&server, &key), 3600);
 }
 
@@ -39,10 +58,18 @@ fn only_failed_logins_count_and_five_failures_lock_the_ip_out() {
     let good = json!({"username": "admin", "password": ADMIN_PASSWORD});
     let bad = json!({"username": "admin", "password": "wrong"});
     for _ in 0..7 {
-        assert_eq!(server.post("/login").json(&good).send().status, 200, "successful logins are free");
+        assert_eq!(
+            server.post("/login").json(&good).send().status,
+            200,
+            "successful logins are free"
+        );
     }
     for i in 1..=5 {
-        assert_eq!(server.post("/login").json(&bad).send().status, 401, "failure {i}");
+        assert_eq!(
+            server.post("/login").json(&bad).send().status,
+            401,
+            "failure {i}"
+        );
     }
     assert_limited(&server.post("/login").json(&bad).send(), 3600);
     assert_limited(&server.post("/login").json(&good).send(), 3600);
@@ -51,9 +78,22 @@ fn only_failed_logins_count_and_five_failures_lock_the_ip_out() {
     let mut server = server;
     server.restart(); // limits are in memory: a restart clears them, records stay
     let cookie = server.admin_cookie();
-    let events = server.get("/api/admin/security-events").cookie(&cookie).send().json();
-    let kinds: Vec<&str> = events.as_array().unwrap().iter().filter_map(|e| e["kind"].as_str()).collect();
-    assert_eq!(kinds.iter().filter(|k| **k == "login_failed").count(), 5, "{kinds:?}");
+    let events = server
+        .get("/api/admin/security-events")
+        .cookie(&cookie)
+        .send()
+        .json();
+    let kinds: Vec<&str> = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|e| e["kind"].as_str())
+        .collect();
+    assert_eq!(
+        kinds.iter().filter(|k| **k == "login_failed").count(),
+        5,
+        "{kinds:?}"
+    );
     assert!(kinds.contains(&"rate_limited"), "{kinds:?}");
 }
 
@@ -66,8 +106,21 @@ fn sensitive_budget_is_shared_by_resets_failed_logins_and_client_deletion() {
         server.add_client(&key, id, "12345678901");
     }
     assert_eq!(reset_with(&server, WRONG_KEY).status, 401);
-    assert_eq!(server.post("/login").json(&json!({"username": "admin", "password": "x"})).send().status, 401);
-    let delete = |id: &str| server.delete(&format!("/clients/{id}")).cookie(&cookie).json(&json!({"password": ADMIN_PASSWORD})).send();
+    assert_eq!(
+        server
+            .post("/login")
+            .json(&json!({"username": "admin", "password": "x"}))
+            .send()
+            .status,
+        401
+    );
+    let delete = |id: &str| {
+        server
+            .delete(&format!("/clients/{id}"))
+            .cookie(&cookie)
+            .json(&json!({"password": ADMIN_PASSWORD}))
+            .send()
+    };
     assert_eq!(delete("d1").status, 200);
     assert_eq!(delete("d2").status, 200);
     assert_eq!(delete("nope").status, 404, "a failed delete counts too");
@@ -93,17 +146,40 @@ fn deletes_allow_ten_per_fifteen_minutes() {
     }
     // A client deletion counts against the same budget (and the sensitive one).
     server.add_client(&key, "c2", "12345678901");
-    let res = server.delete("/clients/c2").cookie(&cookie).json(&json!({"password": ADMIN_PASSWORD})).send();
+    let res = server
+        .delete("/clients/c2")
+        .cookie(&cookie)
+        .json(&json!({"password": ADMIN_PASSWORD}))
+        .send();
     assert_eq!(res.status, 200, "{}", res.text());
     for (i, id) in ids.iter().take(9).enumerate() {
-        let res = server.delete(&format!("/scheduled-messages/{id}")).cookie(&cookie).send();
+        let res = server
+            .delete(&format!("/scheduled-messages/{id}"))
+            .cookie(&cookie)
+            .send();
         assert_eq!(res.status, 200, "delete {}: {}", i + 2, res.text());
     }
     let last = ids.last().copied().unwrap();
-    assert_limited(&server.delete(&format!("/scheduled-messages/{last}")).cookie(&cookie).send(), 900);
+    assert_limited(
+        &server
+            .delete(&format!("/scheduled-messages/{last}"))
+            .cookie(&cookie)
+            .send(),
+        900,
+    );
     // The refused cancellation did not happen.
-    let list = server.get("/scheduled-messages").cookie(&cookie).send().json();
-    let item = list.as_array().unwrap().iter().find(|s| s["id"].as_u64() == Some(last)).cloned().unwrap();
+    let list = server
+        .get("/scheduled-messages")
+        .cookie(&cookie)
+        .send()
+        .json();
+    let item = list
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["id"].as_u64() == Some(last))
+        .cloned()
+        .unwrap();
     assert_eq!(item["status"], "pending");
 }
 
@@ -119,7 +195,14 @@ fn api_routes_allow_one_hundred_per_fifteen_minutes() {
     // Unauthenticated /api requests are refused by the limiter too (it runs first).
     assert_eq!(server.get("/api/clients").send().status, 429);
     // Routes outside /api are not counted by the global limiter.
-    assert_eq!(server.get("/scheduled-messages").cookie(&cookie).send().status, 200);
+    assert_eq!(
+        server
+            .get("/scheduled-messages")
+            .cookie(&cookie)
+            .send()
+            .status,
+        200
+    );
     assert_eq!(server.get("/healthz").send().status, 200);
 }
 
@@ -137,7 +220,11 @@ fn limits_are_per_client_ip_behind_a_trusted_proxy_only() {
         assert_eq!(attempt("203.0.113.5").status, 401);
     }
     assert_eq!(attempt("203.0.113.5").status, 429);
-    assert_eq!(attempt("203.0.113.6").status, 401, "another client behind the proxy has its own budget");
+    assert_eq!(
+        attempt("203.0.113.6").status,
+        401,
+        "another client behind the proxy has its own budget"
+    );
 
     // Without trust, X-Forwarded-For is ignored: every request is the socket peer's.
     let direct = Server::start();

@@ -11,7 +11,9 @@ use common_http::{Server, ADMIN_PASSWORD};
 
 /// Reads until the peer closes or `limit` passes; returns what came and whether it closed.
 fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool) {
-    stream.set_read_timeout(Some(Duration::from_millis(200))).ok();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .ok();
     let deadline = Instant::now() + limit;
     let mut got = Vec::new();
     let mut buf = [0u8; 4096];
@@ -19,7 +21,11 @@ fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool)
         match stream.read(&mut buf) {
             Ok(0) => return (got, true),
             Ok(n) => got.extend_from_slice(buf.get(..n).unwrap_or(&[])),
-            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                ) => {}
             Err(_) => return (got, true),
         }
     }
@@ -37,13 +43,22 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
     let (first, rest) = body.split_at(10);
     stream.write_all(first.as_bytes()).unwrap();
     std::thread::sleep(Duration::from_millis(200));
-    let _ = std::process::Command::new("kill").arg("-TERM").arg(server.pid().to_string()).status();
+    let _ = std::process::Command::new("kill")
+        .arg("-TERM")
+        .arg(server.pid().to_string())
+        .status();
     std::thread::sleep(Duration::from_millis(300));
     stream.write_all(rest.as_bytes()).unwrap();
     let (answer, closed) = read_until_closed(&mut stream, Duration::from_secs(10));
     let text = String::from_utf8_lossy(&answer);
-    assert!(text.starts_with("HTTP/1.1 200"), "in-flight request completed: {text}");
-    assert!(closed, "the connection is closed after the answer during shutdown");
+    assert!(
+        text.starts_with("HTTP/1.1 200"),
+        "in-flight request completed: {text}"
+    );
+    assert!(
+        closed,
+        "the connection is closed after the answer during shutdown"
+    );
     assert!(server.stop(), "exit status 0");
     // New connections are refused once it is gone.
     assert!(TcpStream::connect(server.addr).is_err());
@@ -53,11 +68,15 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
 
 #[test]
 fn slow_request_heads_and_idle_keep_alive_connections_are_closed() {
-    let server = Server::start_with(&[("CHATTU_SERVER_HEADER_TIMEOUT_SECS", "1"), ("CHATTU_SERVER_IDLE_TIMEOUT_SECS", "1")]);
+    let server = Server::start_with(&[
+        ("CHATTU_SERVER_HEADER_TIMEOUT_SECS", "1"),
+        ("CHATTU_SERVER_IDLE_TIMEOUT_SECS", "1"),
+    ]);
 
     // A head that never completes.
     let mut slow = TcpStream::connect(server.addr).unwrap();
-    slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n").unwrap();
+    slow.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n")
+        .unwrap();
     let started = Instant::now();
     let (_, closed) = read_until_closed(&mut slow, Duration::from_secs(5));
     assert!(closed, "incomplete head must be dropped");
@@ -65,18 +84,23 @@ fn slow_request_heads_and_idle_keep_alive_connections_are_closed() {
 
     // A keep-alive connection that answered one request, then goes quiet.
     let mut idle = TcpStream::connect(server.addr).unwrap();
-    idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+    idle.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
     let started = Instant::now();
     let (answer, closed) = read_until_closed(&mut idle, Duration::from_secs(5));
     assert!(String::from_utf8_lossy(&answer).starts_with("HTTP/1.1 200"));
     assert!(closed, "idle keep-alive connection must be closed");
-    assert!(started.elapsed() >= Duration::from_millis(900), "not before the idle timeout");
+    assert!(
+        started.elapsed() >= Duration::from_millis(900),
+        "not before the idle timeout"
+    );
 
     // A connection that keeps working is not cut.
     let mut busy = TcpStream::connect(server.addr).unwrap();
     busy.set_read_timeout(Some(Duration::from_secs(5))).ok();
     for _ in 0..4 {
-        busy.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n").unwrap();
+        busy.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .unwrap();
         let mut buf = [0u8; 1024];
         let n = busy.read(&mut buf).unwrap();
         assert!(String::from_utf8_lossy(buf.get(..n).unwrap()).starts_with("HTTP/1.1 200"));
@@ -91,8 +115,14 @@ fn one_log_line_per_request_without_the_query_string() {
     assert_eq!(res.status, 401);
     assert!(server.stop());
     let log = server.drain_log().to_vec();
-    let line = log.iter().find(|l| l.contains("GET /api/profile 401")).unwrap_or_else(|| panic!("no access line: {log:?}"));
+    let line = log
+        .iter()
+        .find(|l| l.contains("GET /api/profile 401"))
+        .unwrap_or_else(|| panic!("no access line: {log:?}"));
     assert!(line.contains("127.0.0.1"), "client ip: {line}");
     assert!(line.contains("ms"), "duration: {line}");
-    assert!(!log.iter().any(|l| l.contains("supersecretvalue")), "query strings are never logged");
+    assert!(
+        !log.iter().any(|l| l.contains("supersecretvalue")),
+        "query strings are never logged"
+    );
 }

@@ -3,7 +3,7 @@
 
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use hyper::body::Incoming;
@@ -13,11 +13,14 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use super::auth::{self, Credential};
 use super::client_ip::{self, TrustedProxies};
 use super::error::ApiError;
-use super::rate_limit::RateLimits;
+use super::rate_limit::{Limiter, RateLimits};
 use super::request::{self, Fields};
 use super::response::{self, Body};
 use super::routes::{Access, Limit, Route, Router, Verb, ROUTES};
 use crate::services::{App, Caller};
+
+/// Refusals per IP per minute that are stored as security events (the rest are only logged).
+const REFUSAL_EVENTS_PER_MINUTE: u32 = 30;
 
 /// Everything the pipeline shares across requests.
 pub struct HttpState {
@@ -26,6 +29,9 @@ pub struct HttpState {
     pub limits: RateLimits,
     pub trusted: TrustedProxies,
     pub max_body: usize,
+    /// Caps how many refusals (401/403/429) per IP become stored security events, so a flood of
+    /// bad requests cannot turn into a flood of database writes.
+    pub refusal_events: Limiter,
 }
 
 impl HttpState {
@@ -43,6 +49,11 @@ impl HttpState {
             trusted: TrustedProxies::parse(&cfg.server.trusted_proxies)
                 .map_err(|e| e.to_string())?,
             max_body: usize::try_from(cfg.server.max_body_bytes).unwrap_or(usize::MAX),
+            refusal_events: Limiter::new(
+                "refusal-events",
+                REFUSAL_EVENTS_PER_MINUTE,
+                Duration::from_secs(60),
+            ),
             app,
         })
     }
@@ -232,7 +243,7 @@ async fn route_request(
     };
     let params = matched.params;
     apply_limits(state, route, ip)?;
-    let (caller, via_session) = authenticate(state, route, req.headers()).await?;
+    let (caller, via_session) = authenticate(state, route, req.headers())?;
     let state_changing = auth::is_state_changing(req.method());
     let login_route = route.access == Access::Public && route.verb == Verb::Post;
     if state_changing && (via_session || login_route) && auth::is_cross_site(req.headers()) {
@@ -275,7 +286,7 @@ fn apply_limits(state: &HttpState, route: &Route, ip: IpAddr) -> Result<(), ApiE
 }
 
 /// Applies the route's access rule. Returns the caller and whether it came from the cookie.
-async fn authenticate(
+fn authenticate(
     state: &Arc<HttpState>,
     route: &Route,
     headers: &HeaderMap,
@@ -288,7 +299,8 @@ async fn authenticate(
         }
         Access::KeyOrSession | Access::SessionOnly | Access::Admin => {
             let credential = auth::credential(headers, session_only);
-            let app = state.app.clone();
+            // Key and session lookups are short redb reads: done inline, not on the blocking pool.
+            let accounts = &state.app.accounts;
             let (caller, via_session) = match credential {
                 Credential::None => {
                     return Err(ApiError::unauthorized(if session_only {
@@ -303,11 +315,13 @@ async fn authenticate(
                     ))
                 }
                 Credential::ApiKey(key) => (
-                    blocking(&app, move |app| app.accounts.authenticate_api_key(&key)).await,
+                    accounts.authenticate_api_key(&key).map_err(ApiError::from),
                     false,
                 ),
                 Credential::Session(token) => (
-                    blocking(&app, move |app| app.accounts.authenticate_session(&token)).await,
+                    accounts
+                        .authenticate_session(&token)
+                        .map_err(ApiError::from),
                     true,
                 ),
             };

@@ -59,9 +59,19 @@ impl Server {
     /// Starts with extra environment overrides (`CHATTU_<SECTION>_<KEY>`).
     pub fn start_with(env: &[(&str, &str)]) -> Server {
         let data = TempDir::new("data");
-        let env: Vec<(String, String)> = env.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
+        let env: Vec<(String, String)> = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
         let (child, lines, addr, log) = spawn(&data.0, &env);
-        Server { addr, child: Some(child), env, lines, log, data }
+        Server {
+            addr,
+            child: Some(child),
+            env,
+            lines,
+            log,
+            data,
+        }
     }
 
     pub fn pid(&self) -> u32 {
@@ -70,8 +80,13 @@ impl Server {
 
     /// Stops the process with SIGTERM and waits for it; returns whether it exited successfully.
     pub fn stop(&mut self) -> bool {
-        let Some(mut child) = self.child.take() else { return true };
-        let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+        let Some(mut child) = self.child.take() else {
+            return true;
+        };
+        let _ = Command::new("kill")
+            .arg("-TERM")
+            .arg(child.id().to_string())
+            .status();
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {
             if let Ok(Some(status)) = child.try_wait() {
@@ -111,7 +126,13 @@ impl Server {
     }
 
     pub fn req(&self, method: &str, path: &str) -> Req {
-        Req { addr: self.addr, method: method.to_string(), path: path.to_string(), headers: Vec::new(), body: Vec::new() }
+        Req {
+            addr: self.addr,
+            method: method.to_string(),
+            path: path.to_string(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
     }
 
     pub fn get(&self, path: &str) -> Req {
@@ -128,7 +149,10 @@ impl Server {
 
     /// Logs in and returns the `chattu_session=...` cookie pair.
     pub fn login(&self, username: &str, password: &str) -> String {
-        let res = self.post("/login").json(&serde_json::json!({"username": username, "password": password})).send();
+        let res = self
+            .post("/login")
+            .json(&serde_json::json!({"username": username, "password": password}))
+            .send();
         assert_eq!(res.status, 200, "login as {username}: {}", res.text());
         res.session_cookie().expect("login sets the session cookie")
     }
@@ -151,8 +175,16 @@ impl Server {
             .cookie(admin_cookie)
             .json(&serde_json::json!({"username": username, "password": password, "role": "user"}))
             .send();
-        assert!(res.status == 200 || res.status == 201, "create user: {} {}", res.status, res.text());
-        res.json()["apiKey"].as_str().expect("apiKey of new user").to_string()
+        assert!(
+            res.status == 200 || res.status == 201,
+            "create user: {} {}",
+            res.status,
+            res.text()
+        );
+        res.json()["apiKey"]
+            .as_str()
+            .expect("apiKey of new user")
+            .to_string()
     }
 
     /// Adds a WhatsApp client with an account key and returns the client API key.
@@ -163,7 +195,10 @@ impl Server {
             .json(&serde_json::json!({"clientId": client_id, "phoneNumber": phone}))
             .send();
         assert_eq!(res.status, 200, "add-number: {}", res.text());
-        res.json()["apiKey"].as_str().expect("client apiKey").to_string()
+        res.json()["apiKey"]
+            .as_str()
+            .expect("client apiKey")
+            .to_string()
     }
 }
 
@@ -176,9 +211,16 @@ impl Drop for Server {
     }
 }
 
-fn spawn(data: &Path, env: &[(String, String)]) -> (Child, mpsc::Receiver<String>, SocketAddr, Vec<String>) {
+fn spawn(
+    data: &Path,
+    env: &[(String, String)],
+) -> (Child, mpsc::Receiver<String>, SocketAddr, Vec<String>) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chattu"));
-    cmd.arg("serve").arg("--listen").arg("127.0.0.1:0").arg("--data-dir").arg(data);
+    cmd.arg("serve")
+        .arg("--listen")
+        .arg("127.0.0.1:0")
+        .arg("--data-dir")
+        .arg(data);
     // Start from a clean slate: no inherited CHATTU_* settings, no config file from the cwd.
     for (k, _) in std::env::vars() {
         if k.starts_with("CHATTU_") {
@@ -221,7 +263,11 @@ fn spawn(data: &Path, env: &[(String, String)]) -> (Child, mpsc::Receiver<String
             }
             Err(_) => {
                 let _ = child.kill();
-                panic!("chattu did not log `listening on`; output:\n{}", seen.join("\n"));
+                let _ = child.wait();
+                panic!(
+                    "chattu did not log `listening on`; output:\n{}",
+                    seen.join("\n")
+                );
             }
         }
     }
@@ -244,7 +290,8 @@ pub fn send_raw(addr: SocketAddr, bytes: &[u8]) -> Res {
     let _ = stream.write_all(bytes);
     let mut raw = Vec::new();
     let _ = stream.read_to_end(&mut raw);
-    Res::parse(&raw).unwrap_or_else(|| panic!("unparseable response: {:?}", String::from_utf8_lossy(&raw)))
+    Res::parse(&raw)
+        .unwrap_or_else(|| panic!("unparseable response: {:?}", String::from_utf8_lossy(&raw)))
 }
 
 /// A request being built.
@@ -276,7 +323,8 @@ impl Req {
     }
 
     pub fn raw(mut self, content_type: &str, body: Vec<u8>) -> Req {
-        self.headers.push(("content-type".into(), content_type.into()));
+        self.headers
+            .push(("content-type".into(), content_type.into()));
         self.body = body;
         self
     }
@@ -284,7 +332,10 @@ impl Req {
     pub fn send(&self) -> Res {
         let mut stream = TcpStream::connect(self.addr).expect("connect");
         stream.set_read_timeout(Some(Duration::from_secs(30))).ok();
-        let mut head = format!("{} {} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n", self.method, self.path, self.addr);
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nhost: {}\r\nconnection: close\r\n",
+            self.method, self.path, self.addr
+        );
         for (k, v) in &self.headers {
             head.push_str(&format!("{k}: {v}\r\n"));
         }
@@ -298,7 +349,14 @@ impl Req {
         let mut raw = Vec::new();
         // The server may answer (413) and close before reading the whole body: read what came.
         let _ = stream.read_to_end(&mut raw);
-        Res::parse(&raw).unwrap_or_else(|| panic!("unparseable response to {} {}: {:?}", self.method, self.path, String::from_utf8_lossy(&raw)))
+        Res::parse(&raw).unwrap_or_else(|| {
+            panic!(
+                "unparseable response to {} {}: {:?}",
+                self.method,
+                self.path,
+                String::from_utf8_lossy(&raw)
+            )
+        })
     }
 }
 
@@ -319,16 +377,32 @@ impl Res {
         let mut headers: BTreeMap<String, Vec<String>> = BTreeMap::new();
         for line in lines {
             let (k, v) = line.split_once(':')?;
-            headers.entry(k.trim().to_ascii_lowercase()).or_default().push(v.trim().to_string());
+            headers
+                .entry(k.trim().to_ascii_lowercase())
+                .or_default()
+                .push(v.trim().to_string());
         }
         let rest = raw.get(split + 4..)?;
-        let chunked = headers.get("transfer-encoding").is_some_and(|v| v.iter().any(|t| t.contains("chunked")));
-        let body = if chunked { dechunk(rest)? } else { rest.to_vec() };
-        Some(Res { status, headers, body })
+        let chunked = headers
+            .get("transfer-encoding")
+            .is_some_and(|v| v.iter().any(|t| t.contains("chunked")));
+        let body = if chunked {
+            dechunk(rest)?
+        } else {
+            rest.to_vec()
+        };
+        Some(Res {
+            status,
+            headers,
+            body,
+        })
     }
 
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(&name.to_ascii_lowercase()).and_then(|v| v.first()).map(String::as_str)
+        self.headers
+            .get(&name.to_ascii_lowercase())
+            .and_then(|v| v.first())
+            .map(String::as_str)
     }
 
     pub fn text(&self) -> String {
@@ -336,7 +410,8 @@ impl Res {
     }
 
     pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
+        serde_json::from_slice(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", self.text()))
     }
 
     /// The error code of a JSON error answer.
@@ -348,7 +423,8 @@ impl Res {
     pub fn session_cookie(&self) -> Option<String> {
         self.headers.get("set-cookie")?.iter().find_map(|c| {
             let pair = c.split(';').next()?.trim();
-            pair.starts_with("chattu_session=").then(|| pair.to_string())
+            pair.starts_with("chattu_session=")
+                .then(|| pair.to_string())
         })
     }
 }
@@ -420,5 +496,6 @@ impl Fixture {
 
 /// Headers a browser adds to a request made by another site's page.
 pub fn cross_site(req: Req) -> Req {
-    req.header("origin", "https://evil.example").header("sec-fetch-site", "cross-site")
+    req.header("origin", "https://evil.example")
+        .header("sec-fetch-site", "cross-site")
 }
