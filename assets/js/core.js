@@ -276,9 +276,14 @@
   }
 
   // The user's clients, cached for the page's lifetime and refreshed on demand.
+  // Pages other than Clients accept a list up to 30 s old: the API limiter counts every request.
   let clientsCache = null;
+  let clientsAt = 0;
   async function clients(refresh) {
-    if (!clientsCache || refresh) clientsCache = pickArray(await api('GET', '/api/clients'), 'clients');
+    if (!clientsCache || refresh || Date.now() - clientsAt > 30000) {
+      clientsCache = pickArray(await api('GET', '/api/clients'), 'clients');
+      clientsAt = Date.now();
+    }
     return clientsCache;
   }
 

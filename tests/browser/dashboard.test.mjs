@@ -118,11 +118,12 @@ test('a message scheduled one minute ahead in Asia/Jerusalem is stored as the ri
 
 test('every page renders without console errors, at desktop and phone width', async () => {
   for (const [name, path] of PAGES) {
+    await page.setViewportSize(DESKTOP);
+    await page.goto(BASE + path);
+    await waitForPage(page, name);
+    await page.waitForLoadState('networkidle').catch(() => {});
     for (const [label, size] of [['desktop', DESKTOP], ['phone', PHONE]]) {
       await page.setViewportSize(size);
-      await page.goto(BASE + path);
-      await waitForPage(page, name);
-      await page.waitForLoadState('networkidle').catch(() => {});
       await screenshot(page, name + '-' + label);
       if (label === 'phone') assert.ok((await horizontalOverflow(page)) <= 1, name + ' scrolls sideways at phone width');
       assertNoConsoleErrors(name + ' (' + label + ')');
@@ -157,6 +158,68 @@ test('the profile reveals the API key the API reports', async () => {
   await page.click('button[aria-controls=api-key]');
   assert.equal(await page.textContent('#api-key'), profile.apiKey);
   assertNoConsoleErrors('profile');
+});
+
+test('a pending scheduled message can be cancelled from the list', async () => {
+  await page.goto(BASE + '/scheduled');
+  await waitForPage(page, 'scheduled');
+  const row = page.locator('tr', { hasText: 'browser test ' + process.pid });
+  await row.locator('button', { hasText: 'Cancel' }).click();
+  await row.locator('.badge', { hasText: 'cancelled' }).waitFor();
+  const stored = await (await page.request.get(BASE + '/scheduled-messages')).json();
+  const rows = Array.isArray(stored) ? stored : stored.scheduled || stored.messages || [];
+  assert.equal(rows.find((r) => String(r.message).startsWith('browser test ' + process.pid)).status, 'cancelled');
+  assertNoConsoleErrors('scheduled (cancel)');
+});
+
+test('every log tab loads', async () => {
+  await page.goto(BASE + '/logs');
+  await waitForPage(page, 'logs');
+  for (const tab of ['sent', 'received', 'calls', 'app']) {
+    await page.click('#tab-' + tab);
+    await page.waitForFunction((t) => document.querySelector('#tab-' + t).getAttribute('aria-selected') === 'true' && !document.querySelector('#log-panel').textContent.startsWith('Loading'), tab);
+    assert.equal(await page.locator('#log-panel .notice').count(), 0, tab + ' tab shows a notice: ' + (await page.textContent('#log-panel')).slice(0, 200));
+  }
+  await screenshot(page, 'logs-application-desktop');
+  assertNoConsoleErrors('logs');
+});
+
+test('an admin creates a user, changes the plan and disables the user', async () => {
+  const name = 'user' + process.pid;
+  await page.goto(BASE + '/admin');
+  await waitForPage(page, 'admin');
+  await page.fill('#new-user', name);
+  await page.fill('#new-password', 'a-long-password-' + process.pid);
+  await page.click('form[aria-labelledby=new-user-title] button[type=submit]');
+  const row = page.locator('tr', { has: page.locator('td', { hasText: new RegExp('^' + name + '$') }) });
+  await row.waitFor();
+  await row.locator('button', { hasText: 'Plan' }).click();
+  await page.fill('#dlg-maxClients', '3');
+  await page.click('dialog button[type=submit]');
+  await row.locator('td', { hasText: '/ 3' }).waitFor();
+  await row.locator('button', { hasText: 'Disable' }).click();
+  await row.locator('.badge', { hasText: 'disabled' }).waitFor();
+  await screenshot(page, 'admin-users-desktop');
+  assertNoConsoleErrors('admin');
+});
+
+test('deleting a client asks for the password', async () => {
+  await page.goto(BASE + '/clients');
+  await waitForPage(page, 'clients');
+  const card = page.locator('article[data-client="' + CLIENT_ID + '"]');
+  await card.locator('button', { hasText: 'Delete' }).click();
+  await page.fill('#dlg-password', 'wrong-password');
+  await page.click('dialog button[type=submit]');
+  await page.locator('.toast.error').first().waitFor();
+  assert.ok(await card.isVisible(), 'a wrong password keeps the client');
+  await card.locator('button', { hasText: 'Delete' }).click();
+  await page.fill('#dlg-password', PASSWORD);
+  await page.click('dialog button[type=submit]');
+  await card.waitFor({ state: 'detached' });
+  const listed = await (await page.request.get(BASE + '/api/clients')).json();
+  assert.ok(!listed.some((c) => c.clientId === CLIENT_ID));
+  consoleLog.errors = consoleLog.errors.filter((e) => !/status of 403/.test(e));
+  assertNoConsoleErrors('clients (delete)');
 });
 
 test('logging out returns to the login page and the API refuses the old session', async () => {

@@ -176,7 +176,7 @@
   Chattu.pages.chat = {
     title: 'Chat',
     async render(root, ctx) {
-      const clients = await Chattu.clients(true);
+      const clients = await Chattu.clients();
       if (!clients.length) {
         root.append(Chattu.pageHeader('Chat'), h('p', { class: 'muted empty' }, 'Add a number on the ', h('a', { href: '/clients' }, 'Clients'), ' page first.'));
         return;

@@ -341,7 +341,7 @@
         if (card) card.onEvent(event);
         if (/client|status|ready|auth|logout|disconnect/i.test(event.type)) page.refresh();
       });
-      Chattu.live.poll(page.refresh, 5000);
+      Chattu.live.poll(page.refresh, 10000);
       Chattu.live.poll(() => Promise.all([...page.cards.values()].map((card) => card.tickQr(false))), 5000, { always: true });
     },
   };

@@ -8,7 +8,7 @@
   Chattu.pages.groups = {
     title: 'Groups',
     async render(root, ctx) {
-      const clients = await Chattu.clients(true);
+      const clients = await Chattu.clients();
       if (!clients.length) {
         root.append(Chattu.pageHeader('Groups & channels'), h('p', { class: 'muted empty' }, 'Add a number on the ', h('a', { href: '/clients' }, 'Clients'), ' page first.'));
         return;

@@ -95,7 +95,7 @@
   Chattu.pages.logs = {
     title: 'Logs',
     async render(root, ctx) {
-      const clients = await Chattu.clients(true);
+      const clients = await Chattu.clients();
       let tab = new URLSearchParams(location.search).get('tab') || 'sent';
       if (!TABS.some(([id]) => id === tab)) tab = 'sent';
       const picker = clients.length ? Chattu.clientPicker(clients, () => show(tab)) : null;

@@ -29,7 +29,7 @@
   Chattu.pages.scheduled = {
     title: 'Scheduled',
     async render(root, ctx) {
-      const clients = await Chattu.clients(true);
+      const clients = await Chattu.clients();
       const stored = localStorage.getItem('chattu.zone');
       let zone = stored && tz.isValidZone(stored) ? stored : tz.browserZone();
 
