@@ -299,7 +299,8 @@ impl History {
             .store
             .update_history::<CallRecord>(id, |r| {
                 r.end_ms = Some(end_ms);
-                r.duration_secs = Some(u64::try_from(end_ms.saturating_sub(r.start_ms) / 1000).unwrap_or(0));
+                r.duration_secs =
+                    Some(u64::try_from(end_ms.saturating_sub(r.start_ms) / 1000).unwrap_or(0));
             })?
             .ok_or_else(|| Error::NotFound("Call".into()))
     }
