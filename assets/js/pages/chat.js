@@ -212,15 +212,20 @@
       }
 
       let chats = [];
+      // Once the server says the route does not exist, polling it again only adds failed requests.
+      let unavailable = false;
       async function loadChats() {
         try {
           const data = await api('GET', '/api/chats/' + seg(clientId));
           if (!ctx.isCurrent()) return;
           chats = Chattu.pickArray(data, 'chats');
+          listStatus.className = 'muted small';
           listStatus.textContent = chats.length ? '' : 'No chats yet.';
         } catch (err) {
           chats = [];
+          unavailable = err.unavailable;
           listStatus.textContent = err.unavailable ? 'Chats are not available on this server yet.' : errorText(err);
+          listStatus.className = 'notice' + (err.unavailable ? '' : ' error');
         }
         Chattu.clear(chatList);
         for (const chat of chats) chatList.appendChild(chatRow(chat, serialId(chat.id) === openChat, open));
@@ -260,6 +265,7 @@
         }
       });
       Chattu.live.poll(async () => {
+        if (unavailable) return;
         await loadChats();
         if (conv) await conv.load();
       }, 5000);

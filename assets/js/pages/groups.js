@@ -16,6 +16,8 @@
       let clientId = localStorage.getItem('chattu.client') || clients[0].clientId;
       if (!clients.some((c) => c.clientId === clientId)) clientId = clients[0].clientId;
       let openId = null;
+      // Once the server says the route does not exist, polling it again only adds failed requests.
+      let unavailable = false;
       let conv = null;
       const status = h('p', { class: 'muted small', role: 'status' });
       const groupList = h('ul', { class: 'chat-list', 'aria-label': 'Groups' });
@@ -56,13 +58,16 @@
           data = await api('GET', '/api/groups/' + seg(clientId));
         } catch (err) {
           if (!ctx.isCurrent()) return;
-          status.textContent = err.unavailable ? 'Groups are not available on this server yet.' : errorText(err);
-          fill(groupList, [], '—');
-          fill(channelList, [], '—');
+          unavailable = err.unavailable;
+          status.textContent = err.unavailable ? 'Groups and channels are not available on this server yet.' : errorText(err);
+          status.className = 'notice' + (err.unavailable ? '' : ' error');
+          for (const el of side.querySelectorAll('.list-title, .chat-list')) el.hidden = true;
           return;
         }
         if (!ctx.isCurrent()) return;
         status.textContent = '';
+        status.className = 'muted small';
+        for (const el of side.querySelectorAll('.list-title, .chat-list')) el.hidden = false;
         fill(groupList, Chattu.pickArray(data && data.groups), 'No groups.');
         fill(channelList, Chattu.pickArray(data && data.channels), 'No channels.');
       }
@@ -104,6 +109,7 @@
         }
       });
       Chattu.live.poll(async () => {
+        if (unavailable) return;
         await load();
         if (conv) await conv.load();
       }, 10000);
