@@ -95,6 +95,16 @@ fn only_failed_logins_count_and_five_failures_lock_the_ip_out() {
         "{kinds:?}"
     );
     assert!(kinds.contains(&"rate_limited"), "{kinds:?}");
+    // A failed login is one event (login_failed), not also a generic auth_failed.
+    let generic_login_refusals = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| {
+            e["kind"] == "auth_failed" && e["detail"].as_str().is_some_and(|d| d.contains("/login"))
+        })
+        .count();
+    assert_eq!(generic_login_refusals, 0);
 }
 
 #[test]

@@ -176,7 +176,7 @@ pub async fn handle(
     let mut res = match route_request(&state, req, ip, tls).await {
         Ok(res) => res,
         Err(err) => {
-            if let Some(kind) = security_kind(&err) {
+            if let Some(kind) = security_kind(&err).filter(|_| !err.event_recorded) {
                 record_security(
                     &state,
                     kind,

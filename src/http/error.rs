@@ -18,6 +18,9 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Allowed methods, for 405.
     pub allow: Option<String>,
+    /// The handler already stored a specific security event (e.g. `login_failed`), so the
+    /// dispatcher does not add a generic one for this refusal.
+    pub event_recorded: bool,
 }
 
 #[derive(Serialize)]
@@ -37,7 +40,14 @@ impl ApiError {
             field: None,
             retry_after: None,
             allow: None,
+            event_recorded: false,
         }
+    }
+
+    /// Marks the refusal as already recorded as a security event.
+    pub fn recorded(mut self) -> Self {
+        self.event_recorded = true;
+        self
     }
 
     pub fn validation(field: &str, message: impl Into<String>) -> Self {

@@ -52,7 +52,7 @@ async fn login_impl(ctx: Ctx) -> HandlerResult {
                 "wrong username or password".into(),
             )
             .await;
-            Err(ApiError::unauthorized("Invalid username or password."))
+            Err(ApiError::unauthorized("Invalid username or password.").recorded())
         }
         Err(e) => Err(e),
     }
