@@ -111,6 +111,8 @@ fn start_server(data_dir: &Path, password: &str) -> (Server, String) {
         // The suite loads every page several times from one IP; the default 100 API requests per
         // 15 minutes is about the dashboard's limit behaviour, not what this test checks.
         .env("CHATTU_RATE_LIMITS_API_PER_15MIN", "100000")
+        // The webhook form is tested with a loopback URL (nothing is delivered during the test).
+        .env("CHATTU_NETWORK_ALLOW_PRIVATE_ADDRESSES", "true")
         .env_remove("CHATTU_CONFIG")
         .env_remove("CHATTU_LISTEN")
         .env_remove("CHATTU_DATA_DIR")

@@ -89,6 +89,36 @@ test('adding a number shows the client with its status', async () => {
   assertNoConsoleErrors('clients');
 });
 
+test('the webhook URL is saved from the client card', async () => {
+  const card = page.locator('article[data-client="' + CLIENT_ID + '"]');
+  const url = 'http://127.0.0.1:9/chattu-hook-' + process.pid;
+  await card.locator('input[type=url]').fill(url);
+  await card.locator('.webhook button[type=submit]').click();
+  await page.locator('.toast', { hasText: 'Webhook saved for ' + CLIENT_ID }).waitFor();
+  const listed = await (await page.request.get(BASE + '/api/clients')).json();
+  assert.equal(listed.find((c) => c.clientId === CLIENT_ID).webhookUrl, url);
+  await page.reload();
+  await waitForPage(page, 'clients');
+  assert.equal(await card.locator('input[type=url]').inputValue(), url);
+  assertNoConsoleErrors('clients (webhook)');
+});
+
+test('assets are served compressed, with content-hash caching and 304s', async () => {
+  const shell = await page.request.get(BASE + '/chat', { headers: { 'accept-encoding': 'gzip' } });
+  const headers = shell.headers();
+  assert.equal(headers['content-type'], 'text/html; charset=utf-8');
+  assert.equal(headers['cache-control'], 'no-cache');
+  assert.equal(headers['content-encoding'], 'gzip');
+  const html = await shell.text();
+  const css = /"(\/assets\/app\.css\?v=[0-9a-f]{16})"/.exec(html);
+  assert.ok(css, 'the shell references the stylesheet by content hash');
+  const asset = await page.request.get(BASE + css[1], { headers: { 'accept-encoding': 'gzip' } });
+  assert.equal(asset.headers()['cache-control'], 'public, max-age=31536000, immutable');
+  assert.equal(asset.headers()['content-type'], 'text/css; charset=utf-8');
+  const again = await page.request.get(BASE + '/chat', { headers: { 'accept-encoding': 'gzip', 'if-none-match': headers.etag } });
+  assert.equal(again.status(), 304);
+});
+
 test('a message scheduled one minute ahead in Asia/Jerusalem is stored as the right UTC instant', async () => {
   await page.goto(BASE + '/scheduled');
   await waitForPage(page, 'scheduled');

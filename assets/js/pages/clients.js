@@ -13,8 +13,9 @@
     return 'unknown';
   }
 
+  // Waiting to be linked (a QR or pairing code is useful); "Connecting" alone is a reconnect, not a pairing.
   function isPending(status) {
-    return statusKind(status) === 'pending';
+    return /pending|qr|pair/i.test(String(status || ''));
   }
 
   function badge(status) {
