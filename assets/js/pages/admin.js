@@ -67,7 +67,9 @@
         toast(errorText(err), 'error');
       }
     });
-    return h('span', { class: 'row-actions' }, toggle, plan);
+    // An admin locking themselves out is never what they meant.
+    const self = Chattu.profile && Chattu.profile.username === username;
+    return h('span', { class: 'row-actions' }, self ? null : toggle, plan);
   }
 
   Chattu.pages.admin = {

@@ -90,6 +90,8 @@
       })
     );
     slot.appendChild(list);
+    // Newest lines are last: start scrolled to them once the list is on the page.
+    requestAnimationFrame(() => (list.scrollTop = list.scrollHeight));
   }
 
   Chattu.pages.logs = {
