@@ -289,7 +289,7 @@ fn schemas() -> Value {
             json!({"status": {"type": "string", "enum": ["success"]}, "calls": array_of("Call")}),
         ),
     );
-    m.insert("LogLine".into(), object(&["timestamp", "level", "message"], json!({"timestamp": {"type": "string", "format": "date-time"}, "level": s(), "message": s()})));
+    m.insert("LogLine".into(), object(&["time", "level", "target", "message"], json!({"time": {"type": "string", "format": "date-time"}, "level": s(), "target": s(), "message": s()})));
     m.insert(
         "LogList".into(),
         object(
@@ -297,7 +297,7 @@ fn schemas() -> Value {
             json!({"status": {"type": "string", "enum": ["success"]}, "logs": array_of("LogLine")}),
         ),
     );
-    m.insert("User".into(), object(&["username", "role", "disabled", "maxClients", "createdAt"], json!({"username": s(), "role": {"type": "string", "enum": ["admin", "user"]}, "disabled": {"type": "boolean"}, "maxClients": {"type": "integer"}, "createdAt": {"type": "string", "format": "date-time"}})));
+    m.insert("User".into(), object(&["username", "role", "disabled", "maxClients", "createdAt"], json!({"username": s(), "role": {"type": "string", "enum": ["admin", "user"]}, "disabled": {"type": "boolean"}, "maxClients": {"type": "integer"}, "clientCount": {"type": "integer", "description": "In GET /api/admin/users only."}, "createdAt": {"type": "string", "format": "date-time"}})));
     m.insert("UserList".into(), array_of("User"));
     m.insert("CreateUserRequest".into(), object(&["username", "password"], json!({"username": s(), "password": {"type": "string", "format": "password"}, "role": {"type": "string", "enum": ["admin", "user"], "default": "user"}})));
     m.insert(
