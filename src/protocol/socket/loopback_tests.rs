@@ -115,3 +115,24 @@ async fn a_silent_server_times_out() {
     assert!(matches!(err, SocketError::Timeout), "{err}");
     hold.abort();
 }
+
+#[tokio::test]
+async fn an_oversized_frame_is_an_error_not_an_allocation() {
+    let sim = start_server().await;
+    let config = ClientConfig {
+        url: sim.url.clone(),
+        trusted_root: sim.root,
+        max_frame_len: 1000,
+        ..ClientConfig::default()
+    };
+    let mut conn = connect(&config, KeyPair::generate(), b"p").await.unwrap();
+    // The echo comes back 5 bytes longer than the limit allows.
+    conn.socket.send(&[0u8; 1000]).await.unwrap();
+    let err = conn.socket.recv().await.err().unwrap();
+    assert!(
+        matches!(err, SocketError::Frame(FrameError::TooLarge { .. })),
+        "{err}"
+    );
+    drop(conn);
+    let _ = sim.server.await;
+}

@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::protocol::WebSocketConfig;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -60,6 +61,17 @@ impl Default for ClientConfig {
     }
 }
 
+/// WebSocket limits matching the frame limit: a peer cannot make us buffer a message much larger than
+/// one frame (tungstenite's own default would allow 64 MiB).
+fn ws_limits(max_frame_len: usize) -> WebSocketConfig {
+    let max_message = max_frame_len.saturating_add(64 * 1024);
+    WebSocketConfig {
+        max_message_size: Some(max_message),
+        max_frame_size: Some(max_message),
+        ..WebSocketConfig::default()
+    }
+}
+
 /// A connected, authenticated client socket and what the server's certificate established.
 pub struct ClientConnection {
     pub socket: NoiseSocket<MaybeTlsStream<TcpStream>>,
@@ -94,7 +106,12 @@ pub async fn connect(
         HeaderValue::from_str(&config.origin).map_err(|e| SocketError::BadUrl(e.to_string()))?;
     request.headers_mut().insert("Origin", origin);
     within(config.handshake_timeout, async {
-        let (ws, _response) = tokio_tungstenite::connect_async(request).await?;
+        let (ws, _response) = tokio_tungstenite::connect_async_with_config(
+            request,
+            Some(ws_limits(config.max_frame_len)),
+            true,
+        )
+        .await?;
         let (socket, chain) =
             client_handshake_inner(ws, config, noise_key, KeyPair::generate(), client_payload)
                 .await?;
@@ -181,7 +198,11 @@ pub async fn accept<S: AsyncRead + AsyncWrite + Unpin>(
     config: &ServerConfig,
 ) -> Result<AcceptedClient<S>, SocketError> {
     within(config.handshake_timeout, async {
-        let ws = tokio_tungstenite::accept_async(stream).await?;
+        let ws = tokio_tungstenite::accept_async_with_config(
+            stream,
+            Some(ws_limits(config.max_frame_len)),
+        )
+        .await?;
         server_handshake_inner(ws, config).await
     })
     .await
