@@ -499,3 +499,18 @@ pub fn cross_site(req: Req) -> Req {
     req.header("origin", "https://evil.example")
         .header("sec-fetch-site", "cross-site")
 }
+
+/// Opens the server's data dir in-process (the server must be stopped) to add history the
+/// engine would record, so the history routes have something to show.
+pub fn with_app(data: &std::path::Path, f: impl FnOnce(&std::sync::Arc<chattu::services::App>)) {
+    let mut env = std::collections::HashMap::new();
+    env.insert("CHATTU_DATA_DIR".to_string(), data.display().to_string());
+    let config = chattu::config::Config::load_with(
+        None,
+        &env,
+        &[std::path::PathBuf::from("/nonexistent/chattu.toml")],
+    )
+    .expect("config");
+    let app = chattu::services::App::open(config).expect("open store");
+    f(&app);
+}
