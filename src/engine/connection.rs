@@ -4,6 +4,7 @@
 use super::client_payload::{login_payload, registration_payload};
 use super::cred_store::CredentialStore;
 use super::creds::DeviceCreds;
+use super::disconnect::{failure_end, stream_error_end, SessionEnd};
 use super::pair::{self, handle_pair_success, iq_result, parse_pair_device};
 use super::pair_code::{is_code_notification, CodePairing};
 use super::prekeys::{upload_size, PreKeySource};
@@ -20,18 +21,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{mpsc, oneshot, watch};
 use tokio::time::Instant;
-
-/// How a session ended, and so what the engine does next.
-enum SessionEnd {
-    /// Reconnect at once (stream error 515 after pairing).
-    Restart,
-    /// The connection was lost; reconnect after a backoff.
-    Lost { reason: String, was_connected: bool },
-    /// Logged out by the server or the phone: wipe credentials, stop.
-    LoggedOut(String),
-    /// Stop without wiping anything.
-    Stopped(StopReason),
-}
 
 /// Requests from the handle to the running engine.
 pub(super) enum Command {
@@ -408,14 +397,7 @@ impl EngineTask {
         ids: &mut IdGen,
         node: &Node,
     ) -> Option<SessionEnd> {
-        let mut ack = Node::new("ack")
-            .with_attr("id", node.attr("id").unwrap_or_default())
-            .with_attr("class", "notification")
-            .with_attr("type", "link_code_companion_reg");
-        if let Some(from) = node.attr_jid("from") {
-            ack.set_attr("to", from);
-        }
-        if let Err(e) = conn.send(&ack).await {
+        if let Err(e) = conn.send(&ack_for(node)).await {
             return Some(state.lost(e.to_string()));
         }
         let code = state.code.as_ref()?;
@@ -491,8 +473,15 @@ impl EngineTask {
                 self.finish_code_pairing(conn, creds, state, ids, &node)
                     .await
             }
-            "failure" => Some(failure_end(&node, state)),
-            "stream:error" => Some(stream_error_end(&node, state)),
+            "notification" => {
+                // Not handled in this slice, but always acknowledged so the server does not resend.
+                match conn.send(&ack_for(&node)).await {
+                    Ok(()) => None,
+                    Err(e) => Some(state.lost(e.to_string())),
+                }
+            }
+            "failure" => Some(failure_end(&node, state.connected)),
+            "stream:error" => Some(stream_error_end(&node, state.connected)),
             "xmlstreamend" => Some(state.lost("server ended the stream".into())),
             _ => None,
         }
@@ -610,32 +599,19 @@ impl LinkState {
     }
 }
 
-/// `<failure reason=…>` (§6.2).
-fn failure_end(node: &Node, state: &LinkState) -> SessionEnd {
-    let reason: u16 = node.attr_parse("reason").unwrap_or(0);
-    match reason {
-        401 => SessionEnd::LoggedOut("logged out by the server (401)".into()),
-        402 => SessionEnd::Stopped(StopReason::TemporarilyBanned {
-            code: node.attr("code").map(str::to_string),
-            expire: node.attr_parse("expire"),
-        }),
-        405 => SessionEnd::Stopped(StopReason::ClientOutdated),
-        403 | 406 | 409 => SessionEnd::Stopped(StopReason::Failure { reason }),
-        _ => state.lost(format!("server failure {reason}")),
+/// `<ack id class=TAG [type] to=FROM [participant]/>` for a stanza the server expects acknowledged.
+fn ack_for(node: &Node) -> Node {
+    let mut ack = Node::new("ack")
+        .with_attr("id", node.attr("id").unwrap_or_default())
+        .with_attr("class", node.tag.as_str());
+    if let Some(kind) = node.attr("type") {
+        ack.set_attr("type", kind);
     }
-}
-
-/// `<stream:error>` (§6.2).
-fn stream_error_end(node: &Node, state: &LinkState) -> SessionEnd {
-    let conflict = node.child("conflict").and_then(|c| c.attr("type"));
-    let code = node.attr("code").unwrap_or_default();
-    match (conflict, code) {
-        (Some("replaced"), _) => SessionEnd::Stopped(StopReason::Replaced),
-        (Some("device_removed"), _) => {
-            SessionEnd::LoggedOut("device removed from the phone".into())
-        }
-        (_, "515") => SessionEnd::Restart,
-        (_, "401") => SessionEnd::LoggedOut("logged out by the server (stream error 401)".into()),
-        _ => state.lost(format!("stream error {code}")),
+    if let Some(from) = node.attr_jid("from") {
+        ack.set_attr("to", from);
     }
+    if let Some(participant) = node.attr_jid("participant") {
+        ack.set_attr("participant", participant);
+    }
+    ack
 }

@@ -13,6 +13,7 @@ pub mod client_payload;
 mod connection;
 pub mod cred_store;
 pub mod creds;
+mod disconnect;
 pub mod pair;
 pub mod pair_code;
 pub mod prekeys;
