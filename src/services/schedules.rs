@@ -19,10 +19,12 @@ pub struct ScheduledMessageView {
     pub recipient: String,
     pub message: String,
     pub schedule_time: String,
-    /// pending, sent, cancelled, failed or missed.
+    /// pending, sending, sent, cancelled, failed or missed.
     pub status: ScheduleStatus,
     pub created_at: String,
     pub sent_time: Option<String>,
+    /// How late the scheduler sent it (or found it, if missed), in ms; null until then.
+    pub late_ms: Option<i64>,
 }
 
 impl From<&ScheduleRecord> for ScheduledMessageView {
@@ -36,6 +38,7 @@ impl From<&ScheduleRecord> for ScheduledMessageView {
             status: s.status,
             created_at: format_rfc3339(s.created_ms),
             sent_time: s.sent_ms.map(format_rfc3339),
+            late_ms: s.late_ms,
         }
     }
 }
@@ -94,6 +97,8 @@ impl Schedules {
             created_ms: now,
             sent_ms: None,
             failure: None,
+            message_id: None,
+            late_ms: None,
         };
         let stored = self.shared.store.insert_schedule(record)?;
         Ok(ScheduledMessageView::from(&stored))

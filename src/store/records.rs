@@ -133,6 +133,8 @@ pub struct CallRecord {
 #[serde(rename_all = "lowercase")]
 pub enum ScheduleStatus {
     Pending,
+    /// Claimed by the scheduler, message id stored, send in flight (see src/services/scheduler).
+    Sending,
     Sent,
     Cancelled,
     Failed,
@@ -143,6 +145,7 @@ impl ScheduleStatus {
     pub fn as_str(self) -> &'static str {
         match self {
             ScheduleStatus::Pending => "pending",
+            ScheduleStatus::Sending => "sending",
             ScheduleStatus::Sent => "sent",
             ScheduleStatus::Cancelled => "cancelled",
             ScheduleStatus::Failed => "failed",
@@ -165,6 +168,12 @@ pub struct ScheduleRecord {
     /// Why a failed schedule failed (not shown by the API; for logs and the dashboard).
     #[serde(default)]
     pub failure: Option<String>,
+    /// The WhatsApp message id, chosen and stored before the send (exactly-once; the scheduler).
+    #[serde(default)]
+    pub message_id: Option<String>,
+    /// How late the scheduler sent it (or found it, when missed), in ms.
+    #[serde(default)]
+    pub late_ms: Option<i64>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -115,7 +115,7 @@ impl Store {
 }
 
 /// Writes a schedule and keeps the due index equal to "pending schedules by due time".
-fn put_schedule(
+pub(super) fn put_schedule(
     txn: &WriteTransaction,
     new: &ScheduleRecord,
     old: Option<&ScheduleRecord>,

@@ -54,6 +54,8 @@ fn schedule(client_id: &str, due_ms: i64) -> ScheduleRecord {
         created_ms: 0,
         sent_ms: None,
         failure: None,
+        message_id: None,
+        late_ms: None,
     }
 }
 
