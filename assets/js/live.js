@@ -77,7 +77,7 @@
       socket = null;
       setMode('polling');
       // A stream that never opened is most likely absent on this server: try again rarely.
-      if (!opened) retryMs = Math.min(retryMs * 4, 300000);
+      if (!opened) retryMs = Math.min(Math.max(retryMs * 4, 60000), 300000);
       retryLater();
     });
   }
@@ -87,22 +87,11 @@
     if (wanted) retryTimer = setTimeout(connect, retryMs);
   }
 
-  // Probes for the route first: a missing /ws answers a plain GET with 404, which costs no failed
-  // WebSocket handshake; anything else (400/426 "upgrade required", 401) means the stream exists.
-  async function start() {
+  // Connects straight away: a server without /ws refuses the handshake, and the dashboard then polls
+  // and retries rarely (a plain GET probe would cost a failed request on servers that do have it).
+  function start() {
     wanted = true;
     setMode('polling');
-    try {
-      const probe = await fetch('/ws', { credentials: 'same-origin', headers: { Accept: 'application/json' } });
-      // Read the small body so the request completes (an unread body keeps it open in the browser).
-      await probe.text().catch(() => '');
-      if (probe.status === 404) {
-        retryMs = 300000;
-        return retryLater();
-      }
-    } catch (err) {
-      return retryLater();
-    }
     connect();
   }
 

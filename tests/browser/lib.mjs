@@ -41,9 +41,11 @@ export function watchConsole(page, pendingRoutes) {
   page.on('pageerror', (err) => log.errors.push('uncaught: ' + err.message));
   page.on('console', (msg) => {
     if (msg.type() !== 'error') return;
-    const url = (msg.location() && msg.location().url) || '';
+    // A refused WebSocket handshake names its URL in the text; failed loads carry it as the location.
+    const socket = /^WebSocket connection to '([^']+)' failed/.exec(msg.text());
+    const url = socket ? socket[1] : (msg.location() && msg.location().url) || '';
     const path = url ? new URL(url).pathname : '';
-    if (msg.text().startsWith('Failed to load resource') && pendingRoutes.some((re) => re.test(path))) {
+    if ((socket || msg.text().startsWith('Failed to load resource')) && pendingRoutes.some((re) => re.test(path))) {
       log.pending.push(path + ': ' + msg.text());
       return;
     }

@@ -4,6 +4,7 @@
 // its state in memory. Test double only: never used by the product.
 //   node tests/browser/mock-server.mjs [port]   (prints "listening on 127.0.0.1:<port>")
 import http from 'node:http';
+import { createHash } from 'node:crypto';
 import { readFileSync, existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { join, normalize, extname } from 'node:path';
@@ -130,7 +131,31 @@ export function startMockServer(port = 0) {
       return send(res, 500, { error: String(err), code: 'INTERNAL_ERROR' });
     }
   });
-  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve({ server, state, url: 'http://127.0.0.1:' + server.address().port })));
+  // A minimal /ws: the RFC 6455 handshake and unmasked text frames out; incoming frames only answer close.
+  const sockets = new Set();
+  server.on('upgrade', (req, socket) => {
+    const authed = state.session && (req.headers.cookie || '').includes('chattu_session=' + state.session);
+    if (new URL(req.url, 'http://localhost').pathname !== '/ws' || !authed) {
+      socket.end('HTTP/1.1 401 Unauthorized\r\ncontent-length: 0\r\n\r\n');
+      return;
+    }
+    const accept = createHash('sha1').update(req.headers['sec-websocket-key'] + '258EAFA5-E914-47DA-95CA-C5AB0DC85B11').digest('base64');
+    socket.write('HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ' + accept + '\r\n\r\n');
+    sockets.add(socket);
+    socket.on('data', (data) => {
+      if ((data[0] & 0x0f) === 8) socket.end(Buffer.from([0x88, 0x00]));
+    });
+    socket.on('close', () => sockets.delete(socket));
+    socket.on('error', () => sockets.delete(socket));
+  });
+  function push(event) {
+    const payload = Buffer.from(JSON.stringify(event));
+    const header = payload.length < 126 ? Buffer.from([0x81, payload.length]) : Buffer.from([0x81, 126, payload.length >> 8, payload.length & 0xff]);
+    for (const socket of sockets) socket.write(Buffer.concat([header, payload]));
+    return sockets.size;
+  }
+  server.on('close', () => sockets.forEach((socket) => socket.destroy()));
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve({ server, state, push, sockets, url: 'http://127.0.0.1:' + server.address().port })));
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -16,7 +16,7 @@ before(async () => {
   browser = await launch();
   const context = await browser.newContext({ viewport: DESKTOP });
   page = await context.newPage();
-  consoleLog = watchConsole(page, [/^\/ws$/, /^\/api\/profile$/]);
+  consoleLog = watchConsole(page, [/^\/api\/profile$/]);
   await page.goto(mock.url + '/login');
   await page.fill('#login-username', 'admin');
   await page.fill('#login-password', 'mock-password');
@@ -26,7 +26,10 @@ before(async () => {
 
 after(async () => {
   if (browser) await browser.close();
-  if (mock) mock.server.close();
+  if (mock) {
+    mock.server.close();
+    mock.sockets.forEach((socket) => socket.destroy());
+  }
 });
 
 test('chat list and conversation: Hebrew auto-direction, media, reactions, ack ticks, mark as read', async () => {
@@ -105,5 +108,30 @@ test('clients: QR after adding a number, webhook deliveries with replay', async 
   await page.setViewportSize(PHONE);
   await screenshot(page, 'mock-clients-phone');
   await page.setViewportSize(DESKTOP);
+  assert.deepEqual(consoleLog.errors.splice(0), []);
+});
+
+test('over /ws, a client turns connected and a new message appears without a reload', async () => {
+  await page.goto(mock.url + '/clients');
+  await waitForPage(page, 'clients');
+  await page.locator('#live-state.live').waitFor();
+  await page.evaluate(() => (window.sameDocument = true));
+  const card = page.locator('article[data-client="new-shop"]');
+  assert.equal(await card.locator('.badge').textContent(), 'Pending Authentication');
+  const client = mock.state.clients.find((c) => c.clientId === 'new-shop');
+  Object.assign(client, { status: 'Authenticated', connectedNumber: '972502222222@c.us' });
+  assert.equal(mock.push({ type: 'client_status', clientId: 'new-shop', status: 'Authenticated' }), 1);
+  await card.locator('.badge', { hasText: 'Authenticated' }).waitFor();
+  assert.ok(await card.locator('.qr-box').isHidden(), 'the QR goes away once linked');
+
+  await page.goto(mock.url + '/chat?client=shop&chat=972521111111@c.us');
+  await waitForPage(page, 'chat');
+  await page.locator('#live-state.live').waitFor();
+  await page.locator('.msg[data-id="M3"]').waitFor();
+  await page.evaluate(() => (window.sameDocument = true));
+  mock.state.messages['972521111111@c.us'].push({ id: { _serialized: 'LIVE1' }, body: 'תשובה חיה', fromMe: false, timestamp: Math.floor(Date.now() / 1000), type: 'chat', hasMedia: false, ack: 0 });
+  mock.push({ type: 'message', clientId: 'shop', chatId: '972521111111@c.us' });
+  await page.locator('.msg[data-id="LIVE1"]', { hasText: 'תשובה חיה' }).waitFor({ timeout: 3000 });
+  assert.equal(await page.evaluate(() => window.sameDocument), true, 'no reload happened');
   assert.deepEqual(consoleLog.errors.splice(0), []);
 });
