@@ -107,7 +107,8 @@
     await loadProfile();
     Chattu.live.start();
     const next = new URLSearchParams(location.search).get('next');
-    navigate(next && next.startsWith('/') && !next.startsWith('//') ? next : '/clients');
+    // Only a same-origin path: '//host' and '/\\host' would leave the site.
+    navigate(next && /^\/(?![/\\])/.test(next) ? next : '/clients');
   }
 
   async function signOut() {
