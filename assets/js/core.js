@@ -87,6 +87,11 @@
       const code = (data && data.code) || '';
       const message = (data && (data.error || data.message)) || response.statusText || 'Request failed';
       const error = new ApiError(response.status, code, message);
+      // Rate limited: background refreshes pause for as long as the server asks (or a minute).
+      if (response.status === 429) {
+        const secs = Number.parseInt(response.headers.get('retry-after') || '', 10) || 60;
+        Chattu.rateLimitedUntil = Date.now() + secs * 1000;
+      }
       if (response.status === 401 && !(options && options.allow401)) Chattu.onUnauthorized();
       throw error;
     }

@@ -122,7 +122,7 @@
       timer: null,
       busy: false,
       async run() {
-        if (p.busy || document.hidden) return;
+        if (p.busy || document.hidden || Date.now() < (Chattu.rateLimitedUntil || 0)) return;
         p.busy = true;
         try {
           await fn();
