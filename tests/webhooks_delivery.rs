@@ -48,12 +48,11 @@ fn receiver_down_then_up_gets_every_event_in_order_signed_with_stable_ids() {
     let worker = env.start_worker(settings(true), replies.clone());
     // Nobody listens: the head fails and waits; nothing behind it is attempted.
     assert!(wait_until(&worker, || {
-        env.app
+        !env.app
             .store
             .webhook_attempts("client-1", 10)
             .unwrap()
-            .len()
-            >= 1
+            .is_empty()
     }));
     let attempts = env.app.store.webhook_attempts("client-1", 10).unwrap();
     assert!(attempts.iter().all(|a| a.event_id == queued[0].event_id));
