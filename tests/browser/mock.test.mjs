@@ -135,3 +135,15 @@ test('over /ws, a client turns connected and a new message appears without a rel
   assert.equal(await page.evaluate(() => window.sameDocument), true, 'no reload happened');
   assert.deepEqual(consoleLog.errors.splice(0), []);
 });
+
+test('after login only a same-site path is followed', async () => {
+  await page.click('#logout');
+  await page.waitForSelector('#login-username');
+  await page.goto(mock.url + '/login?next=' + encodeURIComponent('/\\evil.example/x'));
+  await page.fill('#login-username', 'admin');
+  await page.fill('#login-password', 'mock-password');
+  await page.click('form button[type=submit]');
+  await waitForPage(page, 'clients');
+  assert.equal(new URL(page.url()).origin, mock.url);
+  assert.equal(new URL(page.url()).pathname, '/clients');
+});
