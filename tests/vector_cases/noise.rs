@@ -403,3 +403,131 @@ fn noise() {
     assert!(transcripts > 0, "noise.json had no transcripts");
     println!("noise.json: {transcripts} transcripts replayed both ways, {checks} checks");
 }
+
+/// The next WebSocket message, which must be binary.
+async fn next_binary(
+    ws: &mut tokio_tungstenite::WebSocketStream<tokio::net::TcpStream>,
+) -> Vec<u8> {
+    use futures_util::StreamExt;
+    use tokio_tungstenite::tungstenite::Message;
+    match ws.next().await {
+        Some(Ok(Message::Binary(b))) => b,
+        other => panic!("expected a binary message, got {other:?}"),
+    }
+}
+
+/// Replays one transcript through the real WebSocket client over 127.0.0.1: a scripted server
+/// checks every byte the client sends and answers with the recorded bytes, the ServerHello split
+/// over two WebSocket messages and the server frames cut at the recorded points.
+async fn replay_over_websocket(t: &Value) -> usize {
+    use chattu::protocol::socket::{client_handshake, ClientConfig};
+    use futures_util::SinkExt;
+    use tokio_tungstenite::tungstenite::Message;
+
+    let tr = get(t, &["transcript"]).clone();
+    let t_server = t.clone();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let server = tokio::spawn(async move {
+        let (tcp, _) = listener.accept().await.expect("accept");
+        let mut ws = tokio_tungstenite::accept_async(tcp).await.expect("upgrade");
+        assert_eq!(
+            next_binary(&mut ws).await,
+            bytes(&tr, &["client_hello", "frame_on_wire"])
+        );
+        let hello = bytes(&tr, &["server_hello", "frame_on_wire"]);
+        let (a, b) = hello.split_at(hello.len() / 3);
+        ws.send(Message::Binary(a.to_vec())).await.expect("send");
+        ws.send(Message::Binary(b.to_vec())).await.expect("send");
+        assert_eq!(
+            next_binary(&mut ws).await,
+            bytes(&tr, &["client_finish", "frame_on_wire"])
+        );
+        for f in get(&t_server, &["client_frames"])
+            .as_array()
+            .expect("client frames")
+        {
+            assert_eq!(next_binary(&mut ws).await, bytes(f, &["frame_on_wire"]));
+        }
+        let wire = bytes(&t_server, &["server_frames_concatenated"]);
+        let mut at = 0;
+        let cuts = get(&t_server, &["server_frames_chunk_cuts"])
+            .as_array()
+            .expect("cuts")
+            .clone();
+        for cut in cuts
+            .iter()
+            .map(|c| c.as_u64().expect("cut") as usize)
+            .chain([wire.len()])
+        {
+            ws.send(Message::Binary(wire[at..cut].to_vec()))
+                .await
+                .expect("send");
+            at = cut;
+        }
+        let _ = ws.close(None).await;
+    });
+
+    let (ws, _) = tokio_tungstenite::connect_async(format!("ws://{addr}/ws/chat"))
+        .await
+        .expect("connect");
+    let chain = get(t, &["cert_chain"]);
+    let config = ClientConfig {
+        url: format!("ws://{addr}/ws/chat"),
+        trusted_root: trusted_root(chain),
+        routing_info: routing_info(t),
+        now: Some(valid_time(chain)),
+        ..ClientConfig::default()
+    };
+    let payload = bytes(
+        get(t, &["transcript"]),
+        &["client_finish", "client_payload_plaintext"],
+    );
+    let (mut socket, _chain) = client_handshake(
+        ws,
+        &config,
+        key_pair(t, "client_static_noise_key"),
+        key_pair(t, "client_ephemeral"),
+        &payload,
+    )
+    .await
+    .expect("handshake over websocket");
+    let mut checks = 2;
+    for f in get(t, &["client_frames"])
+        .as_array()
+        .expect("client frames")
+    {
+        socket.send(&bytes(f, &["plaintext"])).await.expect("send");
+        checks += 1;
+    }
+    for f in get(t, &["server_frames"])
+        .as_array()
+        .expect("server frames")
+    {
+        let plain = socket.recv().await.expect("recv").expect("a frame");
+        assert_eq!(plain, bytes(f, &["plaintext"]));
+        checks += 1;
+    }
+    assert!(socket.recv().await.expect("clean close").is_none());
+    server.await.expect("scripted server");
+    checks
+}
+
+#[tokio::test]
+async fn noise_over_websocket() {
+    let file = load("noise.json");
+    let transcripts = get(&file, &["transcripts"])
+        .as_array()
+        .expect("transcripts");
+    let mut checks = 0;
+    for t in transcripts {
+        checks += replay_over_websocket(t).await;
+    }
+    assert!(!transcripts.is_empty());
+    println!(
+        "noise.json over WebSocket: {} transcripts, {checks} checks",
+        transcripts.len()
+    );
+}
