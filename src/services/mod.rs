@@ -14,6 +14,7 @@ mod bootstrap;
 pub mod clients;
 mod error;
 pub mod history;
+pub mod scheduler;
 pub mod schedules;
 pub mod secrets;
 pub mod security;

@@ -18,6 +18,7 @@ mod history;
 pub mod outbox;
 pub mod records;
 mod schedules;
+pub mod schedule_wheel;
 mod sessions;
 mod tables;
 #[cfg(test)]
