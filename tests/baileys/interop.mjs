@@ -1,0 +1,297 @@
+// A real, unmodified Baileys client against Chattu's WhatsApp simulator.
+//
+//   node tests/baileys/interop.mjs <ws url> <control url>
+//
+// The simulator is driven only through its public surfaces: the WebSocket endpoint Baileys connects to
+// (`waWebSocketUrl`) and the control API under /sim/ (docs/simulator.md). Every step prints one JSON line
+// on stdout (`{"step": ..., "ok": true|false, ...}`), the last one is `{"step": "done", ...}`; the exit code
+// is 0 only when every step passed. tests/sim_baileys.rs runs this script and checks the lines.
+//
+// Steps: create the account's phone and a peer phone → Baileys connects and shows a QR (from the
+// simulator's pair-device refs) → the account's phone scans it → pair-success, pair-device-sign → the
+// server restarts the stream (515) → Baileys reconnects and logs in (`connection: 'open'`, creds.me set)
+// → Baileys sends a text to the peer phone, which must receive it decrypted → the peer phone sends a text
+// back, which Baileys must receive decrypted. `--pairing-only` stops after the login.
+//
+// Loopback only: the WhatsApp Web version is passed explicitly (nothing fetches the latest one), link
+// previews and history sync are off.
+
+import {
+  makeWASocket,
+  initAuthCreds,
+  BufferJSON,
+  DisconnectReason,
+  Browsers,
+} from '@whiskeysockets/baileys'
+import pino from 'pino'
+
+/** Version Baileys 6.7.24 reports (the interop vectors use the same one). */
+const WA_VERSION = [2, 3000, 1043857760]
+/** Bound on each wait; generous for slow CI machines, never a speed target. */
+const PATIENCE_MS = Number(process.env.INTEROP_PATIENCE_MS || 30000)
+const ACCOUNT_PHONE = '15550001111'
+const PEER_PHONE = '15550002222'
+
+const args = process.argv.slice(2)
+const pairingOnly = args.includes('--pairing-only')
+const [wsUrl, controlUrl] = args.filter((a) => !a.startsWith('--'))
+if (!wsUrl || !controlUrl) {
+  console.error('usage: node interop.mjs <ws url> <control url> [--pairing-only]')
+  process.exit(2)
+}
+
+// BAILEYS_LOG=trace shows every stanza Baileys sends and receives (on stderr), for finding gaps.
+const logger = pino({ level: process.env.BAILEYS_LOG || 'silent' }, pino.destination(2))
+
+let failed = false
+function report(step, ok, details = {}) {
+  if (!ok) failed = true
+  process.stdout.write(JSON.stringify({ step, ok, ...details }) + '\n')
+}
+
+/** One control API call; resolves to { status, body }. */
+async function control(method, path, body) {
+  const response = await fetch(controlUrl + path, {
+    method,
+    headers: body ? { 'content-type': 'application/json' } : {},
+    body: body ? JSON.stringify(body) : undefined,
+    signal: AbortSignal.timeout(PATIENCE_MS),
+  })
+  const text = await response.text()
+  let parsed
+  try {
+    parsed = text ? JSON.parse(text) : null
+  } catch {
+    parsed = text
+  }
+  return { status: response.status, body: parsed }
+}
+
+/** Keys kept in memory (nothing left on disk); round-tripped through JSON like Baileys' own stores. */
+function memoryAuthState() {
+  const creds = initAuthCreds()
+  const data = new Map()
+  const key = (type, id) => `${type}/${id}`
+  const keys = {
+    get: async (type, ids) => {
+      const out = {}
+      for (const id of ids) {
+        const raw = data.get(key(type, id))
+        if (raw !== undefined) out[id] = JSON.parse(raw, BufferJSON.reviver)
+      }
+      return out
+    },
+    set: async (batch) => {
+      for (const [type, entries] of Object.entries(batch)) {
+        for (const [id, value] of Object.entries(entries)) {
+          if (value) data.set(key(type, id), JSON.stringify(value, BufferJSON.replacer))
+          else data.delete(key(type, id))
+        }
+      }
+    },
+  }
+  return { creds, keys }
+}
+
+/** Resolves with the first value `probe` returns that is not undefined, or rejects after PATIENCE_MS. */
+function waitFor(what, subscribe) {
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      unsubscribe?.()
+      reject(new Error(`timed out after ${PATIENCE_MS} ms waiting for ${what}`))
+    }, PATIENCE_MS)
+    const unsubscribe = subscribe((value) => {
+      clearTimeout(timer)
+      unsubscribe?.()
+      resolve(value)
+    })
+  })
+}
+
+const auth = memoryAuthState()
+let socket
+/** Latest `connection.update` listeners fan out to whoever is waiting (the socket is recreated on 515). */
+const connectionWaiters = new Set()
+const messageWaiters = new Set()
+const closes = []
+
+function connect() {
+  socket = makeWASocket({
+    waWebSocketUrl: wsUrl,
+    auth: auth,
+    version: WA_VERSION,
+    browser: Browsers.ubuntu('Chrome'),
+    logger,
+    printQRInTerminal: false,
+    generateHighQualityLinkPreview: false,
+    syncFullHistory: false,
+    shouldSyncHistoryMessage: () => false,
+    markOnlineOnConnect: false,
+    connectTimeoutMs: PATIENCE_MS,
+    defaultQueryTimeoutMs: PATIENCE_MS,
+    qrTimeout: PATIENCE_MS * 2,
+  })
+  socket.ev.on('creds.update', (update) => Object.assign(auth.creds, update))
+  socket.ev.on('connection.update', (update) => {
+    if (update.connection === 'close') {
+      const error = update.lastDisconnect?.error
+      closes.push({ statusCode: error?.output?.statusCode ?? null, message: error?.message ?? null })
+    }
+    for (const waiter of connectionWaiters) waiter(update)
+  })
+  socket.ev.on('messages.upsert', ({ messages, type }) => {
+    for (const message of messages) for (const waiter of messageWaiters) waiter(message, type)
+  })
+}
+
+function onConnection(fn) {
+  connectionWaiters.add(fn)
+  return () => connectionWaiters.delete(fn)
+}
+
+function onMessage(fn) {
+  messageWaiters.add(fn)
+  return () => messageWaiters.delete(fn)
+}
+
+/** Runs one step; a thrown error is reported as that step's failure and ends the run. */
+async function step(name, body) {
+  try {
+    const details = await body()
+    report(name, true, details || {})
+  } catch (error) {
+    report(name, false, { error: error?.message || String(error) })
+    throw error
+  }
+}
+
+async function pairAndLogIn() {
+  await step('phones', async () => {
+    for (const phone of [ACCOUNT_PHONE, PEER_PHONE]) {
+      const { status, body } = await control('POST', '/sim/phones', { phone, name: `Phone ${phone}` })
+      if (status !== 201) throw new Error(`POST /sim/phones ${phone}: ${status} ${JSON.stringify(body)}`)
+    }
+    return { account: ACCOUNT_PHONE, peer: PEER_PHONE }
+  })
+
+  const firstClose = waitFor('the stream to close after pairing', (done) =>
+    onConnection((u) => (u.connection === 'close' ? done(u) : undefined)),
+  )
+  firstClose.catch(() => {})
+  const qrShown = waitFor('a QR code', (done) => onConnection((u) => (u.qr ? done(u.qr) : undefined)))
+  connect()
+
+  let qr
+  await step('qr', async () => {
+    qr = await qrShown
+    const fields = qr.split(',')
+    const noiseKey = Buffer.from(auth.creds.noiseKey.public).toString('base64')
+    const identityKey = Buffer.from(auth.creds.signedIdentityKey.public).toString('base64')
+    if (fields.length !== 4) throw new Error(`QR has ${fields.length} fields: ${qr}`)
+    if (fields[1] !== noiseKey || fields[2] !== identityKey || fields[3] !== auth.creds.advSecretKey) {
+      throw new Error('QR keys are not the client credentials')
+    }
+    return { qr, ref: fields[0] }
+  })
+
+  await step('scan', async () => {
+    const { status, body } = await control('POST', `/sim/phones/${ACCOUNT_PHONE}/scan`, { qr })
+    if (status !== 200) throw new Error(`scan answered ${status} ${JSON.stringify(body)}`)
+    return { device: body.device, jid: body.jid }
+  })
+
+  await step('restart', async () => {
+    const update = await firstClose
+    const statusCode = update.lastDisconnect?.error?.output?.statusCode
+    if (statusCode !== DisconnectReason.restartRequired) {
+      throw new Error(`expected the stream to end with 515, got ${statusCode}: ${update.lastDisconnect?.error?.message}`)
+    }
+    return { statusCode, me: auth.creds.me, platform: auth.creds.platform ?? null }
+  })
+
+  const opened = waitFor('connection open after the restart', (done) =>
+    onConnection((u) => {
+      if (u.connection === 'open') done({ open: true })
+      else if (u.connection === 'close') done({ open: false, error: u.lastDisconnect?.error?.message })
+    }),
+  )
+  connect()
+  await step('login', async () => {
+    const outcome = await opened
+    if (!outcome.open) throw new Error(`connection closed instead of opening: ${outcome.error}`)
+    const me = auth.creds.me
+    if (!me?.id) throw new Error('creds.me is not set after login')
+    return { me, registered: auth.creds.registered ?? null }
+  })
+
+  await step('server-view', async () => {
+    const { status, body } = await control('GET', `/sim/phones/${ACCOUNT_PHONE}`)
+    if (status !== 200) throw new Error(`GET phone answered ${status} ${JSON.stringify(body)}`)
+    const device = (body.devices || []).find((d) => d.connected)
+    if (!device) throw new Error(`no connected device: ${JSON.stringify(body)}`)
+    return { device: device.device, prekeys: device.prekeys, connected: device.connected, lid: body.lid }
+  })
+}
+
+async function exchangeText() {
+  const outgoing = `hello from baileys ${Date.now()}`
+  let sentId
+  await step('send', async () => {
+    const sent = await socket.sendMessage(`${PEER_PHONE}@s.whatsapp.net`, { text: outgoing })
+    sentId = sent?.key?.id
+    if (!sentId) throw new Error('sendMessage returned no message id')
+    return { id: sentId, text: outgoing }
+  })
+
+  await step('peer-received', async () => {
+    const deadline = Date.now() + PATIENCE_MS
+    for (;;) {
+      const { status, body } = await control('GET', `/sim/phones/${PEER_PHONE}/messages`)
+      if (status !== 200) throw new Error(`GET messages answered ${status} ${JSON.stringify(body)}`)
+      const list = Array.isArray(body) ? body : body?.messages || []
+      const found = list.find((m) => m.text === outgoing || m.id === sentId)
+      if (found) {
+        if (found.text !== outgoing) throw new Error(`peer decrypted ${JSON.stringify(found)}`)
+        return { message: found }
+      }
+      if (Date.now() > deadline) throw new Error(`peer never received ${sentId}: ${JSON.stringify(list)}`)
+      await new Promise((r) => setTimeout(r, 200))
+    }
+  })
+
+  const incoming = `hello from the phone ${Date.now()}`
+  const received = waitFor('the phone text in Baileys', (done) =>
+    onMessage((m) => {
+      const text = m.message?.conversation || m.message?.extendedTextMessage?.text
+      if (text === incoming) done(m)
+    }),
+  )
+  received.catch(() => {})
+  await step('peer-send', async () => {
+    const { status, body } = await control('POST', `/sim/phones/${PEER_PHONE}/messages`, {
+      to: ACCOUNT_PHONE,
+      text: incoming,
+    })
+    if (status < 200 || status >= 300) throw new Error(`POST messages answered ${status} ${JSON.stringify(body)}`)
+    return { answer: body }
+  })
+  await step('baileys-received', async () => {
+    const message = await received
+    return { from: message.key.remoteJid, id: message.key.id, text: incoming }
+  })
+}
+
+try {
+  await pairAndLogIn()
+  if (!pairingOnly) await exchangeText()
+} catch {
+  // already reported by its step
+}
+report('done', !failed, { closes })
+try {
+  socket?.end(undefined)
+} catch {
+  // the socket may already be gone
+}
+// Baileys keeps timers (keep-alive, buffers) alive; the run is over.
+process.exit(failed ? 1 : 0)
