@@ -282,3 +282,67 @@ fn a_deleted_client_takes_its_queue_with_it() {
     assert!(receiver.hits().is_empty());
     rt.block_on(worker.shutdown());
 }
+
+#[test]
+fn removing_the_url_moves_waiting_events_to_the_dead_letters_for_a_later_replay() {
+    let rt = runtime();
+    let _guard = rt.enter();
+    let env = Env::new(true);
+    let receiver = Receiver::start();
+    receiver.answer(Answer::status(500));
+    env.set_webhook(&receiver.url("/"));
+    for text in ["a", "b"] {
+        env.app
+            .history
+            .record_sent("client-1", "1", text, "sent")
+            .unwrap();
+    }
+    let worker = env.start_worker(settings(true), Arc::new(RecordingReplies::default()));
+    assert!(wait_until(&worker, || attempts(&env) >= 1));
+    env.set_webhook("");
+    env.clock.advance_ms(10_000);
+    assert!(wait_until(&worker, || env
+        .app
+        .store
+        .webhook_dead_letters("client-1", 10)
+        .unwrap()
+        .len()
+        == 2));
+    let dead = env.app.store.webhook_dead_letters("client-1", 10).unwrap();
+    assert!(dead
+        .iter()
+        .all(|d| d.last_error.as_deref() == Some("no webhook URL is set")));
+    // Nothing new is queued without a URL.
+    env.app
+        .history
+        .record_sent("client-1", "1", "c", "sent")
+        .unwrap();
+    assert!(env
+        .app
+        .store
+        .webhook_pending("client-1", 10)
+        .unwrap()
+        .is_empty());
+
+    receiver.answer(Answer::ok("{}"));
+    env.set_webhook(&receiver.url("/again"));
+    let hooks = Webhooks::new(&env.app);
+    // Oldest first, so they arrive in their original order.
+    for d in dead.iter().rev() {
+        hooks.replay(&env.owner, "client-1", &d.event_id).unwrap();
+    }
+    assert!(wait_until(&worker, || receiver
+        .hits()
+        .iter()
+        .filter(|h| h.path == "/again")
+        .count()
+        == 2));
+    let bodies: Vec<String> = receiver
+        .hits()
+        .iter()
+        .filter(|h| h.path == "/again")
+        .map(|h| h.json()["data"]["body"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(bodies, ["a", "b"]);
+    rt.block_on(worker.shutdown());
+}
