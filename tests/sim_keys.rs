@@ -313,3 +313,51 @@ async fn engine_uploads_prekeys_after_login_only_when_low() {
     engine.shutdown().await;
     sim.shutdown().await;
 }
+
+/// The next `<notification type="devices">` on `conn`, skipping anything else.
+async fn next_devices_notification(conn: &mut ClientConn) -> Node {
+    loop {
+        let node = tokio::time::timeout(PATIENCE, conn.recv())
+            .await
+            .unwrap()
+            .unwrap();
+        if node.tag == "notification" && node.attr("type") == Some("devices") {
+            return node;
+        }
+    }
+}
+
+#[tokio::test]
+async fn other_devices_hear_of_links_and_unlinks() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(listener).unwrap();
+    let first = paired_creds(&sim, "15550001414").await;
+    let mut conn = login(&sim, &first).await;
+
+    let second = paired_creds(&sim, "15550001414").await;
+    let device = second.paired.as_ref().unwrap().device;
+    assert_ne!(device, first.paired.as_ref().unwrap().device);
+    let added = next_devices_notification(&mut conn).await;
+    let jid = added
+        .child_path(&["add", "device"])
+        .and_then(|d| d.attr_jid("jid"))
+        .unwrap();
+    assert_eq!((jid.user.as_str(), jid.device), ("15550001414", device));
+
+    let url = format!(
+        "{}/sim/phones/15550001414/devices/{device}",
+        sim.http_base()
+    );
+    let status = tokio::task::spawn_blocking(move || ureq::delete(&url).call().unwrap().status())
+        .await
+        .unwrap();
+    assert_eq!(status, 200);
+    let removed = next_devices_notification(&mut conn).await;
+    let jid = removed
+        .child_path(&["remove", "device"])
+        .and_then(|d| d.attr_jid("jid"))
+        .unwrap();
+    assert_eq!(jid.device, device);
+    conn.close().await;
+    sim.shutdown().await;
+}

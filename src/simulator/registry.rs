@@ -8,6 +8,7 @@ use super::keys::{DeviceKeys, SignedKey};
 use super::phone::{parse_qr, LinkError, PendingLink, Phone, QrParseError, ScannedQr};
 use crate::protocol::binary::Node;
 use crate::protocol::crypto::random_bytes;
+use crate::protocol::jid::Jid;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -362,7 +363,11 @@ impl Registry {
         if let Some(done) = progress.done.take() {
             let _ = done.send(outcome.clone().map_err(|e| e.to_string()));
         }
-        match outcome {
+        let linked = outcome
+            .as_ref()
+            .ok()
+            .map(|l| (progress.phone.clone(), l.device));
+        let answer = match outcome {
             Ok(_) => {
                 for r in conn_refs.drain(..) {
                     refs.remove(&r);
@@ -373,7 +378,11 @@ impl Registry {
                 *link = None;
                 LinkAnswer::Refused(e)
             }
+        };
+        if let Some((phone, device)) = linked {
+            notify_devices(connections, &phone, "add", device);
         }
+        answer
     }
 
     /// Decides a login (§6.1). An older connection of the same device is told it was replaced.
@@ -492,7 +501,32 @@ impl Registry {
                 let _ = c.tx.send(ToConnection::End(device_removed_error()));
             }
         }
+        notify_devices(&inner.connections, phone, "remove", device);
         Ok(())
+    }
+}
+
+/// Tells the account's other logged-in devices that `device` was added or removed
+/// (`<notification type="devices">`, so they refresh their device lists).
+fn notify_devices(
+    connections: &HashMap<ConnId, Connection>,
+    phone: &str,
+    change: &str,
+    device: u16,
+) {
+    let node = Node::new("notification")
+        .with_attr("from", Jid::phone(phone))
+        .with_attr("type", "devices")
+        .with_attr("id", format!("dev-{device}-{}", unix_now()))
+        .with_attr("t", unix_now())
+        .with_child(Node::new(change).with_child(
+            Node::new("device").with_attr("jid", Jid::phone(phone).with_device(device)),
+        ));
+    for c in connections.values() {
+        if matches!(&c.role, ConnRole::LoggedIn { phone: p, device: d } if p == phone && *d != device)
+        {
+            let _ = c.tx.send(ToConnection::Send(node.clone()));
+        }
     }
 }
 
