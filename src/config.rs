@@ -192,14 +192,40 @@ impl Default for SchedulerConfig {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct WhatsappConfig {
+    /// The WebSocket endpoint engines connect to (WhatsApp's, or a simulator's `ws://…/ws/chat`).
+    pub url: String,
+    /// Hex Curve25519 key of the certificate root the server must chain to; empty = WhatsApp's.
+    pub root_public_key: String,
     pub reconnect_max_secs: u64,
     pub group_delay_min_ms: u64,
     pub group_delay_max_ms: u64,
 }
 
+impl WhatsappConfig {
+    /// `root_public_key` as bytes; None when empty (WhatsApp's own root applies).
+    pub fn root_key(&self) -> Result<Option<[u8; 32]>, String> {
+        let hex = self.root_public_key.trim();
+        if hex.is_empty() {
+            return Ok(None);
+        }
+        let bad = || "[whatsapp] root_public_key must be 64 hex digits (32 bytes)".to_string();
+        if hex.len() != 64 || !hex.is_ascii() {
+            return Err(bad());
+        }
+        let mut key = [0u8; 32];
+        for (i, byte) in key.iter_mut().enumerate() {
+            let pair = hex.get(i * 2..i * 2 + 2).ok_or_else(bad)?;
+            *byte = u8::from_str_radix(pair, 16).map_err(|_| bad())?;
+        }
+        Ok(Some(key))
+    }
+}
+
 impl Default for WhatsappConfig {
     fn default() -> Self {
         WhatsappConfig {
+            url: crate::engine::WHATSAPP_URL.to_string(),
+            root_public_key: String::new(),
             reconnect_max_secs: 300,
             group_delay_min_ms: 2_000,
             group_delay_max_ms: 5_000,
@@ -351,6 +377,10 @@ impl Config {
         if self.whatsapp.group_delay_min_ms > self.whatsapp.group_delay_max_ms {
             return Err("[whatsapp] group_delay_min_ms must not exceed group_delay_max_ms".into());
         }
+        if !(self.whatsapp.url.starts_with("wss://") || self.whatsapp.url.starts_with("ws://")) {
+            return Err("[whatsapp] url must start with wss:// or ws://".into());
+        }
+        self.whatsapp.root_key()?;
         Ok(())
     }
 }

@@ -24,6 +24,7 @@ pub mod time;
 pub mod validate;
 pub mod webhook_url;
 pub mod webhooks;
+pub mod whatsapp;
 
 pub use crate::store::{ClientRecord, ClientStatus, Role, ScheduleStatus};
 pub use accounts::{Accounts, Profile, UserSummary};
@@ -175,6 +176,8 @@ pub struct App {
     pub history: History,
     pub app_log: AppLog,
     pub security: Security,
+    /// The WhatsApp engines (and sandbox simulator), filled in by `chattu serve`.
+    pub whatsapp: whatsapp::WhatsApp,
 }
 
 impl std::fmt::Debug for App {
@@ -226,6 +229,7 @@ impl App {
             history: History::new(shared.clone()),
             app_log: AppLog::new(shared.clone()),
             security: Security::new(shared.clone()),
+            whatsapp: whatsapp::WhatsApp::default(),
         };
         Ok(Arc::new(app))
     }

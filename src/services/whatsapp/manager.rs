@@ -1,0 +1,371 @@
+//! One engine per WhatsApp client: started at boot and when a number is added, watched so that the
+//! client's stored status (and the `client_status` webhook) follows the connection, stopped and
+//! wiped when the client is deleted.
+//!
+//! Each engine is its own tokio task with its own watcher task; nothing is shared between two
+//! clients' engines but this map, which is only locked for lookups and inserts. An engine that
+//! fails (stops, panics, loses its store) marks only its own client `Disconnected`.
+
+use super::super::webhooks::Webhooks;
+use super::super::{App, ClientStatus, Error};
+use crate::engine::{self, EngineConfig, EngineHandle, EngineStatus, StopReason};
+use crate::store::ClientCredentialStore;
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, Weak};
+use std::time::Duration;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// How long a deleted client's engine gets to unlink itself from the phone.
+const LOGOUT_WAIT: Duration = Duration::from_secs(10);
+/// How long a stopping engine gets to close its socket.
+const STOP_WAIT: Duration = Duration::from_secs(5);
+
+/// Why an engine operation failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ManagerError {
+    /// The server is shutting down (the App is gone).
+    ShuttingDown,
+    /// No engine runs for this client.
+    NotRunning,
+    /// The engine is not showing QR codes (state name: `connected`, `connecting`, …).
+    NotPendingAuth(&'static str),
+    /// The engine refused or failed (message for logs and the caller).
+    Engine(String),
+}
+
+impl fmt::Display for ManagerError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ManagerError::ShuttingDown => f.write_str("the server is shutting down"),
+            ManagerError::NotRunning => f.write_str("no WhatsApp session runs for this client"),
+            ManagerError::NotPendingAuth(state) => {
+                write!(f, "the client is not waiting for a QR scan (it is {state})")
+            }
+            ManagerError::Engine(message) => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for ManagerError {}
+
+struct Running {
+    handle: Arc<EngineHandle>,
+    watcher: JoinHandle<()>,
+}
+
+impl Running {
+    /// True while the engine task runs and has not reached a final state.
+    fn is_alive(&self) -> bool {
+        // `has_changed` fails once the engine task dropped its status sender (it ended).
+        !self.handle.status().is_final() && self.handle.subscribe().has_changed().is_ok()
+    }
+}
+
+/// The engines of a running server.
+pub struct EngineManager {
+    app: Weak<App>,
+    config: EngineConfig,
+    engines: Mutex<HashMap<String, Running>>,
+}
+
+impl EngineManager {
+    /// A manager whose engines use `config` (URL and trusted root). Starts nothing.
+    pub fn new(app: &Arc<App>, config: EngineConfig) -> EngineManager {
+        EngineManager {
+            app: Arc::downgrade(app),
+            config,
+            engines: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// The engine settings every client uses.
+    pub fn engine_config(&self) -> &EngineConfig {
+        &self.config
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, Running>> {
+        // A poisoned map only means a panic between two plain map operations; keep serving.
+        self.engines.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Starts an engine for every stored client except those logged out (they get a fresh QR
+    /// when their number is added again). Clients with credentials log in without a QR.
+    pub async fn start_all(&self) {
+        let Some(app) = self.app.upgrade() else {
+            return;
+        };
+        let clients = match tokio::task::spawn_blocking(move || app.clients.all()).await {
+            Ok(Ok(clients)) => clients,
+            Ok(Err(e)) => return log::error!("cannot list clients to start their engines: {e}"),
+            Err(e) => return log::error!("cannot list clients to start their engines: {e}"),
+        };
+        let mut started = 0;
+        for client in clients {
+            if client.status == ClientStatus::LoggedOut {
+                continue;
+            }
+            if self.ensure_running(&client.client_id).is_ok() {
+                started += 1;
+            }
+        }
+        log::info!("started {started} WhatsApp engine(s)");
+    }
+
+    /// The client's engine, started now unless one is running (a stopped, logged-out or crashed
+    /// one is replaced). Must be called on the tokio runtime.
+    pub fn ensure_running(&self, client_id: &str) -> Result<Arc<EngineHandle>, ManagerError> {
+        let app = self.app.upgrade().ok_or(ManagerError::ShuttingDown)?;
+        let mut engines = self.lock();
+        if let Some(running) = engines.get(client_id) {
+            if running.is_alive() {
+                return Ok(running.handle.clone());
+            }
+        }
+        if let Some(old) = engines.remove(client_id) {
+            old.watcher.abort();
+            old.handle.stop();
+        }
+        let store = Arc::new(ClientCredentialStore::new(app.store.clone(), client_id));
+        let handle = Arc::new(engine::start(self.config.clone(), store));
+        let watcher = tokio::spawn(watch_status(
+            self.app.clone(),
+            client_id.to_string(),
+            handle.subscribe(),
+        ));
+        log::info!("client {client_id}: WhatsApp engine started");
+        engines.insert(
+            client_id.to_string(),
+            Running {
+                handle: handle.clone(),
+                watcher,
+            },
+        );
+        Ok(handle)
+    }
+
+    /// The engine's current state, if one was started for this client.
+    pub fn status(&self, client_id: &str) -> Option<EngineStatus> {
+        self.lock().get(client_id).map(|r| r.handle.status())
+    }
+
+    fn handle(&self, client_id: &str) -> Option<Arc<EngineHandle>> {
+        self.lock().get(client_id).map(|r| r.handle.clone())
+    }
+
+    /// Waits (at most `wait`) until the engine shows a QR code, is connected, or has failed to
+    /// connect, and returns its state then.
+    pub async fn settled_status(
+        &self,
+        client_id: &str,
+        wait: Duration,
+    ) -> Result<EngineStatus, ManagerError> {
+        let handle = self.handle(client_id).ok_or(ManagerError::NotRunning)?;
+        let settled = |s: &EngineStatus| !matches!(s, EngineStatus::Connecting);
+        match tokio::time::timeout(wait, handle.wait_for(settled)).await {
+            Ok(status) => Ok(status),
+            Err(_) => Ok(handle.status()),
+        }
+    }
+
+    /// Asks for a pairing code for `phone` (digits with country code): the code to type on the
+    /// phone under Linked devices → Link with phone number (`ABCD-EFGH`).
+    pub async fn pair_with_code(
+        &self,
+        client_id: &str,
+        phone: &str,
+    ) -> Result<String, ManagerError> {
+        let handle = self.handle(client_id).ok_or(ManagerError::NotRunning)?;
+        match handle.status() {
+            EngineStatus::PendingAuth { .. } => {}
+            other => return Err(ManagerError::NotPendingAuth(other.name())),
+        }
+        handle
+            .pair_with_code(phone)
+            .await
+            .map_err(ManagerError::Engine)
+    }
+
+    /// The QR text the client shows now.
+    pub fn current_qr(&self, client_id: &str) -> Result<String, ManagerError> {
+        match self.status(client_id) {
+            Some(EngineStatus::PendingAuth { qr, .. }) => Ok(qr),
+            Some(other) => Err(ManagerError::NotPendingAuth(other.name())),
+            None => Err(ManagerError::NotRunning),
+        }
+    }
+
+    /// For a deleted client: unlinks the companion from the phone (when connected), stops the
+    /// engine and wipes its credentials. Waits a bounded time; never fails.
+    pub async fn remove(&self, client_id: &str) {
+        let running = self.lock().remove(client_id);
+        if let Some(running) = running {
+            running.watcher.abort();
+            if !running.handle.status().is_final() {
+                match tokio::time::timeout(LOGOUT_WAIT, running.handle.logout()).await {
+                    Ok(Ok(())) => log::info!("client {client_id}: unlinked from WhatsApp"),
+                    Ok(Err(e)) => log::warn!("client {client_id}: logout: {e}"),
+                    Err(_) => log::warn!("client {client_id}: logout did not finish in time"),
+                }
+            }
+            running.handle.stop();
+            let _ = tokio::time::timeout(STOP_WAIT, running.handle.finished()).await;
+        }
+        // The delete transaction removed the credentials; an engine that saved them again while
+        // stopping (a pairing in flight) must not leave keys behind.
+        if let Some(app) = self.app.upgrade() {
+            let id = client_id.to_string();
+            let cleared = tokio::task::spawn_blocking(move || app.store.clear_device_creds(&id));
+            if let Ok(Err(e)) = cleared.await {
+                log::error!("client {client_id}: cannot wipe credentials: {e}");
+            }
+        }
+    }
+
+    /// Stops every engine (credentials kept, so they log in again at the next start).
+    pub async fn stop_all(&self) {
+        let all: Vec<Running> = self.lock().drain().map(|(_, r)| r).collect();
+        for running in &all {
+            running.watcher.abort();
+            running.handle.stop();
+        }
+        for running in &all {
+            let _ = tokio::time::timeout(STOP_WAIT, running.handle.finished()).await;
+        }
+    }
+}
+
+/// `15550001111:3@s.whatsapp.net` → `15550001111@c.us` (the API's account form).
+pub fn account_number(jid: &str) -> String {
+    let user = jid.split('@').next().unwrap_or(jid);
+    let user = user.split([':', '.']).next().unwrap_or(user);
+    format!("{user}@c.us")
+}
+
+/// What the client record should say for an engine state; None leaves it as it is.
+fn stored_status(status: &EngineStatus) -> Option<(ClientStatus, Option<String>)> {
+    Some(match status {
+        // Connecting is transient; the state it leads to is what callers need to see.
+        EngineStatus::Connecting => return None,
+        EngineStatus::PendingAuth { .. } => (ClientStatus::PendingAuthentication, None),
+        EngineStatus::Paired { jid } => (ClientStatus::Connecting, Some(account_number(jid))),
+        EngineStatus::Connected { jid, .. } => {
+            (ClientStatus::Authenticated, Some(account_number(jid)))
+        }
+        EngineStatus::Reconnecting { .. } => (ClientStatus::Disconnected, None),
+        EngineStatus::LoggedOut { .. } => (ClientStatus::LoggedOut, None),
+        // A requested stop is a shutdown or a deletion: the record keeps its last state.
+        EngineStatus::Stopped {
+            reason: StopReason::Requested,
+        } => return None,
+        EngineStatus::Stopped { .. } => (ClientStatus::Disconnected, None),
+    })
+}
+
+/// Follows one engine's states into its client record until the engine ends.
+async fn watch_status(app: Weak<App>, client_id: String, mut rx: watch::Receiver<EngineStatus>) {
+    let mut last: Option<(ClientStatus, Option<String>)> = None;
+    loop {
+        let status = rx.borrow_and_update().clone();
+        log::debug!("client {client_id}: engine {}", status.name());
+        if let EngineStatus::Stopped { reason } = &status {
+            log::warn!("client {client_id}: engine stopped: {reason:?}");
+        }
+        if let Some(target) = stored_status(&status) {
+            if last.as_ref() != Some(&target) {
+                if !record(&app, &client_id, &target).await {
+                    return;
+                }
+                log::info!("client {client_id}: {}", target.0.label());
+                last = Some(target);
+            }
+        }
+        if status.is_final() {
+            return;
+        }
+        if rx.changed().await.is_err() {
+            // The engine task ended without a final state: it crashed. Only this client is affected.
+            log::error!("client {client_id}: WhatsApp engine ended unexpectedly");
+            record(&app, &client_id, &(ClientStatus::Disconnected, None)).await;
+            return;
+        }
+    }
+}
+
+/// Stores a status and queues `client_status`; false when the client is gone (stop watching).
+async fn record(app: &Weak<App>, client_id: &str, target: &(ClientStatus, Option<String>)) -> bool {
+    let Some(app) = app.upgrade() else {
+        return false;
+    };
+    let (status, number) = target.clone();
+    let id = client_id.to_string();
+    let result = tokio::task::spawn_blocking(move || {
+        Webhooks::new(&app).set_client_status(&id, status, number.as_deref())
+    })
+    .await;
+    match result {
+        Ok(Ok(_)) => true,
+        Ok(Err(Error::ClientNotFound)) => false,
+        Ok(Err(e)) => {
+            log::error!("client {client_id}: cannot record status: {e}");
+            true
+        }
+        Err(e) => {
+            log::error!("client {client_id}: cannot record status: {e}");
+            true
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn account_numbers_drop_device_and_server() {
+        assert_eq!(
+            account_number("15550001111:3@s.whatsapp.net"),
+            "15550001111@c.us"
+        );
+        assert_eq!(
+            account_number("15550001111@s.whatsapp.net"),
+            "15550001111@c.us"
+        );
+        assert_eq!(
+            account_number("15550001111.0:2@s.whatsapp.net"),
+            "15550001111@c.us"
+        );
+    }
+
+    #[test]
+    fn engine_states_map_to_client_states() {
+        let connected = EngineStatus::Connected {
+            jid: "972500000000:2@s.whatsapp.net".into(),
+            lid: None,
+        };
+        assert_eq!(
+            stored_status(&connected),
+            Some((
+                ClientStatus::Authenticated,
+                Some("972500000000@c.us".into())
+            ))
+        );
+        assert_eq!(stored_status(&EngineStatus::Connecting), None);
+        let requested = EngineStatus::Stopped {
+            reason: StopReason::Requested,
+        };
+        assert_eq!(stored_status(&requested), None);
+        let timeout = EngineStatus::Stopped {
+            reason: StopReason::QrTimeout,
+        };
+        assert_eq!(
+            stored_status(&timeout),
+            Some((ClientStatus::Disconnected, None))
+        );
+        let out = EngineStatus::LoggedOut {
+            reason: "device_removed".into(),
+        };
+        assert_eq!(stored_status(&out), Some((ClientStatus::LoggedOut, None)));
+    }
+}
