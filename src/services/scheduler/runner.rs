@@ -208,7 +208,7 @@ impl Scheduler {
             let behind = match self.cursor {
                 None => true,
                 Some((due, _)) => {
-                    !self.page_complete || due < now.saturating_add(self.settings.horizon_ms / 2)
+                    !self.page_complete || due <= now.saturating_add(self.settings.horizon_ms / 2)
                 }
             };
             let limit = if room > 0 && behind {
