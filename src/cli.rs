@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! chattu                      same as `chattu serve`
-//! chattu serve [--config P] [--listen ADDR] [--data-dir D]
+//! chattu serve [--config P] [--listen ADDR] [--data-dir D] [--sandbox]
+//! chattu sim [--listen ADDR]
 //! chattu user add NAME [--role admin|user] [--password-stdin]
 //! chattu user list | passwd NAME [--password-stdin] | delete NAME | set-plan NAME MAX_CLIENTS
 //! chattu version
@@ -26,6 +27,12 @@ pub enum Command {
     Serve {
         common: CommonOptions,
         listen: Option<String>,
+        /// Talk to an in-process simulator instead of WhatsApp (docs/sandbox.md).
+        sandbox: bool,
+    },
+    /// Run the WhatsApp simulator alone (docs/simulator.md).
+    Sim {
+        listen: String,
     },
     UserAdd {
         common: CommonOptions,
@@ -66,6 +73,7 @@ Usage: chattu [COMMAND]
 
 Commands:
   serve      Run the HTTP API, dashboard and WhatsApp sessions (the default)
+  sim        Run the WhatsApp simulator alone, for tests and trials without a phone
   user       Manage accounts in the data directory (stop the server first)
   version    Print the version
 
@@ -73,13 +81,31 @@ Run `chattu COMMAND --help` for a command's options.
 ";
 
 const SERVE_USAGE: &str = "\
-Usage: chattu serve [--config PATH] [--listen ADDR] [--data-dir DIR]
+Usage: chattu serve [--config PATH] [--listen ADDR] [--data-dir DIR] [--sandbox]
 
 Options:
   --config PATH    Configuration file (default: $CHATTU_CONFIG, ./config/chattu.toml,
                    /etc/chattu/chattu.toml, else built-in defaults)
   --listen ADDR    Address to listen on, e.g. 127.0.0.1:8080 (overrides [server] listen)
   --data-dir DIR   Data directory (overrides [storage] data_dir)
+  --sandbox        Sandbox mode: every WhatsApp client talks to a simulator started inside
+                   Chattu (no phone, no real WhatsApp traffic); its control API is served
+                   under /sim/ (see docs/sandbox.md). Simulated state is lost on restart.
+";
+
+/// Where `chattu sim` listens unless told otherwise.
+pub const SIM_DEFAULT_LISTEN: &str = "127.0.0.1:8091";
+
+const SIM_USAGE: &str = "\
+Usage: chattu sim [--listen ADDR]
+
+Runs the WhatsApp simulator: the protocol's WebSocket endpoint at /ws/chat and the control API
+under /sim/ (simulated phones: create, scan a QR, type a pairing code, unlink; see
+docs/simulator.md). Prints its address and the root public key clients must trust; point Chattu
+at it with [whatsapp] url = \"ws://ADDR/ws/chat\" and root_public_key = \"<that key>\".
+
+Options:
+  --listen ADDR    Address to listen on (default 127.0.0.1:8091; port 0 picks a free one)
 ";
 
 const USER_USAGE: &str = "\
@@ -108,11 +134,13 @@ pub fn parse(args: &[String]) -> Result<Command, ParseOutcome> {
         return Ok(Command::Serve {
             common: CommonOptions::default(),
             listen: None,
+            sandbox: false,
         });
     }
     let command = words.remove(0);
     match command {
         "serve" => parse_serve(&words),
+        "sim" => parse_sim(&words),
         "user" => parse_user(&words),
         "version" | "--version" | "-V" => {
             if words.iter().any(|w| is_help(w)) {
@@ -223,7 +251,7 @@ fn parse_serve(words: &[&str]) -> Result<Command, ParseOutcome> {
     let parsed = split_args(
         words,
         &["--config", "--listen", "--data-dir"],
-        &[],
+        &["--sandbox"],
         SERVE_USAGE,
     )?;
     if let Some(extra) = parsed.positional.first() {
@@ -235,6 +263,24 @@ fn parse_serve(words: &[&str]) -> Result<Command, ParseOutcome> {
     Ok(Command::Serve {
         common: parsed.common(),
         listen: parsed.value("--listen").map(String::from),
+        sandbox: parsed.switches.contains(&"--sandbox"),
+    })
+}
+
+fn parse_sim(words: &[&str]) -> Result<Command, ParseOutcome> {
+    let parsed = split_args(words, &["--listen"], &[], SIM_USAGE)?;
+    if let Some(extra) = parsed.positional.first() {
+        return Err(usage(SIM_USAGE, &format!("unexpected argument {extra:?}")));
+    }
+    let listen = parsed.value("--listen").unwrap_or(SIM_DEFAULT_LISTEN);
+    if listen.parse::<std::net::SocketAddr>().is_err() {
+        return Err(usage(
+            SIM_USAGE,
+            &format!("--listen {listen:?} is not an IP:port address"),
+        ));
+    }
+    Ok(Command::Sim {
+        listen: listen.to_string(),
     })
 }
 
@@ -357,7 +403,9 @@ pub fn run_user_command(
         | Command::UserPasswd { common, .. }
         | Command::UserDelete { common, .. }
         | Command::UserSetPlan { common, .. } => common.clone(),
-        Command::Serve { .. } | Command::Version => return Err("not a user command".into()),
+        Command::Serve { .. } | Command::Sim { .. } | Command::Version => {
+            return Err("not a user command".into())
+        }
     };
     let config = load_config(&common, None)?;
     let app = App::open(config).map_err(describe)?;
@@ -422,7 +470,7 @@ pub fn run_user_command(
                 .set_plan_local(&name, max_clients)
                 .map_err(describe)?;
         }
-        Command::Serve { .. } | Command::Version => {}
+        Command::Serve { .. } | Command::Sim { .. } | Command::Version => {}
     }
     Ok(())
 }

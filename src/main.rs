@@ -2,7 +2,7 @@
 //! this file starts the runtime and the server.
 
 use chattu::cli::{self, Command, ParseOutcome};
-use chattu::services::{app_log, App};
+use chattu::services::{app_log, whatsapp, App};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -25,7 +25,18 @@ fn main() -> ExitCode {
             println!("chattu {}", env!("CARGO_PKG_VERSION"));
             ExitCode::SUCCESS
         }
-        Ok(Command::Serve { common, listen }) => match serve(&common, listen.as_deref()) {
+        Ok(Command::Serve {
+            common,
+            listen,
+            sandbox,
+        }) => match serve(&common, listen.as_deref(), sandbox) {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(message) => {
+                eprintln!("chattu: {message}");
+                ExitCode::FAILURE
+            }
+        },
+        Ok(Command::Sim { listen }) => match simulator(&listen) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("chattu: {message}");
@@ -53,7 +64,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn serve(common: &cli::CommonOptions, listen: Option<&str>) -> Result<(), String> {
+fn serve(common: &cli::CommonOptions, listen: Option<&str>, sandbox: bool) -> Result<(), String> {
     let config = cli::load_config(common, listen)?;
     app_log::init(config.log.level_filter(), config.log.recent_lines);
     log::info!(
@@ -73,7 +84,45 @@ fn serve(common: &cli::CommonOptions, listen: Option<&str>) -> Result<(), String
         .map_err(|e| format!("cannot start the async runtime: {e}"))?;
     runtime.block_on(async move {
         tokio::spawn(maintenance(app.clone()));
-        chattu::http::serve(app).await.map_err(|e| e.to_string())
+        // Engines (and the sandbox simulator) first, so the API works from its first request.
+        whatsapp::start(&app, sandbox).await?;
+        let served = chattu::http::serve(app.clone()).await;
+        whatsapp::stop(&app).await;
+        served.map_err(|e| e.to_string())
+    })
+}
+
+/// `chattu sim`: a standalone simulator until SIGTERM/SIGINT. Prints where it listens and the
+/// root public key a client must trust.
+fn simulator(listen: &str) -> Result<(), String> {
+    app_log::init(log::LevelFilter::Info, 16);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the async runtime: {e}"))?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(listen)
+            .await
+            .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+        let handle = chattu::simulator::Simulator::start(listener)
+            .map_err(|e| format!("cannot start the simulator: {e}"))?;
+        let root: String = handle
+            .trusted_root()
+            .public
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        println!("listening on {}", handle.addr);
+        println!("root public key {root}");
+        println!(
+            "WebSocket {}; control API {}/sim/; point Chattu at it with [whatsapp] url = \"{}\" and root_public_key = \"{root}\"",
+            handle.ws_url(),
+            handle.http_base(),
+            handle.ws_url()
+        );
+        chattu::http::shutdown_signal().await;
+        handle.shutdown().await;
+        Ok(())
     })
 }
 

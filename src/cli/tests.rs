@@ -14,7 +14,8 @@ fn no_arguments_means_serve() {
         parse_str(""),
         Ok(Command::Serve {
             common: CommonOptions::default(),
-            listen: None
+            listen: None,
+            sandbox: false
         })
     );
 }
@@ -27,6 +28,7 @@ fn serve_options() {
             data_dir: Some("/d".into()),
         },
         listen: Some("127.0.0.1:0".into()),
+        sandbox: false,
     };
     assert_eq!(
         parse_str("serve --config c.toml --listen 127.0.0.1:0 --data-dir /d"),
@@ -36,6 +38,43 @@ fn serve_options() {
         parse_str("serve --config=c.toml --listen=127.0.0.1:0 --data-dir=/d"),
         Ok(expected)
     );
+}
+
+#[test]
+fn serve_sandbox_and_sim() {
+    assert_eq!(
+        parse_str("serve --sandbox --listen 127.0.0.1:0"),
+        Ok(Command::Serve {
+            common: CommonOptions::default(),
+            listen: Some("127.0.0.1:0".into()),
+            sandbox: true
+        })
+    );
+    assert_eq!(
+        parse_str("sim"),
+        Ok(Command::Sim {
+            listen: SIM_DEFAULT_LISTEN.into()
+        })
+    );
+    assert_eq!(
+        parse_str("sim --listen 127.0.0.1:0"),
+        Ok(Command::Sim {
+            listen: "127.0.0.1:0".into()
+        })
+    );
+    assert!(matches!(parse_str("sim --help"), Err(ParseOutcome::Help(t)) if t.contains("/sim/")));
+    assert!(matches!(
+        parse_str("sim --listen nowhere"),
+        Err(ParseOutcome::Usage(_))
+    ));
+    assert!(matches!(
+        parse_str("sim extra"),
+        Err(ParseOutcome::Usage(_))
+    ));
+    assert!(matches!(
+        parse_str("serve --sandbox=yes"),
+        Err(ParseOutcome::Usage(_))
+    ));
 }
 
 #[test]
