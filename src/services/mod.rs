@@ -14,6 +14,7 @@ mod bootstrap;
 pub mod clients;
 mod error;
 pub mod history;
+pub mod live;
 pub mod scheduler;
 pub mod schedules;
 pub mod secrets;
@@ -116,6 +117,7 @@ pub(crate) struct Shared {
     pub clock: Arc<dyn Clock>,
     pub config: Arc<Config>,
     pub hashing: PasswordHashing,
+    pub live: live::LiveEvents,
 }
 
 impl Shared {
@@ -176,6 +178,8 @@ pub struct App {
     pub history: History,
     pub app_log: AppLog,
     pub security: Security,
+    /// Real-time events for `/ws` (published after each commit; see [`live`]).
+    pub live: live::LiveEvents,
     /// The WhatsApp engines (and sandbox simulator), filled in by `chattu serve`.
     pub whatsapp: whatsapp::WhatsApp,
 }
@@ -217,6 +221,7 @@ impl App {
             clock: options.clock.clone(),
             config: config.clone(),
             hashing,
+            live: live::LiveEvents::new(),
         };
         bootstrap::ensure_admin(&shared, options.initial_admin_password)?;
         let app = App {
@@ -229,6 +234,7 @@ impl App {
             history: History::new(shared.clone()),
             app_log: AppLog::new(shared.clone()),
             security: Security::new(shared.clone()),
+            live: shared.live.clone(),
             whatsapp: whatsapp::WhatsApp::default(),
         };
         Ok(Arc::new(app))
