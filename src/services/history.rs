@@ -1,5 +1,6 @@
 //! Message and call history: what the API lists, and the record functions the engine calls.
 
+use super::live::LiveEvent;
 use super::time::format_rfc3339;
 use super::webhooks::events as webhook_events;
 use super::{Caller, Error, Shared};
@@ -180,10 +181,19 @@ impl History {
         let event = webhook_events::message_sent(client_id, recipient, message, row.sent_ms);
         let max_rows = self.shared.config.storage.max_history_rows;
         let at = self.shared.now_ms();
-        Ok(self
-            .shared
-            .store
-            .append_history_with_event(row, max_rows, event, at)?)
+        let row = (self.shared.store).append_history_with_event(row, max_rows, event, at)?;
+        let id = row.id.to_string();
+        let live = LiveEvent::message(
+            &client.owner,
+            client_id,
+            recipient,
+            true,
+            Some(&id),
+            message,
+            row.sent_ms,
+        );
+        self.shared.live.publish(live);
+        Ok(row)
     }
 
     /// Updates a sent message's status ("delivered", "read", "failed", ...); an ack level also
@@ -202,10 +212,18 @@ impl History {
                 now,
             ))
         };
-        self.shared
-            .store
+        let row = (self.shared.store)
             .update_sent_with_event(id, |r| r.status = status.to_string(), event, now)?
-            .ok_or_else(|| Error::NotFound("Sent message".into()))
+            .ok_or_else(|| Error::NotFound("Sent message".into()))?;
+        if let Some(ack) = webhook_events::AckLevel::parse(status) {
+            let (client_id, id) = (&row.client_id, row.id.to_string());
+            self.shared
+                .live
+                .publish_for_client(&self.shared.store, client_id, |owner| {
+                    LiveEvent::ack(owner, client_id, &row.recipient, &id, ack, now)
+                });
+        }
+        Ok(row)
     }
 
     /// Records a message this client received (now).
@@ -219,15 +237,27 @@ impl History {
         let event = webhook_events::message_received(client_id, sender, message, row.received_ms);
         let max_rows = self.shared.config.storage.max_history_rows;
         let at = self.shared.now_ms();
-        Ok(self
-            .shared
-            .store
-            .append_history_with_event(row, max_rows, event, at)?)
+        let row = (self.shared.store).append_history_with_event(row, max_rows, event, at)?;
+        self.shared
+            .live
+            .publish_for_client(&self.shared.store, client_id, |owner| {
+                LiveEvent::message(
+                    owner,
+                    client_id,
+                    sender,
+                    false,
+                    None,
+                    message,
+                    row.received_ms,
+                )
+            });
+        Ok(row)
     }
 
     /// [`History::record_received`] inside the caller's write transaction (the one that also
     /// advanced the Signal session; the caller commits, then may call
-    /// `store::outbox::outbox_signal().notify_waiters()` so the webhook goes out at once).
+    /// `store::outbox::outbox_signal().notify_waiters()` so the webhook goes out at once, and
+    /// publish [`LiveEvent::message`] on `App::live` for `/ws`).
     pub fn record_received_in(
         &self,
         txn: &redb::WriteTransaction,

@@ -14,7 +14,7 @@
 
 use super::time::{Clock, SystemClock};
 use super::webhooks::events::{display_number, AckLevel};
-use crate::store::ClientStatus;
+use crate::store::{ClientStatus, Store};
 use serde_json::{json, Map, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -329,6 +329,30 @@ impl LiveEvents {
     pub fn publish(&self, event: LiveEvent) {
         // An error only means nobody is listening.
         let _ = self.inner.tx.send(Signal::Event(Arc::new(event)));
+    }
+
+    /// Publishes the event `make(owner)` builds for `client_id`, its owner looked up in `store`.
+    /// While nobody listens it does nothing, not even the lookup. A failed lookup only costs the
+    /// live event (the durable record and its webhook are already committed).
+    pub fn publish_for_client(
+        &self,
+        store: &Store,
+        client_id: &str,
+        make: impl FnOnce(&str) -> LiveEvent,
+    ) {
+        if !self.has_subscribers() {
+            return;
+        }
+        match store.client(client_id) {
+            Ok(Some(client)) => self.publish(make(&client.owner)),
+            Ok(None) => {}
+            Err(e) => log::debug!("client {client_id}: live event dropped: {e}"),
+        }
+    }
+
+    /// Whether any socket is listening.
+    pub fn has_subscribers(&self) -> bool {
+        self.inner.tx.receiver_count() > 0
     }
 
     /// Publishes a `qr` event (for the engine manager when a client shows a new QR code).

@@ -20,6 +20,7 @@ pub use events::AckLevel;
 pub use replies::{LogOnlyReplies, ReplyError, ReplySender, DEFAULT_REJECTION_MESSAGE};
 pub use worker::WorkerHandle;
 
+use super::live::LiveEvent;
 use super::time::format_rfc3339;
 use super::{App, Caller, Clock, Error};
 use crate::config::Config;
@@ -285,6 +286,8 @@ impl<'a> Webhooks<'a> {
             .store
             .enqueue_webhook(client_id, events::webhook_test(client_id, now), now)?
             .ok_or(Error::ClientNotFound)?;
+        let live = LiveEvent::webhook_test(&client.owner, client_id, &record.event_id, now);
+        self.app.live.publish(live);
         Ok(DeliveryView::from(&record))
     }
 
@@ -299,16 +302,28 @@ impl<'a> Webhooks<'a> {
         connected_number: Option<&str>,
     ) -> Result<ClientRecord, Error> {
         let now = self.app.clock.now_ms();
-        self.app
+        let changed = std::cell::Cell::new(false);
+        let client = self
+            .app
             .store
             .set_client_status_with_event(
                 client_id,
                 status,
                 connected_number,
-                |c| events::client_status(client_id, c.status, c.connected_number.as_deref(), now),
+                |c| {
+                    changed.set(true);
+                    events::client_status(client_id, c.status, c.connected_number.as_deref(), now)
+                },
                 now,
             )?
-            .ok_or(Error::ClientNotFound)
+            .ok_or(Error::ClientNotFound)?;
+        if changed.get() {
+            let number = client.connected_number.as_deref();
+            let live =
+                LiveEvent::client_status(&client.owner, client_id, client.status, number, now);
+            self.app.live.publish(live);
+        }
+        Ok(client)
     }
 
     /// Records a sent message's new ack level (with WhatsApp's error code for failures) and
@@ -322,7 +337,8 @@ impl<'a> Webhooks<'a> {
         error_code: Option<i64>,
     ) -> Result<SentRecord, Error> {
         let now = self.app.clock.now_ms();
-        self.app
+        let sent = self
+            .app
             .store
             .update_sent_with_event(
                 sent_id,
@@ -339,7 +355,14 @@ impl<'a> Webhooks<'a> {
                 },
                 now,
             )?
-            .ok_or_else(|| Error::NotFound("Sent message".into()))
+            .ok_or_else(|| Error::NotFound("Sent message".into()))?;
+        let (client_id, peer) = (&sent.client_id, &sent.recipient);
+        self.app
+            .live
+            .publish_for_client(&self.app.store, client_id, |owner| {
+                LiveEvent::ack(owner, client_id, peer, message_id, ack, now)
+            });
+        Ok(sent)
     }
 }
 
