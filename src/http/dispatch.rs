@@ -190,6 +190,10 @@ pub async fn handle(
         }
     };
     response::add_security_headers(&mut res);
+    if state.app.whatsapp.is_sandbox() {
+        res.headers_mut()
+            .insert("x-chattu-sandbox", HeaderValue::from_static("1"));
+    }
     // Only the path is logged: query strings may carry secrets.
     log::info!(
         "{} {} {} {}ms {}",
@@ -225,6 +229,16 @@ async fn route_request(
     // The dashboard wants the query too (`/assets/app.css?v=<hash>` decides its caching).
     let path_and_query = req.uri().path_and_query().map_or(path, |pq| pq.as_str());
     let dashboard_candidate = is_read && !path.starts_with("/api/") && path != "/api";
+    // The simulator's control API exists only in sandbox mode (docs/sandbox.md).
+    if path == "/sim" || path.starts_with("/sim/") {
+        return match state.app.whatsapp.sandbox() {
+            Some(sandbox) => {
+                super::handlers::whatsapp::sandbox_control(sandbox.clone(), req, state.max_body)
+                    .await
+            }
+            None => Err(ApiError::route_not_found()),
+        };
+    }
     let Some(matched) = state.router.lookup(path) else {
         return if dashboard_candidate {
             dashboard(req.headers(), path_and_query)

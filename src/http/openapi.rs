@@ -56,7 +56,8 @@ const OPS: &[Op] = &[
     op(Post, "/logout", "session", "End the dashboard session and clear the cookie.", None, 200, "MessageResponse", &[403]),
     op(Get, "/api/profile", "account", "Username, role, account API key and client count.", None, 200, "Profile", &[401, 429]),
     op(Post, "/api/reset-api-key", "account", "Replace the account API key, authenticated by username and current key in the body.", Some("ResetApiKeyRequest"), 200, "ResetApiKeyResponse", &[400, 401, 429]),
-    op(Post, "/api/add-number", "clients", "Add a WhatsApp client; returns its client API key (qrCode is null until the engine exists).", Some("AddNumberRequest"), 200, "AddNumberResponse", &[400, 401, 403, 409, 429]),
+    op(Post, "/api/add-number", "clients", "Add a WhatsApp client and start its session: the first QR code as a PNG data URL (or connected), and a pairing code with pairingMethod \"code\" (docs/api.md).", Some("AddNumberRequest"), 200, "AddNumberResponse", &[400, 401, 403, 409, 429, 502]),
+    op(Get, "/api/qr/{clientId}", "clients", "The QR code the client shows now, as image/png (409 NOT_PENDING_AUTH when it is not waiting for a scan).", None, 200, "QrImage", &[401, 403, 404, 409, 429]),
     op(Get, "/api/clients", "clients", "All clients of the account (a client key sees its own client).", None, 200, "ClientList", &[401, 429]),
     op(Post, "/api/update-webhook", "clients", "Set (or clear with null/\"\") the webhook URL of a client.", Some("UpdateWebhookRequest"), 200, "UpdateWebhookResponse", &[400, 401, 403, 404, 429]),
     op(Delete, "/clients/{clientId}", "clients", "Delete a client permanently (session and password required).", Some("DeleteClientRequest"), 200, "MessageResponse", &[400, 401, 403, 404, 429]),
@@ -129,9 +130,14 @@ fn operation(o: &Op) -> Value {
         _ => json!([]),
     };
     let mut responses = Map::new();
+    let media = if o.response == "QrImage" {
+        "image/png"
+    } else {
+        "application/json"
+    };
     responses.insert(
         o.ok.to_string(),
-        json!({"description": "Success.", "content": {"application/json": {"schema": schema_ref(o.response)}}}),
+        json!({"description": "Success.", "content": {media: {"schema": schema_ref(o.response)}}}),
     );
     for status in o.errors {
         let mut r = json!({"description": error_description(*status), "content": {"application/json": {"schema": schema_ref("Error")}}});
@@ -187,7 +193,8 @@ fn error_description(status: u16) -> &'static str {
         401 => "AUTH_ERROR: missing or invalid credentials.",
         403 => "ACCESS_DENIED, PLAN_LIMIT_EXCEEDED, INVALID_PASSWORD or CROSS_SITE_REQUEST.",
         404 => "CLIENT_NOT_FOUND or NOT_FOUND.",
-        409 => "CONFLICT.",
+        409 => "CONFLICT, or NOT_PENDING_AUTH (no QR code: the client is not waiting for a scan).",
+        502 => "WHATSAPP_ERROR: WhatsApp refused or did not answer (e.g. a pairing-code request).",
         429 => "RATE_LIMITED.",
         _ => "Error.",
     }
@@ -223,7 +230,7 @@ fn schemas() -> Value {
         "Health".into(),
         object(
             &["status"],
-            json!({"status": {"type": "string", "enum": ["ok"]}, "version": s()}),
+            json!({"status": {"type": "string", "enum": ["ok"]}, "version": s(), "sandbox": {"type": "boolean", "description": "True when serving with --sandbox (simulated WhatsApp, control API under /sim/)."}}),
         ),
     );
     m.insert("OpenApiDocument".into(), json!({"type": "object"}));
@@ -254,8 +261,12 @@ fn schemas() -> Value {
             json!({"message": s(), "newApiKey": s()}),
         ),
     );
-    m.insert("AddNumberRequest".into(), object(&["clientId", "phoneNumber"], json!({"clientId": s(), "phoneNumber": {"type": "string", "description": "Digits, without +."}})));
-    m.insert("AddNumberResponse".into(), object(&["status", "message", "qrCode", "apiKey"], json!({"status": {"type": "string", "enum": ["pending_auth", "connected"]}, "message": s(), "qrCode": {"type": "string", "nullable": true, "description": "data:image/png;base64,... or null"}, "apiKey": s()})));
+    m.insert("AddNumberRequest".into(), object(&["clientId", "phoneNumber"], json!({"clientId": s(), "phoneNumber": {"type": "string", "description": "Digits, without +."}, "pairingMethod": {"type": "string", "enum": ["qr", "code"], "description": "\"code\": also return a pairing code to type on the phone (Link with phone number)."}})));
+    m.insert(
+        "QrImage".into(),
+        json!({"type": "string", "format": "binary"}),
+    );
+    m.insert("AddNumberResponse".into(), object(&["status", "message", "qrCode", "apiKey"], json!({"status": {"type": "string", "enum": ["pending_auth", "connected"]}, "message": s(), "qrCode": {"type": "string", "nullable": true, "description": "data:image/png;base64,... or null"}, "apiKey": s(), "pairingCode": {"type": "string", "description": "With pairingMethod \"code\": 8 characters as ABCD-EFGH, to type on the phone."}, "qrText": {"type": "string", "description": "Sandbox mode only: the text the QR code encodes (for POST /sim/phones/{phone}/scan)."}})));
     m.insert("Client".into(), object(&["clientId", "phoneNumber", "apiKey", "connectedNumber", "status"], json!({"clientId": s(), "phoneNumber": s(), "apiKey": s(), "connectedNumber": {"type": "string", "description": "e.g. 9721234567@c.us, or \"Not Connected\""}, "status": {"type": "string", "enum": ["Pending Authentication", "Connecting", "Authenticated", "Disconnected", "Logged Out"]}, "webhookUrl": nullable_string()})));
     m.insert("ClientList".into(), array_of("Client"));
     m.insert("UpdateWebhookRequest".into(), object(&["clientId", "webhookUrl"], json!({"clientId": s(), "webhookUrl": {"type": "string", "nullable": true, "format": "uri"}})));

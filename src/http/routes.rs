@@ -8,7 +8,9 @@
 //!
 //! Adding a route: add a line here, write the handler in `handlers/`, describe it in `openapi.rs`.
 
-use super::handlers::{accounts, admin, clients, history, schedules, session, system, Handler};
+use super::handlers::{
+    accounts, admin, clients, history, schedules, session, system, whatsapp, Handler,
+};
 
 /// HTTP methods the API uses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -123,8 +125,9 @@ pub const ROUTES: &[Route] = &[
         "/api/add-number",
         KeyOrSession,
         API,
-        clients::add_number,
+        whatsapp::add_number,
     ),
+    route(Get, "/api/qr/{clientId}", KeyOrSession, API, whatsapp::qr),
     route(Get, "/api/clients", KeyOrSession, API, clients::list),
     route(
         Post,
@@ -138,7 +141,7 @@ pub const ROUTES: &[Route] = &[
         "/clients/{clientId}",
         SessionOnly,
         &[Sensitive, Deletes],
-        clients::delete,
+        whatsapp::delete,
     ),
     // Scheduled messages (stored here; the scheduler sends them)
     route(

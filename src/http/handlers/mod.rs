@@ -17,6 +17,7 @@ pub mod history;
 pub mod schedules;
 pub mod session;
 pub mod system;
+pub mod whatsapp;
 
 pub type HandlerResult = Result<Response<Body>, ApiError>;
 pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;

@@ -12,10 +12,14 @@ boxed_handlers! {
     openapi => openapi_impl;
 }
 
-async fn healthz_impl(_ctx: Ctx) -> HandlerResult {
+async fn healthz_impl(ctx: Ctx) -> HandlerResult {
     Ok(response::json(
         StatusCode::OK,
-        &json!({"status": "ok", "version": env!("CARGO_PKG_VERSION")}),
+        &json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "sandbox": ctx.app().whatsapp.is_sandbox(),
+        }),
     ))
 }
 
