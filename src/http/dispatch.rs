@@ -71,6 +71,8 @@ pub struct Ctx {
     pub ip: IpAddr,
     /// The client reached us over TLS (per a trusted proxy): cookies get `Secure`.
     pub tls: bool,
+    /// The connection upgrade, for `GET /ws` (taken from the request's extensions).
+    pub upgrade: Option<hyper::upgrade::OnUpgrade>,
 }
 
 impl Ctx {
@@ -263,7 +265,8 @@ async fn route_request(
     if state_changing && (via_session || login_route) && auth::is_cross_site(req.headers()) {
         return Err(ApiError::cross_site());
     }
-    let (parts, body) = req.into_parts();
+    let (mut parts, body) = req.into_parts();
+    let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let body = if route.verb == Verb::Get {
         Bytes::new()
     } else {
@@ -278,6 +281,7 @@ async fn route_request(
         body,
         ip,
         tls,
+        upgrade,
     };
     (route.handler)(ctx).await
 }

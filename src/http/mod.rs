@@ -16,6 +16,7 @@ pub mod request;
 pub mod response;
 pub mod routes;
 pub mod server;
+pub mod ws;
 
 use std::future::Future;
 use std::sync::Arc;
@@ -68,6 +69,7 @@ pub async fn serve_on(
         idle_timeout: Duration::from_secs(server.idle_timeout_secs.max(1)),
         shutdown_grace: SHUTDOWN_GRACE,
     };
+    let live = app.live.clone();
     let state = Arc::new(dispatch::HttpState::new(app).map_err(ServeError::Config)?);
     match listener.local_addr() {
         Ok(addr) => log::info!("listening on {addr}"),
@@ -75,6 +77,9 @@ pub async fn serve_on(
     }
     let handler = move |req, peer| dispatch::handle(state.clone(), req, peer);
     server::run(listener, settings, handler, shutdown).await;
+    // Upgraded /ws connections left the connection layer: close them with a Going Away frame.
+    live.close_all();
+    live.wait_closed(Duration::from_secs(2)).await;
     log::info!("server stopped");
     Ok(())
 }

@@ -74,6 +74,7 @@ const OPS: &[Op] = &[
     op(Post, "/api/admin/users/{username}/disable", "admin", "Disable or re-enable a user (admin).", Some("DisableUserRequest"), 200, "DisableUserResponse", &[400, 401, 403, 404, 429]),
     op(Post, "/api/admin/users/{username}/plan", "admin", "Set a user's plan: the maximum number of clients (admin).", Some("SetPlanRequest"), 200, "SetPlanResponse", &[400, 401, 403, 404, 429]),
     op(Get, "/api/admin/security-events", "admin", "Recent security events (admin).", None, 200, "SecurityEventList", &[401, 403, 429]),
+    op(Get, "/ws", "live", "WebSocket of live events for the caller's clients (JSON text frames; docs/api.md). Same-origin only.", None, 101, "LiveEvent", &[400, 401, 403, 426, 429]),
 ];
 
 /// The (method, path) pairs the document describes, for the route-table consistency test.
@@ -342,6 +343,7 @@ fn schemas() -> Value {
     );
     m.insert("SecurityEvent".into(), object(&["id", "kind", "ip", "username", "detail", "at"], json!({"id": {"type": "integer"}, "kind": s(), "ip": nullable_string(), "username": nullable_string(), "detail": s(), "at": {"type": "string", "format": "date-time"}})));
     m.insert("SecurityEventList".into(), array_of("SecurityEvent"));
+    m.insert("LiveEvent".into(), object(&["type"], json!({"type": {"type": "string", "enum": ["hello", "client_status", "qr", "message", "ack", "reaction", "webhook_test", "lagged"]}, "clientId": nullable_string(), "status": s(), "qrCode": s(), "pairingCode": nullable_string(), "chatId": s(), "messageId": nullable_string(), "fromMe": {"type": "boolean"}, "ack": s(), "reaction": s(), "timestamp": {"type": "integer"}})));
     Value::Object(m)
 }
 

@@ -207,6 +207,8 @@ pub const ROUTES: &[Route] = &[
         API,
         admin::security_events,
     ),
+    // Live events (WebSocket; docs/api.md "/ws")
+    route(Get, "/ws", KeyOrSession, NONE, super::ws::upgrade),
 ];
 
 /// The routes sharing one path, for matching and for the 405 `Allow` header.

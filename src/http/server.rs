@@ -146,7 +146,9 @@ async fn serve_connection<H, F>(
         .header_read_timeout(settings.header_timeout)
         .keep_alive(true)
         .max_buf_size(MAX_HEAD_BUFFER);
-    let mut conn = pin!(builder.serve_connection(TokioIo::new(stream), service));
+    let mut conn = pin!(builder
+        .serve_connection(TokioIo::new(stream), service)
+        .with_upgrades());
     let mut closing = *stop_rx.borrow();
     if closing {
         conn.as_mut().graceful_shutdown();
