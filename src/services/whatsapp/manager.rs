@@ -6,6 +6,7 @@
 //! clients' engines but this map, which is only locked for lookups and inserts. An engine that
 //! fails (stops, panics, loses its store) marks only its own client `Disconnected`.
 
+use super::super::live::LiveEvent;
 use super::super::webhooks::Webhooks;
 use super::super::{App, ClientStatus, Error};
 use crate::engine::{self, EngineConfig, EngineHandle, EngineStatus, StopReason};
@@ -266,6 +267,7 @@ fn stored_status(status: &EngineStatus) -> Option<(ClientStatus, Option<String>)
 /// Follows one engine's states into its client record until the engine ends.
 async fn watch_status(app: Weak<App>, client_id: String, mut rx: watch::Receiver<EngineStatus>) {
     let mut last: Option<(ClientStatus, Option<String>)> = None;
+    let mut last_qr: Option<String> = None;
     loop {
         let status = rx.borrow_and_update().clone();
         log::debug!("client {client_id}: engine {}", status.name());
@@ -281,6 +283,12 @@ async fn watch_status(app: Weak<App>, client_id: String, mut rx: watch::Receiver
                 last = Some(target);
             }
         }
+        if let EngineStatus::PendingAuth { qr_png, .. } = &status {
+            if last_qr.as_deref() != Some(qr_png.as_str()) {
+                publish_qr(&app, &client_id, qr_png);
+                last_qr = Some(qr_png.clone());
+            }
+        }
         if status.is_final() {
             return;
         }
@@ -290,6 +298,16 @@ async fn watch_status(app: Weak<App>, client_id: String, mut rx: watch::Receiver
             record(&app, &client_id, &(ClientStatus::Disconnected, None)).await;
             return;
         }
+    }
+}
+
+/// Tells the owner's open `/ws` sockets about a new QR code (each rotation).
+fn publish_qr(app: &Weak<App>, client_id: &str, qr_png: &str) {
+    if let Some(app) = app.upgrade() {
+        let now = app.clock.now_ms();
+        app.live.publish_for_client(&app.store, client_id, |owner| {
+            LiveEvent::qr(owner, client_id, qr_png, None, now)
+        });
     }
 }
 
