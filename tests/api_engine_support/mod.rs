@@ -248,7 +248,17 @@ impl Chattu {
 
     /// Stops (SIGTERM) and starts again on the same data directory.
     pub fn restart(&mut self) {
+        self.stop();
+        self.start_again();
+    }
+
+    /// Stops with SIGTERM; asserts a clean exit.
+    pub fn stop(&mut self) {
         assert!(self.process.stop(), "chattu did not shut down cleanly");
+    }
+
+    /// Starts again after [`Chattu::stop`], on the same data directory (a new port).
+    pub fn start_again(&mut self) {
         let (process, addr) = launch(&self.data.0, &self.args, &self.env);
         self.process = process;
         self.addr = addr;

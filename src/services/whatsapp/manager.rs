@@ -244,23 +244,27 @@ pub fn account_number(jid: &str) -> String {
     format!("{user}@c.us")
 }
 
-/// What the client record should say for an engine state; None leaves it as it is.
-fn stored_status(status: &EngineStatus) -> Option<(ClientStatus, Option<String>)> {
+/// What the client record should say for an engine state; None leaves it as it is. `paired`:
+/// the engine has a linked account. An unpaired client stays `Pending Authentication` whatever
+/// its connection does (it needs a scan either way); a paired one shows its connection.
+fn stored_status(status: &EngineStatus, paired: bool) -> Option<(ClientStatus, Option<String>)> {
     Some(match status {
-        // Connecting is transient; the state it leads to is what callers need to see.
+        EngineStatus::Connecting if paired => (ClientStatus::Connecting, None),
         EngineStatus::Connecting => return None,
         EngineStatus::PendingAuth { .. } => (ClientStatus::PendingAuthentication, None),
         EngineStatus::Paired { jid } => (ClientStatus::Connecting, Some(account_number(jid))),
         EngineStatus::Connected { jid, .. } => {
             (ClientStatus::Authenticated, Some(account_number(jid)))
         }
-        EngineStatus::Reconnecting { .. } => (ClientStatus::Disconnected, None),
+        EngineStatus::Reconnecting { .. } if paired => (ClientStatus::Disconnected, None),
+        EngineStatus::Reconnecting { .. } => (ClientStatus::PendingAuthentication, None),
         EngineStatus::LoggedOut { .. } => (ClientStatus::LoggedOut, None),
         // A requested stop is a shutdown or a deletion: the record keeps its last state.
         EngineStatus::Stopped {
             reason: StopReason::Requested,
         } => return None,
-        EngineStatus::Stopped { .. } => (ClientStatus::Disconnected, None),
+        EngineStatus::Stopped { .. } if paired => (ClientStatus::Disconnected, None),
+        EngineStatus::Stopped { .. } => (ClientStatus::PendingAuthentication, None),
     })
 }
 
@@ -268,13 +272,19 @@ fn stored_status(status: &EngineStatus) -> Option<(ClientStatus, Option<String>)
 async fn watch_status(app: Weak<App>, client_id: String, mut rx: watch::Receiver<EngineStatus>) {
     let mut last: Option<(ClientStatus, Option<String>)> = None;
     let mut last_qr: Option<String> = None;
+    let mut paired = is_paired(&app, &client_id).await;
     loop {
         let status = rx.borrow_and_update().clone();
+        match status {
+            EngineStatus::Paired { .. } | EngineStatus::Connected { .. } => paired = true,
+            EngineStatus::LoggedOut { .. } => paired = false,
+            _ => {}
+        }
         log::debug!("client {client_id}: engine {}", status.name());
         if let EngineStatus::Stopped { reason } = &status {
             log::warn!("client {client_id}: engine stopped: {reason:?}");
         }
-        if let Some(target) = stored_status(&status) {
+        if let Some(target) = stored_status(&status, paired) {
             if last.as_ref() != Some(&target) {
                 if !record(&app, &client_id, &target).await {
                     return;
@@ -295,7 +305,12 @@ async fn watch_status(app: Weak<App>, client_id: String, mut rx: watch::Receiver
         if rx.changed().await.is_err() {
             // The engine task ended without a final state: it crashed. Only this client is affected.
             log::error!("client {client_id}: WhatsApp engine ended unexpectedly");
-            record(&app, &client_id, &(ClientStatus::Disconnected, None)).await;
+            let status = if paired {
+                ClientStatus::Disconnected
+            } else {
+                ClientStatus::PendingAuthentication
+            };
+            record(&app, &client_id, &(status, None)).await;
             return;
         }
     }
@@ -309,6 +324,16 @@ fn publish_qr(app: &Weak<App>, client_id: &str, qr_png: &str) {
             LiveEvent::qr(owner, client_id, qr_png, None, now)
         });
     }
+}
+
+/// Whether the client's stored credentials belong to a linked device.
+async fn is_paired(app: &Weak<App>, client_id: &str) -> bool {
+    let Some(app) = app.upgrade() else {
+        return false;
+    };
+    let id = client_id.to_string();
+    let creds = tokio::task::spawn_blocking(move || app.store.device_creds(&id)).await;
+    matches!(creds, Ok(Ok(Some(creds))) if creds.paired.is_some())
 }
 
 /// Stores a status and queues `client_status`; false when the client is gone (stop watching).
@@ -363,27 +388,51 @@ mod tests {
             lid: None,
         };
         assert_eq!(
-            stored_status(&connected),
+            stored_status(&connected, true),
             Some((
                 ClientStatus::Authenticated,
                 Some("972500000000@c.us".into())
             ))
         );
-        assert_eq!(stored_status(&EngineStatus::Connecting), None);
+        assert_eq!(stored_status(&EngineStatus::Connecting, false), None);
+        assert_eq!(
+            stored_status(&EngineStatus::Connecting, true),
+            Some((ClientStatus::Connecting, None))
+        );
+        let lost = EngineStatus::Reconnecting {
+            reason: "dns".into(),
+            retry_in_ms: 1000,
+        };
+        assert_eq!(
+            stored_status(&lost, true),
+            Some((ClientStatus::Disconnected, None))
+        );
+        assert_eq!(
+            stored_status(&lost, false),
+            Some((ClientStatus::PendingAuthentication, None)),
+            "an unpaired client still needs a scan"
+        );
         let requested = EngineStatus::Stopped {
             reason: StopReason::Requested,
         };
-        assert_eq!(stored_status(&requested), None);
+        assert_eq!(stored_status(&requested, true), None);
         let timeout = EngineStatus::Stopped {
             reason: StopReason::QrTimeout,
         };
         assert_eq!(
-            stored_status(&timeout),
+            stored_status(&timeout, true),
             Some((ClientStatus::Disconnected, None))
+        );
+        assert_eq!(
+            stored_status(&timeout, false),
+            Some((ClientStatus::PendingAuthentication, None))
         );
         let out = EngineStatus::LoggedOut {
             reason: "device_removed".into(),
         };
-        assert_eq!(stored_status(&out), Some((ClientStatus::LoggedOut, None)));
+        assert_eq!(
+            stored_status(&out, true),
+            Some((ClientStatus::LoggedOut, None))
+        );
     }
 }
