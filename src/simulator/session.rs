@@ -19,6 +19,9 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 
+/// Pause between the handshake and the first stanza (see `serve`).
+const FIRST_STANZA_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
+
 /// What kind of session the ClientPayload asked for.
 enum Opening {
     Login { phone: String, device: u16 },
@@ -105,6 +108,10 @@ pub(super) async fn serve<S>(
             return;
         }
     };
+    // Baileys switches its socket to transport mode only after its ClientFinish write completes; a
+    // stanza arriving before that is dropped. Over a real network the server's answer never wins that
+    // race, on loopback it sometimes does, so leave the client a moment.
+    tokio::time::sleep(FIRST_STANZA_DELAY).await;
     let (tx, mut rx) = mpsc::unbounded_channel();
     let conn_id = shared.registry.connect(tx);
     let outcome = tokio::select! {
