@@ -35,6 +35,7 @@ const keyStore = {
     }
   },
 };
+const byCode = process.env.SIM_MODE === 'code';
 let scanned = false;
 // console.log to a pipe is asynchronous: flush before exiting.
 const finish = (code, line) => process.stdout.write(`${line}\n`, () => process.exit(code));
@@ -45,8 +46,12 @@ function start() {
   sock.ev.on('connection.update', async (update) => {
     if (update.qr && !scanned) {
       scanned = true;
-      const response = await fetch(`${base}/sim/phones/${phone}/scan`, { method: 'POST',
-        headers: { 'content-type': 'application/json' }, body: JSON.stringify({ qr: update.qr }) });
+      // Either the phone scans the QR, or the companion asks for a code and the phone types it.
+      const [route, body] = byCode
+        ? ['link-code', { code: await sock.requestPairingCode(phone) }]
+        : ['scan', { qr: update.qr }];
+      const response = await fetch(`${base}/sim/phones/${phone}/${route}`, { method: 'POST',
+        headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
       console.log('SCAN', response.status, await response.text());
     }
     if (update.connection === 'open') {
@@ -63,9 +68,8 @@ start();
 setTimeout(() => finish(3, 'TIMEOUT'), 30000);
 "#;
 
-#[tokio::test]
-#[ignore = "needs Node and Baileys installed; set CHATTU_BAILEYS_DIR (see the file header)"]
-async fn baileys_pairs_by_qr_and_logs_in() {
+/// Runs the script in `mode` (`qr` or `code`) against a fresh simulator and checks Baileys got online.
+async fn baileys_links(mode: &str) {
     let dir =
         std::env::var("CHATTU_BAILEYS_DIR").expect("CHATTU_BAILEYS_DIR names a Baileys install");
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -74,7 +78,7 @@ async fn baileys_pairs_by_qr_and_logs_in() {
         .registry()
         .create_phone("15550009090", "Dana")
         .unwrap();
-    let (ws, http) = (sim.ws_url(), sim.http_base());
+    let (ws, http, mode) = (sim.ws_url(), sim.http_base(), mode.to_string());
     let output = tokio::task::spawn_blocking(move || {
         Command::new("node")
             .arg("-e")
@@ -83,6 +87,7 @@ async fn baileys_pairs_by_qr_and_logs_in() {
             .env("SIM_WS", ws)
             .env("SIM_HTTP", http)
             .env("SIM_PHONE", "15550009090")
+            .env("SIM_MODE", mode)
             .env(
                 "LOG_LEVEL",
                 std::env::var("LOG_LEVEL").unwrap_or_else(|_| "silent".into()),
@@ -106,4 +111,16 @@ async fn baileys_pairs_by_qr_and_logs_in() {
     let phone = sim.simulator().registry().phone("15550009090").unwrap();
     assert_eq!(phone.devices.len(), 1);
     sim.shutdown().await;
+}
+
+#[tokio::test]
+#[ignore = "needs Node and Baileys installed; set CHATTU_BAILEYS_DIR (see the file header)"]
+async fn baileys_pairs_by_qr_and_logs_in() {
+    baileys_links("qr").await;
+}
+
+#[tokio::test]
+#[ignore = "needs Node and Baileys installed; set CHATTU_BAILEYS_DIR (see the file header)"]
+async fn baileys_pairs_by_code_and_logs_in() {
+    baileys_links("code").await;
 }
