@@ -14,12 +14,16 @@ mod connection;
 pub mod cred_store;
 pub mod creds;
 mod disconnect;
+pub mod message_id;
 pub mod pair;
 pub mod pair_code;
 pub mod prekeys;
 pub mod qr_image;
+pub mod receive;
+pub mod send;
 pub mod status;
 mod timing;
+pub mod usync;
 pub mod wire;
 
 pub use cred_store::{CredentialStore, CredentialStoreError, MemoryCredentialStore};

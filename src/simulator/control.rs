@@ -95,6 +95,9 @@ pub(super) async fn route(
 ) -> Response<Full<Bytes>> {
     let rest = path.trim_start_matches("/sim/").trim_end_matches('/');
     let segments: Vec<&str> = rest.split('/').collect();
+    if let Some(response) = super::phone_messages::control_route(shared, method, &segments, body) {
+        return response;
+    }
     match (method, segments.as_slice()) {
         (&Method::GET, ["info"]) => json_response(
             StatusCode::OK,

@@ -16,7 +16,9 @@ mod iq;
 pub mod keys;
 pub mod link_code;
 pub mod phone;
+mod phone_messages;
 pub mod registry;
+mod routing;
 mod session;
 mod wire;
 
@@ -47,6 +49,10 @@ const MAX_CONTROL_BODY: usize = 64 * 1024;
 pub(crate) struct Shared {
     identity: ServerIdentity,
     registry: Registry,
+    /// Offline queues and send refusals (`routing`).
+    mailboxes: routing::Mailboxes,
+    /// The simulated phones' Signal sessions, inboxes and outboxes.
+    phones: phone_messages::PhoneMessaging,
 }
 
 /// A simulator instance: state and request handling, independent of any listener. Cheap to clone;
@@ -71,6 +77,8 @@ impl Simulator {
             shared: Arc::new(Shared {
                 identity,
                 registry: Registry::default(),
+                mailboxes: routing::Mailboxes::default(),
+                phones: phone_messages::PhoneMessaging::default(),
             }),
             shutdown: Arc::new(watch::channel(false).0),
         }

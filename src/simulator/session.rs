@@ -155,9 +155,10 @@ where
                         .with_attr("location", "sim")
                         .with_attr("creation", unix_now());
                     conn.send(&success).await?;
-                    let offline =
-                        Node::new("ib").with_child(Node::new("offline").with_attr("count", "0"));
-                    conn.send(&offline).await?;
+                    // Queued stanzas, then the `<ib><offline count>` marker.
+                    for node in super::routing::offline_replay(shared, &phone, device) {
+                        conn.send(&node).await?;
+                    }
                 }
             }
             false
@@ -186,6 +187,10 @@ where
                         LinkAnswer::Refused(e) => log::info!("simulator: pairing refused: {e}"),
                         LinkAnswer::NotOurs => {}
                     }
+                    continue;
+                }
+                if let Some(reply) = super::routing::on_stanza(shared, conn_id, &node) {
+                    conn.send(&reply).await?;
                     continue;
                 }
                 if let Some(reply) = answer_iq(shared, conn_id, &node) {
