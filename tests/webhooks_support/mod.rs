@@ -23,6 +23,10 @@ pub const START_MS: i64 = 1_760_000_000_000;
 pub struct ManualClock(AtomicI64);
 
 impl ManualClock {
+    pub fn at(ms: i64) -> ManualClock {
+        ManualClock(AtomicI64::new(ms))
+    }
+
     pub fn advance_ms(&self, ms: i64) {
         self.0.fetch_add(ms, Ordering::SeqCst);
     }
@@ -65,8 +69,12 @@ impl Drop for TempDir {
 }
 
 pub fn open_app(dir: &TempDir, clock: Arc<ManualClock>, allow_private: bool) -> Arc<App> {
+    open_app_at(dir.path(), clock, allow_private)
+}
+
+pub fn open_app_at(dir: &Path, clock: Arc<ManualClock>, allow_private: bool) -> Arc<App> {
     let mut config = Config::default();
-    config.storage.data_dir = dir.path().to_path_buf();
+    config.storage.data_dir = dir.to_path_buf();
     config.accounts.argon2_memory_kib = 1024;
     config.accounts.argon2_iterations = 1;
     config.network.allow_private_addresses = allow_private;
