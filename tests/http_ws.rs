@@ -81,7 +81,11 @@ impl Sandboxed {
         let deadline = Instant::now() + Duration::from_secs(60);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
-            let line = rx.recv_timeout(left).expect("chattu logs `listening on`");
+            let Ok(line) = rx.recv_timeout(left) else {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("chattu did not log `listening on`");
+            };
             let addr = line
                 .split("listening on ")
                 .nth(1)
@@ -347,15 +351,18 @@ fn refusals_happen_before_any_socket_exists() {
     let host = server.addr.to_string();
     let same_origin = format!("http://{host}");
 
-    let (status, body) = server.ws(&[]).err().expect("no cookie refused");
+    let (status, body) = server.ws(&[]).map(|_| ()).expect_err("no cookie refused");
     assert_eq!((status, body["code"].as_str()), (401, Some("AUTH_ERROR")));
     let forged = "chattu_session=00112233445566778899aabbccddeeff00112233445566778899aabbccddeeff";
-    let (status, _) = server.ws(&[("cookie", forged)]).err().expect("bad cookie");
+    let (status, _) = server
+        .ws(&[("cookie", forged)])
+        .map(|_| ())
+        .expect_err("bad cookie");
     assert_eq!(status, 401);
     let (status, body) = server
         .ws(&[("cookie", &admin), ("origin", "https://evil.example")])
-        .err()
-        .expect("cross-site refused");
+        .map(|_| ())
+        .expect_err("cross-site refused");
     assert_eq!(
         (status, body["code"].as_str()),
         (403, Some("CROSS_SITE_REQUEST"))
@@ -411,8 +418,8 @@ fn logout_and_shutdown_close_open_sockets() {
     assert!(started.elapsed() < Duration::from_secs(10));
     let (status, _) = server
         .ws(&[("cookie", &alice)])
-        .err()
-        .expect("ended session");
+        .map(|_| ())
+        .expect_err("ended session");
     assert_eq!(status, 401);
 
     // The admin's session is still valid: its socket stays open until the server stops.

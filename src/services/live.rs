@@ -220,7 +220,7 @@ impl LiveFilter {
             && self
                 .client_id
                 .as_deref()
-                .is_none_or(|own| own == event.client_id)
+                .map_or(true, |own| own == event.client_id)
     }
 }
 
