@@ -293,10 +293,29 @@ impl SimulatorHandle {
     }
 }
 
-/// `chattu sim`: serves a fresh simulator on `listen` until Ctrl-C / SIGTERM.
+/// `chattu sim`: serves a simulator on `listen` until Ctrl-C / SIGTERM. Its keys come from
+/// `$CHATTU_SIM_SEED` (64 hex digits) when set, so the root a Chattu instance trusts survives restarts;
+/// otherwise they are fresh.
 pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
+    let identity = match std::env::var("CHATTU_SIM_SEED") {
+        Ok(hex) => match parse_seed(&hex) {
+            Some(seed) => ServerIdentity::from_seed(&seed),
+            None => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::InvalidInput,
+                    "CHATTU_SIM_SEED must be 64 hex digits",
+                ))
+            }
+        },
+        Err(_) => ServerIdentity::generate(),
+    };
+    run_with(listen, identity).await
+}
+
+/// Like [`run`], with the given server identity.
+pub async fn run_with(listen: SocketAddr, identity: ServerIdentity) -> std::io::Result<()> {
     let listener = TcpListener::bind(listen).await?;
-    let handle = Simulator::start(listener)?;
+    let handle = Simulator::new(identity).serve(listener)?;
     let root: String = handle
         .trusted_root()
         .public
@@ -304,8 +323,7 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
         .map(|b| format!("{b:02x}"))
         .collect();
     log::info!(
-        "simulator listening on {} (WebSocket {}, control API {}/sim/)",
-        handle.addr,
+        "simulator: WebSocket {}, control API {}/sim/",
         handle.ws_url(),
         handle.http_base()
     );
@@ -314,6 +332,18 @@ pub async fn run(listen: SocketAddr) -> std::io::Result<()> {
     wait_for_signal().await;
     handle.shutdown().await;
     Ok(())
+}
+
+fn parse_seed(hex: &str) -> Option<[u8; 32]> {
+    let hex = hex.trim();
+    if hex.len() != 64 || !hex.is_ascii() {
+        return None;
+    }
+    let mut seed = [0u8; 32];
+    for (i, byte) in seed.iter_mut().enumerate() {
+        *byte = u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok()?;
+    }
+    Some(seed)
 }
 
 async fn wait_for_signal() {
@@ -329,4 +359,18 @@ async fn wait_for_signal() {
         }
     }
     let _ = tokio::signal::ctrl_c().await;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn seed_parsing() {
+        let seed = parse_seed(&"0a".repeat(32)).unwrap();
+        assert_eq!(seed, [10u8; 32]);
+        assert!(parse_seed("0a").is_none());
+        assert!(parse_seed(&"zz".repeat(32)).is_none());
+        assert!(parse_seed(&"é".repeat(32)).is_none());
+    }
 }
