@@ -47,6 +47,12 @@ fn qr_pairing_through_the_sandbox_then_delete_unlinks_the_phone() {
     let client = chattu.wait_status(&key, "shop", "Authenticated");
     assert_eq!(client["connectedNumber"], "15550001111@c.us");
     assert_eq!(phone_devices(&http, "15550001111").len(), 1);
+    // After login the engine uploads one-time prekeys (kept in Chattu's Signal store).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while phone_devices(&http, "15550001111")[0]["prekeys"].as_u64() < Some(800) {
+        assert!(std::time::Instant::now() < deadline, "no prekeys uploaded");
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
 
     // Connected: no QR any more, and adding the number again says so.
     let qr = http.send("GET", "/api/qr/shop", &[("x-api-key", &key)], None);

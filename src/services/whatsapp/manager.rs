@@ -9,7 +9,9 @@
 use super::super::live::LiveEvent;
 use super::super::webhooks::Webhooks;
 use super::super::{App, ClientStatus, Error};
+use super::prekeys::ClientPreKeys;
 use crate::engine::{self, EngineConfig, EngineHandle, EngineStatus, StopReason};
+use crate::store::signal::with_signal_txn;
 use crate::store::ClientCredentialStore;
 use std::collections::HashMap;
 use std::fmt;
@@ -129,7 +131,12 @@ impl EngineManager {
             old.handle.stop();
         }
         let store = Arc::new(ClientCredentialStore::new(app.store.clone(), client_id));
-        let handle = Arc::new(engine::start(self.config.clone(), store));
+        let prekeys = Arc::new(ClientPreKeys::new(app.store.clone(), client_id));
+        let handle = Arc::new(engine::start_with_prekeys(
+            self.config.clone(),
+            store,
+            prekeys,
+        ));
         let watcher = tokio::spawn(watch_status(
             self.app.clone(),
             client_id.to_string(),
@@ -213,11 +220,17 @@ impl EngineManager {
             running.handle.stop();
             let _ = tokio::time::timeout(STOP_WAIT, running.handle.finished()).await;
         }
-        // The delete transaction removed the credentials; an engine that saved them again while
-        // stopping (a pairing in flight) must not leave keys behind.
+        // The delete transaction removed the credentials and Signal keys; an engine that saved
+        // some again while stopping (a pairing or prekey upload in flight) must not leave keys behind.
         if let Some(app) = self.app.upgrade() {
             let id = client_id.to_string();
-            let cleared = tokio::task::spawn_blocking(move || app.store.clear_device_creds(&id));
+            let cleared = tokio::task::spawn_blocking(move || {
+                app.store
+                    .clear_device_creds(&id)
+                    .map_err(|e| e.to_string())?;
+                with_signal_txn(app.store.database(), &id, |signal| signal.clear_account())
+                    .map_err(|e| e.to_string())
+            });
             if let Ok(Err(e)) = cleared.await {
                 log::error!("client {client_id}: cannot wipe credentials: {e}");
             }
