@@ -11,7 +11,9 @@
 // simulator's pair-device refs) → the account's phone scans it → pair-success, pair-device-sign → the
 // server restarts the stream (515) → Baileys reconnects and logs in (`connection: 'open'`, creds.me set)
 // → Baileys sends a text to the peer phone, which must receive it decrypted → the peer phone sends a text
-// back, which Baileys must receive decrypted. `--pairing-only` stops after the login.
+// back, which Baileys must receive decrypted. `--pairing-only` stops after the login. `--by-code` links
+// by phone code instead of QR: Baileys asks for a code (`requestPairingCode`) and the phone types it
+// (`POST /sim/phones/{phone}/link-code`).
 //
 // Loopback only: the WhatsApp Web version is passed explicitly (nothing fetches the latest one), link
 // previews and history sync are off.
@@ -34,9 +36,10 @@ const PEER_PHONE = '15550002222'
 
 const args = process.argv.slice(2)
 const pairingOnly = args.includes('--pairing-only')
+const byCode = args.includes('--by-code')
 const [wsUrl, controlUrl] = args.filter((a) => !a.startsWith('--'))
 if (!wsUrl || !controlUrl) {
-  console.error('usage: node interop.mjs <ws url> <control url> [--pairing-only]')
+  console.error('usage: node interop.mjs <ws url> <control url> [--pairing-only] [--by-code]')
   process.exit(2)
 }
 
@@ -194,11 +197,25 @@ async function pairAndLogIn() {
     return { qr, ref: fields[0] }
   })
 
-  await step('scan', async () => {
-    const { status, body } = await control('POST', `/sim/phones/${ACCOUNT_PHONE}/scan`, { qr })
-    if (status !== 200) throw new Error(`scan answered ${status} ${JSON.stringify(body)}`)
-    return { device: body.device, jid: body.jid }
-  })
+  if (byCode) {
+    let code
+    await step('code', async () => {
+      code = await socket.requestPairingCode(ACCOUNT_PHONE)
+      if (!/^[0-9A-Z]{8}$/.test(code)) throw new Error(`unexpected pairing code ${code}`)
+      return { code }
+    })
+    await step('link', async () => {
+      const { status, body } = await control('POST', `/sim/phones/${ACCOUNT_PHONE}/link-code`, { code })
+      if (status !== 200) throw new Error(`link-code answered ${status} ${JSON.stringify(body)}`)
+      return { device: body.device, jid: body.jid }
+    })
+  } else {
+    await step('scan', async () => {
+      const { status, body } = await control('POST', `/sim/phones/${ACCOUNT_PHONE}/scan`, { qr })
+      if (status !== 200) throw new Error(`scan answered ${status} ${JSON.stringify(body)}`)
+      return { device: body.device, jid: body.jid }
+    })
+  }
 
   await step('restart', async () => {
     const update = await firstClose
@@ -248,13 +265,13 @@ async function exchangeText() {
     for (;;) {
       const { status, body } = await control('GET', `/sim/phones/${PEER_PHONE}/messages`)
       if (status !== 200) throw new Error(`GET messages answered ${status} ${JSON.stringify(body)}`)
-      const list = Array.isArray(body) ? body : body?.messages || []
-      const found = list.find((m) => m.text === outgoing || m.id === sentId)
+      // { received: [{ id, from, chat, text, timestamp, ... }], sent: [...], decryptFailures }
+      const found = (body?.received || []).find((m) => m.id === sentId)
       if (found) {
         if (found.text !== outgoing) throw new Error(`peer decrypted ${JSON.stringify(found)}`)
         return { message: found }
       }
-      if (Date.now() > deadline) throw new Error(`peer never received ${sentId}: ${JSON.stringify(list)}`)
+      if (Date.now() > deadline) throw new Error(`peer never received ${sentId}: ${JSON.stringify(body)}`)
       await new Promise((r) => setTimeout(r, 200))
     }
   })
@@ -272,12 +289,12 @@ async function exchangeText() {
       to: ACCOUNT_PHONE,
       text: incoming,
     })
-    if (status < 200 || status >= 300) throw new Error(`POST messages answered ${status} ${JSON.stringify(body)}`)
-    return { answer: body }
+    if (status !== 201) throw new Error(`POST messages answered ${status} ${JSON.stringify(body)}`)
+    return { id: body?.id, text: incoming }
   })
   await step('baileys-received', async () => {
     const message = await received
-    return { from: message.key.remoteJid, id: message.key.id, text: incoming }
+    return { from: message.key.remoteJid, id: message.key.id, fromMe: message.key.fromMe, text: incoming }
   })
 }
 
