@@ -288,6 +288,37 @@ async fn qr_codes_rotate_then_time_out() {
 }
 
 #[tokio::test]
+async fn push_name_is_announced_with_presence() {
+    let sim = simulator().await;
+    create_phone(&sim, "15550006060").await;
+    let (engine, store) = paired_engine(&sim, "15550006060").await;
+    engine.shutdown().await;
+    let mut config = config_for(&sim);
+    config.push_name = Some("Shop Bot".into());
+    let engine = engine::start(config, store);
+    wait(&engine, "connected", |s| {
+        matches!(s, EngineStatus::Connected { .. })
+    })
+    .await;
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        let (_, phone) = call(
+            "GET",
+            format!("{}/sim/phones/15550006060", sim.http_base()),
+            None,
+        )
+        .await;
+        if phone["devices"][0]["pushName"] == "Shop Bot" {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{phone}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    engine.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
 async fn keepalive_pings_are_answered() {
     let sim = simulator().await;
     create_phone(&sim, "15550004444").await;

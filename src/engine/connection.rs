@@ -46,6 +46,8 @@ pub(super) struct EngineTask {
     pub prekeys: Option<std::sync::Arc<dyn PreKeySource>>,
     /// Who waits for a requested logout to finish.
     pub logout_reply: Option<oneshot::Sender<()>>,
+    /// Sending and receiving messages (`None`: pairing and presence only).
+    pub messenger: Option<std::sync::Arc<super::messaging::Messenger>>,
 }
 
 fn unix_ms() -> u64 {
@@ -58,6 +60,14 @@ fn unix_ms() -> u64 {
 async fn stop_requested(stop: &mut watch::Receiver<bool>) {
     // The guard `wait_for` returns is not Send; drop it here. A dropped handle counts as a stop.
     let _ = stop.wait_for(|s| *s).await.map(|_| ());
+}
+
+/// The next stanza the messenger wants written, once one is attached.
+async fn next_outbound(rx: &mut Option<mpsc::UnboundedReceiver<Node>>) -> Option<Node> {
+    match rx {
+        Some(rx) => rx.recv().await,
+        None => std::future::pending().await,
+    }
 }
 
 async fn sleep_until(deadline: Option<Instant>) {
@@ -257,6 +267,11 @@ impl EngineTask {
                     state.next_ping = Some(now + between(self.config.keepalive_min, self.config.keepalive_max));
                 }
                 _ = sleep_until(ping_deadline) => return state.lost("keepalive timed out".into()),
+                Some(out) = next_outbound(&mut state.outbound) => {
+                    if let Err(e) = conn.send(&out).await {
+                        return state.lost(e.to_string());
+                    }
+                }
                 command = self.commands.recv(), if commands_open => match command {
                     Some(Command::PairCode { phone, reply }) => {
                         if let Err(e) = self.start_code_pairing(conn, creds, &mut state, &mut ids, &phone, reply).await {
@@ -429,6 +444,9 @@ impl EngineTask {
         ids: &mut IdGen,
         node: Node,
     ) -> Option<SessionEnd> {
+        if self.messenger.as_ref().is_some_and(|m| m.offer(&node)) {
+            return None;
+        }
         match node.tag.as_str() {
             "iq" => self.on_iq(conn, creds, state, ids, &node).await,
             "success" => {
@@ -448,6 +466,9 @@ impl EngineTask {
                 );
                 self.status
                     .send_replace(EngineStatus::Connected { jid, lid });
+                if let Some(messenger) = &self.messenger {
+                    state.outbound = messenger.attach(creds);
+                }
                 let active = Node::new("iq")
                     .with_attr("id", ids.next())
                     .with_attr("xmlns", "passive")
@@ -456,6 +477,15 @@ impl EngineTask {
                     .with_child(Node::new("active"));
                 if let Err(e) = conn.send(&active).await {
                     return Some(state.lost(e.to_string()));
+                }
+                if let Some(name) = self.config.push_name.as_deref() {
+                    // Without "available" the account's contacts see receipts as from an inactive device.
+                    let presence = Node::new("presence")
+                        .with_attr("type", "available")
+                        .with_attr("name", name);
+                    if let Err(e) = conn.send(&presence).await {
+                        return Some(state.lost(e.to_string()));
+                    }
                 }
                 if self.prekeys.is_some() {
                     let id = ids.next();
@@ -588,6 +618,8 @@ struct LinkState {
     prekey_count_id: Option<String>,
     next_ping: Option<Instant>,
     pending_ping: Option<(String, Instant)>,
+    /// Stanzas the messenger wants written (attached after login).
+    outbound: Option<mpsc::UnboundedReceiver<Node>>,
 }
 
 impl LinkState {

@@ -90,6 +90,21 @@ impl Registry {
         Some(f(&mut linked.keys))
     }
 
+    /// Records the push name a device announced with `<presence name>`.
+    pub fn set_push_name(&self, conn: ConnId, name: &str) {
+        let Some((phone, device)) = self.logged_in_as(conn) else {
+            return;
+        };
+        let mut inner = self.lock();
+        if let Some(linked) = inner
+            .accounts
+            .get_mut(&phone)
+            .and_then(|a| a.devices.get_mut(&device))
+        {
+            linked.push_name = Some(name.chars().take(64).collect());
+        }
+    }
+
     /// How many one-time prekeys the device logged in on `conn` has on the server.
     pub fn prekey_count(&self, conn: ConnId) -> Option<usize> {
         self.with_own_keys(conn, |keys| keys.one_time.len())

@@ -29,8 +29,14 @@ pub fn error_reply(id: &str, code: u16, text: &str) -> Node {
 
 /// The answer to a stanza from a logged-in client, if it needs one.
 pub(super) fn answer_iq(shared: &Shared, conn: ConnId, node: &Node) -> Option<Node> {
+    if node.tag == "presence" {
+        if let Some(name) = node.attr("name") {
+            shared.registry.set_push_name(conn, name);
+        }
+        return None;
+    }
     if node.tag != "iq" {
-        // Presence, acks, receipts and the like need no answer in this slice.
+        // Acks, receipts and the like need no answer in this slice.
         return None;
     }
     let kind = node.attr("type")?;
