@@ -15,12 +15,14 @@ pub mod cred_store;
 pub mod creds;
 mod disconnect;
 pub mod message_id;
+pub mod messaging;
 pub mod pair;
 pub mod pair_code;
 pub mod prekeys;
 pub mod qr_image;
 pub mod receive;
 pub mod send;
+pub mod signal_prekeys;
 pub mod status;
 mod timing;
 pub mod usync;
@@ -101,12 +103,14 @@ pub struct EngineHandle {
     last_frame_ms: Arc<AtomicU64>,
     commands: mpsc::UnboundedSender<connection::Command>,
     task: JoinHandle<()>,
+    /// Messaging, when started with [`start_messaging`].
+    messenger: Option<Arc<messaging::Messenger>>,
 }
 
 /// Starts an engine for the credentials in `store` (fresh ones are generated and saved when empty).
 /// It does not upload prekeys (see [`start_with_prekeys`]). Must be called inside a tokio runtime.
 pub fn start(config: EngineConfig, store: Arc<dyn CredentialStore>) -> EngineHandle {
-    launch(config, store, None)
+    launch(config, store, None, None)
 }
 
 /// Like [`start`], and after each login tops up the server's one-time prekeys from `prekeys`.
@@ -115,13 +119,31 @@ pub fn start_with_prekeys(
     store: Arc<dyn CredentialStore>,
     prekeys: Arc<dyn PreKeySource>,
 ) -> EngineHandle {
-    launch(config, store, Some(prekeys))
+    launch(config, store, Some(prekeys), None)
+}
+
+/// Like [`start_with_prekeys`], and also sends and receives messages with its Signal state in
+/// `setup.db` (see [`messaging`]). `prekeys` should be a [`signal_prekeys::RedbPreKeys`] on the same
+/// database and namespace, so that messages to the uploaded prekeys decrypt.
+pub fn start_messaging(
+    config: EngineConfig,
+    store: Arc<dyn CredentialStore>,
+    prekeys: Arc<dyn PreKeySource>,
+    setup: messaging::MessagingSetup,
+) -> EngineHandle {
+    launch(
+        config,
+        store,
+        Some(prekeys),
+        Some(messaging::Messenger::start(setup)),
+    )
 }
 
 fn launch(
     config: EngineConfig,
     store: Arc<dyn CredentialStore>,
     prekeys: Option<Arc<dyn PreKeySource>>,
+    messenger: Option<Arc<messaging::Messenger>>,
 ) -> EngineHandle {
     let (status_tx, status) = watch::channel(EngineStatus::Connecting);
     let (stop, stop_rx) = watch::channel(false);
@@ -136,6 +158,7 @@ fn launch(
         last_frame_ms: Arc::clone(&last_frame_ms),
         prekeys,
         logout_reply: None,
+        messenger: messenger.clone(),
     };
     EngineHandle {
         status,
@@ -143,6 +166,7 @@ fn launch(
         last_frame_ms,
         commands,
         task: tokio::spawn(task.run()),
+        messenger,
     }
 }
 

@@ -1,0 +1,408 @@
+//! The engine sending and receiving 1:1 texts through the simulator over real sockets: engine → phone
+//! arrives decrypted at the phone (delivery and read receipts raise the ack level), phone → engine is
+//! decrypted and recorded in the same transaction as the session change (then acknowledged with a
+//! delivery receipt the phone sees), an injected 463 refusal fails the send with that code, and a
+//! restarted engine keeps its sessions and receives what was queued while it was away.
+
+use chattu::engine::messaging::{
+    EngineEvent, InboundSink, MessagingSetup, ReceivedMessage, SignalDb,
+};
+use chattu::engine::receive::AckLevel;
+use chattu::engine::send::SendError;
+use chattu::engine::signal_prekeys::RedbPreKeys;
+use chattu::engine::{self, EngineConfig, EngineHandle, EngineStatus, MemoryCredentialStore};
+use chattu::protocol::jid::Jid;
+use chattu::simulator::{Simulator, SimulatorHandle};
+use redb::{TableDefinition, WriteTransaction};
+use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::sync::broadcast;
+
+const PATIENCE: Duration = Duration::from_secs(20);
+/// The test's own record of received messages, written inside the engine's transaction.
+const INBOX: TableDefinition<&str, &str> = TableDefinition::new("test_inbox");
+
+struct TableSink;
+
+impl InboundSink for TableSink {
+    fn record(&self, txn: &WriteTransaction, message: &ReceivedMessage) -> Result<(), String> {
+        let mut table = txn.open_table(INBOX).map_err(|e| e.to_string())?;
+        let text = message.text.clone().unwrap_or_default();
+        table
+            .insert(message.id.as_str(), text.as_str())
+            .map_err(|e| e.to_string())?;
+        Ok(())
+    }
+}
+
+struct TempDb {
+    dir: PathBuf,
+    db: Arc<redb::Database>,
+}
+
+impl TempDb {
+    fn new(name: &str) -> TempDb {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "chattu-engine-messaging-{name}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Arc::new(redb::Database::create(dir.join("signal.redb")).unwrap());
+        TempDb { dir, db }
+    }
+
+    fn recorded(&self, id: &str) -> Option<String> {
+        let txn = self.db.begin_read().unwrap();
+        let table = txn.open_table(INBOX).ok()?;
+        let value = table.get(id).unwrap();
+        value.map(|v| v.value().to_string())
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+async fn http(method: &'static str, url: String, body: Option<Value>) -> (u16, Value) {
+    tokio::task::spawn_blocking(move || {
+        let request = ureq::request(method, &url).timeout(PATIENCE);
+        let result = match body {
+            Some(body) => request.send_json(body),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(r) => r,
+            Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{url}: {e}"),
+        };
+        (response.status(), response.into_json().unwrap())
+    })
+    .await
+    .unwrap()
+}
+
+async fn create_phone(sim: &SimulatorHandle, phone: &str) {
+    let (status, _) = http(
+        "POST",
+        format!("{}/sim/phones", sim.http_base()),
+        Some(json!({ "phone": phone })),
+    )
+    .await;
+    assert_eq!(status, 201);
+}
+
+fn start(sim: &SimulatorHandle, creds: &Arc<MemoryCredentialStore>, db: &TempDb) -> EngineHandle {
+    let signal_db: Arc<dyn SignalDb> = db.db.clone();
+    engine::start_messaging(
+        EngineConfig::simulator(sim.ws_url(), sim.trusted_root()),
+        creds.clone(),
+        Arc::new(RedbPreKeys::new(signal_db.clone(), "client-1")),
+        MessagingSetup {
+            db: signal_db,
+            namespace: "client-1".into(),
+            sink: Arc::new(TableSink),
+        },
+    )
+}
+
+async fn connected(engine: &EngineHandle) {
+    let status = tokio::time::timeout(
+        PATIENCE,
+        engine.wait_for(|s| matches!(s, EngineStatus::Connected { .. })),
+    )
+    .await;
+    assert!(
+        matches!(status, Ok(EngineStatus::Connected { .. })),
+        "{status:?}"
+    );
+}
+
+/// Waits until the simulator holds one-time prekeys for the phone's first companion.
+async fn prekeys_uploaded(sim: &SimulatorHandle, phone: &str) {
+    for _ in 0..200 {
+        let (_, view) = http(
+            "GET",
+            format!("{}/sim/phones/{phone}", sim.http_base()),
+            None,
+        )
+        .await;
+        if view["devices"][0]["prekeys"].as_u64().unwrap_or(0) > 0 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the engine never uploaded prekeys");
+}
+
+/// Pairs a messaging engine with `phone` by QR.
+async fn paired_engine(
+    sim: &SimulatorHandle,
+    phone: &str,
+    creds: &Arc<MemoryCredentialStore>,
+    db: &TempDb,
+) -> EngineHandle {
+    create_phone(sim, phone).await;
+    let engine = start(sim, creds, db);
+    let qr = match tokio::time::timeout(
+        PATIENCE,
+        engine.wait_for(|s| matches!(s, EngineStatus::PendingAuth { .. })),
+    )
+    .await
+    {
+        Ok(EngineStatus::PendingAuth { qr, .. }) => qr,
+        other => panic!("no QR: {other:?}"),
+    };
+    let (status, _) = http(
+        "POST",
+        format!("{}/sim/phones/{phone}/scan", sim.http_base()),
+        Some(json!({ "qr": qr })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    connected(&engine).await;
+    prekeys_uploaded(sim, phone).await;
+    engine
+}
+
+async fn next_event(
+    events: &mut broadcast::Receiver<EngineEvent>,
+    mut wanted: impl FnMut(&EngineEvent) -> bool,
+) -> EngineEvent {
+    let deadline = tokio::time::Instant::now() + PATIENCE;
+    loop {
+        match tokio::time::timeout_at(deadline, events.recv()).await {
+            Ok(Ok(event)) if wanted(&event) => return event,
+            Ok(Ok(_)) => {}
+            other => panic!("event never came: {other:?}"),
+        }
+    }
+}
+
+async fn phone_messages(sim: &SimulatorHandle, phone: &str) -> Value {
+    let (status, body) = http(
+        "GET",
+        format!("{}/sim/phones/{phone}/messages", sim.http_base()),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200);
+    body
+}
+
+/// Polls the phone until it received a message with `id`.
+async fn phone_received(sim: &SimulatorHandle, phone: &str, id: &str) -> Value {
+    for _ in 0..200 {
+        let body = phone_messages(sim, phone).await;
+        if let Some(found) = body["received"]
+            .as_array()
+            .and_then(|all| all.iter().find(|m| m["id"] == id))
+        {
+            return found.clone();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{phone} never received {id}");
+}
+
+async fn phone_sends(sim: &SimulatorHandle, from: &str, to: &str, text: &str) -> String {
+    let (status, body) = http(
+        "POST",
+        format!("{}/sim/phones/{from}/messages", sim.http_base()),
+        Some(json!({ "to": to, "text": text })),
+    )
+    .await;
+    assert_eq!(status, 201, "{body}");
+    body["id"].as_str().unwrap().to_string()
+}
+
+async fn received_by_engine(
+    events: &mut broadcast::Receiver<EngineEvent>,
+    id: &str,
+) -> ReceivedMessage {
+    match next_event(
+        events,
+        |e| matches!(e, EngineEvent::MessageReceived(m) if m.id == id),
+    )
+    .await
+    {
+        EngineEvent::MessageReceived(m) => m,
+        _ => unreachable!(),
+    }
+}
+
+async fn ack_reached(events: &mut broadcast::Receiver<EngineEvent>, id: &str, level: AckLevel) {
+    next_event(
+        events,
+        |e| matches!(e, EngineEvent::AckChanged { id: i, level: l, .. } if i == id && *l >= level),
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn texts_both_ways_with_receipts() {
+    let sim = Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let db = TempDb::new("both-ways");
+    let creds = Arc::new(MemoryCredentialStore::new());
+    let engine = paired_engine(&sim, "15550003001", &creds, &db).await;
+    create_phone(&sim, "15550003002").await;
+    let mut events = engine.events().unwrap();
+    let friend = Jid::phone("15550003002");
+
+    // Engine → phone: decrypted at the phone, delivered, then read.
+    let sent = engine.send_text(&friend, "hello phone").await.unwrap();
+    assert!(
+        sent.id.starts_with("3EB0") && sent.id.len() == 22,
+        "{}",
+        sent.id
+    );
+    assert!(sent.ack >= AckLevel::Server);
+    let got = phone_received(&sim, "15550003002", &sent.id).await;
+    assert_eq!(got["text"], "hello phone");
+    assert_eq!(got["from"], "15550003001:1@s.whatsapp.net");
+    ack_reached(&mut events, &sent.id, AckLevel::Delivered).await;
+    let (status, _) = http(
+        "POST",
+        format!("{}/sim/phones/15550003002/read", sim.http_base()),
+        Some(json!({ "id": sent.id })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    ack_reached(&mut events, &sent.id, AckLevel::Read).await;
+    assert_eq!(engine.ack_level(&sent.id), Some(AckLevel::Read));
+
+    // Phone → engine: decrypted, recorded in the engine's transaction, delivery receipt back.
+    let id = phone_sends(&sim, "15550003002", "15550003001", "hi engine").await;
+    let received = received_by_engine(&mut events, &id).await;
+    assert_eq!(received.text.as_deref(), Some("hi engine"));
+    assert_eq!(received.chat, friend);
+    assert!(!received.from_me);
+    assert_eq!(db.recorded(&id).as_deref(), Some("hi engine"));
+    let mut delivered = false;
+    for _ in 0..200 {
+        let body = phone_messages(&sim, "15550003002").await;
+        let status = body["sent"]
+            .as_array()
+            .and_then(|all| all.iter().find(|m| m["id"] == id.as_str()))
+            .map(|m| m["status"].clone());
+        if status == Some(json!("delivered")) {
+            delivered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        delivered,
+        "the phone never saw the engine's delivery receipt"
+    );
+
+    // Established sessions keep working in both directions (msg instead of pkmsg).
+    let again = engine.send_text(&friend, "second").await.unwrap();
+    assert_eq!(
+        phone_received(&sim, "15550003002", &again.id).await["text"],
+        "second"
+    );
+    let id2 = phone_sends(&sim, "15550003002", "15550003001", "second back").await;
+    assert_eq!(
+        received_by_engine(&mut events, &id2).await.text.as_deref(),
+        Some("second back")
+    );
+
+    // The engine's own phone got device-sent copies and could decrypt them (no failures).
+    let own = phone_messages(&sim, "15550003001").await;
+    assert_eq!(own["decryptFailures"], 0);
+    engine.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_refused_send_fails_with_the_server_code() {
+    let sim = Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let db = TempDb::new("refused");
+    let creds = Arc::new(MemoryCredentialStore::new());
+    let engine = paired_engine(&sim, "15550003101", &creds, &db).await;
+    create_phone(&sim, "15550003102").await;
+    let mut events = engine.events().unwrap();
+    let (status, _) = http(
+        "POST",
+        format!(
+            "{}/sim/phones/15550003101/devices/1/refuse-send",
+            sim.http_base()
+        ),
+        Some(json!({ "code": 463 })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let friend = Jid::phone("15550003102");
+    let refused = engine.send_text(&friend, "not allowed").await;
+    assert_eq!(refused, Err(SendError::Refused(463)));
+    assert_eq!(refused.unwrap_err().code(), Some(463));
+    match next_event(&mut events, |e| matches!(e, EngineEvent::SendFailed { .. })).await {
+        EngineEvent::SendFailed { code, chat, .. } => {
+            assert_eq!(code, 463);
+            assert_eq!(chat, friend);
+        }
+        _ => unreachable!(),
+    }
+    let body = phone_messages(&sim, "15550003102").await;
+    assert_eq!(body["received"].as_array().map(Vec::len), Some(0));
+    // The refusal was for one send only.
+    let sent = engine.send_text(&friend, "allowed now").await.unwrap();
+    assert_eq!(
+        phone_received(&sim, "15550003102", &sent.id).await["text"],
+        "allowed now"
+    );
+    engine.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn sessions_and_queued_messages_survive_an_engine_restart() {
+    let sim = Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let db = TempDb::new("restart");
+    let creds = Arc::new(MemoryCredentialStore::new());
+    let engine = paired_engine(&sim, "15550003201", &creds, &db).await;
+    create_phone(&sim, "15550003202").await;
+    let friend = Jid::phone("15550003202");
+    let mut events = engine.events().unwrap();
+    let first = engine.send_text(&friend, "before restart").await.unwrap();
+    phone_received(&sim, "15550003202", &first.id).await;
+    let reply = phone_sends(&sim, "15550003202", "15550003201", "reply before").await;
+    received_by_engine(&mut events, &reply).await;
+    engine.shutdown().await;
+
+    // While the engine is away the server queues for it.
+    let queued = phone_sends(&sim, "15550003202", "15550003201", "while you were away").await;
+    let (_, queue) = http(
+        "GET",
+        format!("{}/sim/phones/15550003201/devices/1/queue", sim.http_base()),
+        None,
+    )
+    .await;
+    assert_eq!(queue["queued"], 1);
+
+    let engine = start(&sim, &creds, &db);
+    let mut events = engine.events().unwrap();
+    connected(&engine).await;
+    let got = received_by_engine(&mut events, &queued).await;
+    assert_eq!(got.text.as_deref(), Some("while you were away"));
+    assert!(got.offline);
+    assert_eq!(db.recorded(&queued).as_deref(), Some("while you were away"));
+    let after = engine.send_text(&friend, "after restart").await.unwrap();
+    assert_eq!(
+        phone_received(&sim, "15550003202", &after.id).await["text"],
+        "after restart"
+    );
+    let failures = phone_messages(&sim, "15550003202").await["decryptFailures"].clone();
+    assert_eq!(failures, 0);
+    engine.shutdown().await;
+    sim.shutdown().await;
+}
