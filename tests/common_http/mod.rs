@@ -1,5 +1,6 @@
-//! Shared by the HTTP integration tests: starts the real `chattu` binary on an ephemeral loopback
-//! port with a temporary data dir, and speaks HTTP/1.1 to it over a plain `TcpStream`.
+//! Shared by the HTTP integration tests: starts the real `chattu` binary (`serve --sandbox`) on an
+//! ephemeral loopback port with a temporary data dir, and speaks HTTP/1.1 to it over a plain
+//! `TcpStream`.
 
 #![allow(dead_code)] // each test file uses a different part of this module
 
@@ -216,7 +217,10 @@ fn spawn(
     env: &[(String, String)],
 ) -> (Child, mpsc::Receiver<String>, SocketAddr, Vec<String>) {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_chattu"));
+    // Sandbox mode: WhatsApp clients talk to an in-process simulator on loopback, so adding a
+    // number yields a real QR code quickly and no traffic leaves the machine.
     cmd.arg("serve")
+        .arg("--sandbox")
         .arg("--listen")
         .arg("127.0.0.1:0")
         .arg("--data-dir")
