@@ -2,7 +2,7 @@
 //! this file starts the runtime and the server.
 
 use chattu::cli::{self, Command, ParseOutcome};
-use chattu::services::{app_log, whatsapp, App};
+use chattu::services::{app_log, webhooks, whatsapp, App};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -86,8 +86,12 @@ fn serve(common: &cli::CommonOptions, listen: Option<&str>, sandbox: bool) -> Re
         tokio::spawn(maintenance(app.clone()));
         // Engines (and the sandbox simulator) first, so the API works from its first request.
         whatsapp::start(&app, sandbox).await?;
+        // Delivers queued webhook events (client_status from the engines, …). Replies asked for
+        // in webhook answers are dropped until the engine can send messages.
+        let deliveries = webhooks::start_worker(&app, Arc::new(webhooks::LogOnlyReplies));
         let served = chattu::http::serve(app.clone()).await;
         whatsapp::stop(&app).await;
+        deliveries.shutdown().await;
         served.map_err(|e| e.to_string())
     })
 }
