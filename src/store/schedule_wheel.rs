@@ -8,7 +8,7 @@ use super::schedules::put_schedule;
 use super::{
     decode, get_json, next_id, tables, ScheduleRecord, ScheduleStatus, Store, StoreResult,
 };
-use redb::{ReadableTable, ReadableTableMetadata, TableDefinition};
+use redb::{Durability, ReadableTable, ReadableTableMetadata, TableDefinition};
 
 /// id → () for every schedule in `sending`: what a restart must reconcile.
 const SCHEDULES_SENDING: TableDefinition<u64, ()> = TableDefinition::new("schedules_sending");
@@ -184,7 +184,12 @@ impl Store {
         id: u64,
         outcome: &SendingOutcome,
     ) -> StoreResult<Option<ScheduleRecord>> {
-        let txn = self.db.begin_write()?;
+        let mut txn = self.db.begin_write()?;
+        // No fsync of its own: the next durable commit (the next claim, any other write, or
+        // `persist_schedules`) carries it. Losing it in a crash leaves the schedule in
+        // `sending`, which the restart reconciles with the engine; the claim is what must be
+        // durable, and it is.
+        txn.set_durability(Durability::None);
         let finished;
         {
             let schedules = txn.open_table(tables::SCHEDULES)?;
@@ -218,6 +223,13 @@ impl Store {
         }
         txn.commit()?;
         Ok(finished)
+    }
+
+    /// Makes every earlier commit durable (an empty commit with fsync), at shutdown.
+    pub fn persist_schedules(&self) -> StoreResult<()> {
+        let txn = self.db.begin_write()?;
+        txn.commit()?;
+        Ok(())
     }
 
     /// Every schedule in `sending` (a send was started and not recorded as finished), by id.

@@ -189,6 +189,11 @@ impl Scheduler {
         }
     }
 
+    /// Makes the recorded outcomes durable (they are committed without their own fsync).
+    pub fn persist(&self) -> Result<(), SchedulerError> {
+        Ok(self.store.persist_schedules()?)
+    }
+
     /// The injected clock's time.
     pub fn now_ms(&self) -> i64 {
         self.clock.now_ms()

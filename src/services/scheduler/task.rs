@@ -84,7 +84,13 @@ async fn run(scheduler: Scheduler, poll: Duration, wake: Arc<Notify>, stop: Arc<
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = wake.notified() => {}
-            _ = stop.notified() => return,
+            _ = stop.notified() => break,
+        }
+    }
+    if let Some(current) = scheduler {
+        let flushed = tokio::task::spawn_blocking(move || current.persist()).await;
+        if !matches!(flushed, Ok(Ok(()))) {
+            log::warn!("scheduler: final flush failed; outcomes will be reconciled at start");
         }
     }
 }
