@@ -351,6 +351,22 @@ fn cases() -> Vec<Case> {
             expect: [401, 401, 403, 403, 200, 200, 200],
             build: |w, c| w.with(w.server.get("/api/admin/security-events"), c, Owner::Admin),
         },
+        // Engine routes (later issues). The QR of alice's a1, pending in the sandbox.
+        Case {
+            method: "GET",
+            path: "/api/qr/{clientId}",
+            expect: [401, 401, 403, 403, 200, 200, 200],
+            build: |w, c| w.with(w.server.get("/api/qr/a1"), c, Owner::Alice),
+        },
+        // Live events: credentials are checked before the upgrade, so a plain GET shows the
+        // refusals; an accepted caller without upgrade headers gets 426. The WebSocket origin
+        // check refuses another site even for a GET.
+        Case {
+            method: "GET",
+            path: "/ws",
+            expect: [401, 401, 426, 426, 426, 426, 403],
+            build: |w, c| w.with(w.server.get("/ws"), c, Owner::Alice),
+        },
     ]
 }
 
