@@ -422,6 +422,15 @@ fn logout_and_shutdown_close_open_sockets() {
         .expect_err("ended session");
     assert_eq!(status, 401);
 
+    // Disabling an account closes its sockets at once too.
+    let bob = server.user(&admin, "bob");
+    let mut bob_ws = server.live(&bob);
+    let body = json!({"disabled": true});
+    let (status, _, _) = server.post("/api/admin/users/bob/disable", Auth::Cookie(&admin), body);
+    assert_eq!(status, 200);
+    assert_eq!(close_code(&mut bob_ws), Some(CloseCode::Policy));
+    assert!(started.elapsed() < Duration::from_secs(20));
+
     // The admin's session is still valid: its socket stays open until the server stops.
     server.terminate();
     assert_eq!(close_code(&mut admin_ws), Some(CloseCode::Away));

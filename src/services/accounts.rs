@@ -119,6 +119,8 @@ impl Accounts {
     pub fn logout(&self, token: &str) -> Result<(), Error> {
         if secrets::looks_like_key(token) {
             self.shared.store.delete_session(&digest(token))?;
+            // Open /ws sockets of this session close now rather than at their next check.
+            self.shared.live.recheck_credentials();
         }
         Ok(())
     }
@@ -168,7 +170,10 @@ impl Accounts {
             }
         })?;
         match replaced {
-            Some(true) => Ok(new_key),
+            Some(true) => {
+                self.shared.live.recheck_credentials();
+                Ok(new_key)
+            }
             _ => Err(Error::AuthFailed),
         }
     }
@@ -212,6 +217,7 @@ impl Accounts {
             .ok_or_else(|| Error::NotFound("User".into()))?;
         if disabled {
             self.shared.store.delete_sessions_of(username)?;
+            self.shared.live.recheck_credentials();
         }
         Ok(user)
     }
@@ -312,6 +318,7 @@ impl Accounts {
             .update_user(username, |u| u.password_hash = hash)?
             .ok_or_else(|| Error::NotFound("User".into()))?;
         self.shared.store.delete_sessions_of(username)?;
+        self.shared.live.recheck_credentials();
         Ok(())
     }
 
@@ -329,6 +336,7 @@ impl Accounts {
             ));
         }
         self.shared.store.delete_user(username)?;
+        self.shared.live.recheck_credentials();
         Ok(())
     }
 

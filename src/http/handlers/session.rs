@@ -61,8 +61,6 @@ async fn login_impl(ctx: Ctx) -> HandlerResult {
 async fn logout_impl(ctx: Ctx) -> HandlerResult {
     if let Some(token) = auth::session_token(&ctx.headers) {
         blocking(ctx.app(), move |app| app.accounts.logout(&token)).await?;
-        // Open /ws sockets of this session close now rather than at their next check.
-        ctx.app().live.recheck_credentials();
     }
     let mut res = response::json(StatusCode::OK, &json!({"message": "Logged out."}));
     if let Ok(v) = HeaderValue::from_str(&auth::clear_session_cookie(ctx.tls)) {
