@@ -111,6 +111,11 @@ fn crash_child_entry_point() {
         chattu::services::scheduler::Scheduler::new(store, clock, phone, settings());
     scheduler.start().unwrap();
     scheduler.tick().unwrap();
+    if mode == "after-outcomes" {
+        // Every send and outcome done, but outcomes are committed without an fsync of their
+        // own: abort before anything else makes them durable.
+        std::process::abort();
+    }
 }
 
 fn run_child(dir: &Path, mode: &str) -> std::process::ExitStatus {
@@ -150,8 +155,12 @@ fn crash_then_restart(mode: &str, sends_after_restart: usize) {
     // The crash left every claimed schedule in `sending` with its message id.
     let store = open_store(&dir);
     let in_flight = store.sending_schedules().unwrap();
-    assert_eq!(in_flight.len(), 3);
+    if mode != "after-outcomes" {
+        assert_eq!(in_flight.len(), 3);
+    }
     assert!(in_flight.iter().all(|s| s.message_id.is_some()));
+    let before: Vec<_> = store.schedules_of(&["c1"]).unwrap();
+    assert_eq!(before.len(), 3);
 
     let phone = FilePhone::new(dir.path(), CrashPoint::Never);
     let clock = ManualClock::at(START_MS + 60_000);
@@ -168,7 +177,7 @@ fn crash_then_restart(mode: &str, sends_after_restart: usize) {
     let deliveries = phone.deliveries();
     let delivered: Vec<&str> = deliveries.iter().map(|(_, t)| t.as_str()).collect();
     assert_eq!(delivered, texts, "each message exactly once, in order");
-    for record in &in_flight {
+    for record in &before {
         let now = status(&store, record.id);
         assert_eq!(now.status, ScheduleStatus::Sent);
         assert_eq!(
@@ -192,4 +201,10 @@ fn crash_between_the_sending_commit_and_the_send() {
 fn crash_between_the_send_and_the_sent_commit() {
     // The first reached the phone: reconciliation records it; only the other two are sent.
     crash_then_restart("after-send", 2);
+}
+
+#[test]
+fn crash_after_the_outcomes_before_they_are_durable() {
+    // All three reached the phone; whatever outcomes survived, nothing is sent again.
+    crash_then_restart("after-outcomes", 0);
 }
