@@ -229,3 +229,42 @@ fn a_rejected_send_fails_and_an_endless_outage_fails_after_the_grace() {
     assert!(phone.delivered().is_empty());
     assert_eq!(scheduler.resident(), 0, "no retry left behind");
 }
+
+#[test]
+fn several_clients_are_sent_in_parallel_each_in_due_order() {
+    let dir = TempDir::new();
+    let store = open_store(&dir);
+    let clock = ManualClock::at(START_MS);
+    let phone = Phone::new();
+    let mut records = Vec::new();
+    for i in 0..300 {
+        let client = format!("client-{}", i % 5);
+        records.push(record(
+            &client,
+            START_MS + 1_000 + (i / 7) as i64,
+            &format!("{client} {i}"),
+        ));
+    }
+    let stored = store.insert_schedules(records).unwrap();
+    let mut scheduler = scheduler(&store, &clock, &phone, settings());
+    scheduler.start().unwrap();
+    clock.set_ms(START_MS + 2_000);
+    assert_eq!(scheduler.tick().unwrap().sent, 300);
+    let delivered = phone.delivered();
+    assert_eq!(delivered.len(), 300);
+    for c in 0..5 {
+        let client = format!("client-{c}");
+        let got: Vec<u64> = delivered
+            .iter()
+            .filter(|m| m.client_id == client)
+            .map(|m| m.schedule_id)
+            .collect();
+        let want: Vec<u64> = stored
+            .iter()
+            .filter(|s| s.client_id == client)
+            .map(|s| s.id)
+            .collect();
+        assert_eq!(got, want, "{client} in due order");
+    }
+    assert!(store.sending_schedules().unwrap().is_empty());
+}

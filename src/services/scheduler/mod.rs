@@ -11,6 +11,7 @@
 //!
 //! main.rs starts it with `scheduler::start(&app, sender)` inside the runtime.
 
+mod delivery;
 pub mod runner;
 pub mod sender;
 mod task;
@@ -43,6 +44,9 @@ pub struct SchedulerSettings {
     pub page_size: usize,
     /// Schedules claimed per write transaction.
     pub claim_batch: usize,
+    /// Clients whose due schedules are sent at the same time (one thread each); one client's
+    /// schedules always go out one at a time, in due order.
+    pub send_parallelism: usize,
     /// Longest sleep between looks at the store (new schedules are noticed within this).
     pub poll_interval: Duration,
     /// First wait before sending again after `SendError::Unavailable`; doubles per attempt...
@@ -59,6 +63,7 @@ impl Default for SchedulerSettings {
             max_resident: 50_000,
             page_size: 5_000,
             claim_batch: 256,
+            send_parallelism: 4,
             poll_interval: Duration::from_millis(200),
             retry_initial_ms: 2_000,
             retry_max_ms: 60_000,

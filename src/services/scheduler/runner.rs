@@ -2,7 +2,8 @@
 //! (re)start, [`Scheduler::tick`] fires whatever is due by the injected clock. The tokio task in
 //! task.rs calls these from a blocking thread; tests call them directly with a test clock.
 
-use super::sender::{new_message_id, Reconciled, ScheduledSender, ScheduledText, SendError};
+use super::delivery::Courier;
+use super::sender::{new_message_id, Reconciled, ScheduledSender};
 use super::wheel::{Entry, Wheel};
 use super::SchedulerSettings;
 use crate::services::Clock;
@@ -32,7 +33,7 @@ pub struct TickReport {
 }
 
 impl TickReport {
-    fn add(&mut self, other: TickReport) {
+    pub(super) fn add(&mut self, other: TickReport) {
         self.sent += other.sent;
         self.missed += other.missed;
         self.failed += other.failed;
@@ -281,9 +282,10 @@ impl Scheduler {
             &mut new_message_id,
         )?;
         batch.clear();
+        let mut sending = Vec::new();
         for claim in claims {
             match claim {
-                Claim::Sending(schedule) => report.add(self.send(&schedule)?),
+                Claim::Sending(schedule) => sending.push(schedule),
                 Claim::Missed(schedule) => {
                     log::warn!(
                         "scheduled message {} of client {} missed: {} ms late, over the grace",
@@ -296,6 +298,7 @@ impl Scheduler {
                 Claim::Skipped => report.skipped += 1,
             }
         }
+        report.add(self.send_all(sending)?);
         Ok(report)
     }
 
@@ -312,57 +315,35 @@ impl Scheduler {
         }
     }
 
-    /// Sends a schedule in `sending` under its stored message id and records the outcome.
+    /// Sends schedules in `sending` (see delivery.rs) and queues the ones to try again.
+    fn send_all(&mut self, schedules: Vec<ScheduleRecord>) -> Result<TickReport, SchedulerError> {
+        if schedules.is_empty() {
+            return Ok(TickReport::default());
+        }
+        let courier = Courier {
+            store: &self.store,
+            clock: self.clock.as_ref(),
+            sender: self.sender.as_ref(),
+            grace_ms: self.settings.missed_grace_ms,
+        };
+        let ids: Vec<u64> = schedules.iter().map(|s| s.id).collect();
+        let delivered = courier.deliver_all(schedules, self.settings.send_parallelism)?;
+        for id in ids {
+            if !delivered.retry.contains(&id) {
+                self.retries.remove(&id);
+            }
+        }
+        let now = self.clock.now_ms();
+        for &id in &delivered.retry {
+            let attempts = self.retries.entry(id).or_insert(0);
+            *attempts += 1;
+            let wait = self.settings.retry_delay_ms(*attempts);
+            self.wheel.insert(now.saturating_add(wait), id);
+        }
+        Ok(delivered.report)
+    }
+
     fn send(&mut self, schedule: &ScheduleRecord) -> Result<TickReport, SchedulerError> {
-        let mut report = TickReport::default();
-        let Some(message_id) = schedule.message_id.clone() else {
-            return Ok(report);
-        };
-        let message = ScheduledText {
-            schedule_id: schedule.id,
-            client_id: schedule.client_id.clone(),
-            recipient: schedule.recipient.clone(),
-            text: schedule.message.clone(),
-            message_id,
-        };
-        let outcome = match self.sender.send_text(&message) {
-            Ok(_) => {
-                report.sent += 1;
-                SendingOutcome::Sent {
-                    sent_ms: self.clock.now_ms(),
-                }
-            }
-            Err(SendError::Rejected(why)) => {
-                log::warn!("scheduled message {} failed: {why}", schedule.id);
-                report.failed += 1;
-                SendingOutcome::Failed { reason: why }
-            }
-            Err(SendError::Unavailable(why)) => {
-                let now = self.clock.now_ms();
-                if now.saturating_sub(schedule.due_ms) <= self.settings.missed_grace_ms {
-                    let attempts = self.retries.entry(schedule.id).or_insert(0);
-                    *attempts += 1;
-                    let wait = self.settings.retry_delay_ms(*attempts);
-                    self.wheel.insert(now.saturating_add(wait), schedule.id);
-                    log::info!(
-                        "scheduled message {} not sent ({why}); trying again in {wait} ms",
-                        schedule.id
-                    );
-                    report.retried += 1;
-                    return Ok(report);
-                }
-                log::warn!(
-                    "scheduled message {} failed: still unsendable past the grace ({why})",
-                    schedule.id
-                );
-                report.failed += 1;
-                SendingOutcome::Failed {
-                    reason: format!("not sent within the grace: {why}"),
-                }
-            }
-        };
-        self.retries.remove(&schedule.id);
-        self.store.finish_sending(schedule.id, &outcome)?;
-        Ok(report)
+        self.send_all(vec![schedule.clone()])
     }
 }

@@ -59,7 +59,8 @@ pub enum Reconciled {
 
 /// Sends scheduled texts. The WhatsApp engine implements it; tests use a recording double.
 ///
-/// Both methods are called from a blocking thread, one call at a time. `send_text` should
+/// Both methods are called from blocking threads. Sends for one client come one at a time, in
+/// due order; different clients may be sent concurrently (`send_parallelism`). `send_text` should
 /// return once WhatsApp has accepted the message (server ack), or with an error; it must send
 /// under `message.message_id` exactly, because exactly-once rests on that id (docs/scheduler.md).
 pub trait ScheduledSender: Send + Sync {
