@@ -141,6 +141,7 @@ impl EngineManager {
             self.app.clone(),
             client_id.to_string(),
             handle.subscribe(),
+            Arc::downgrade(&handle),
         ));
         log::info!("client {client_id}: WhatsApp engine started");
         engines.insert(
@@ -282,7 +283,12 @@ fn stored_status(status: &EngineStatus, paired: bool) -> Option<(ClientStatus, O
 }
 
 /// Follows one engine's states into its client record until the engine ends.
-async fn watch_status(app: Weak<App>, client_id: String, mut rx: watch::Receiver<EngineStatus>) {
+async fn watch_status(
+    app: Weak<App>,
+    client_id: String,
+    mut rx: watch::Receiver<EngineStatus>,
+    engine: Weak<EngineHandle>,
+) {
     let mut last: Option<(ClientStatus, Option<String>)> = None;
     let mut last_qr: Option<String> = None;
     let mut paired = is_paired(&app, &client_id).await;
@@ -300,7 +306,7 @@ async fn watch_status(app: Weak<App>, client_id: String, mut rx: watch::Receiver
         if let Some(target) = stored_status(&status, paired) {
             if last.as_ref() != Some(&target) {
                 if !record(&app, &client_id, &target).await {
-                    return;
+                    return unlink_orphan(&app, &client_id, &engine).await;
                 }
                 log::info!("client {client_id}: {}", target.0.label());
                 last = Some(target);
@@ -336,6 +342,23 @@ fn publish_qr(app: &Weak<App>, client_id: &str, qr_png: &str) {
         app.live.publish_for_client(&app.store, client_id, |owner| {
             LiveEvent::qr(owner, client_id, qr_png, None, now)
         });
+    }
+}
+
+/// The client vanished without going through [`EngineManager::remove`] (its account was deleted):
+/// unlink the companion so the phone forgets it, which also ends the engine.
+async fn unlink_orphan(app: &Weak<App>, client_id: &str, engine: &Weak<EngineHandle>) {
+    if app.strong_count() == 0 {
+        return;
+    }
+    if let Some(engine) = engine.upgrade() {
+        log::warn!("client {client_id}: deleted while its engine ran; unlinking it");
+        if tokio::time::timeout(LOGOUT_WAIT, engine.logout())
+            .await
+            .is_err()
+        {
+            engine.stop();
+        }
     }
 }
 
