@@ -58,6 +58,7 @@ const OPS: &[Op] = &[
     op(Post, "/api/reset-api-key", "account", "Replace the account API key, authenticated by username and current key in the body.", Some("ResetApiKeyRequest"), 200, "ResetApiKeyResponse", &[400, 401, 429]),
     op(Post, "/api/add-number", "clients", "Add a WhatsApp client and start its session: the first QR code as a PNG data URL (or connected), and a pairing code with pairingMethod \"code\" (docs/api.md).", Some("AddNumberRequest"), 200, "AddNumberResponse", &[400, 401, 403, 409, 429, 502]),
     op(Get, "/api/qr/{clientId}", "clients", "The QR code the client shows now, as image/png (409 NOT_PENDING_AUTH when it is not waiting for a scan).", None, 200, "QrImage", &[401, 403, 404, 409, 429]),
+    op(Post, "/api/send-message", "messages", "Send a text to a phone number through the client's WhatsApp session: the WhatsApp message id and its ack level (server); receipts later raise the sent-history status. mediaUrl is refused with MEDIA_ERROR for now.", Some("SendMessageRequest"), 200, "SendMessageResponse", &[400, 401, 403, 404, 409, 429, 502, 504]),
     op(Get, "/api/clients", "clients", "All clients of the account (a client key sees its own client).", None, 200, "ClientList", &[401, 429]),
     op(Post, "/api/update-webhook", "clients", "Set (or clear with null/\"\") the webhook URL of a client.", Some("UpdateWebhookRequest"), 200, "UpdateWebhookResponse", &[400, 401, 403, 404, 429]),
     op(Delete, "/clients/{clientId}", "clients", "Delete a client permanently (session and password required).", Some("DeleteClientRequest"), 200, "MessageResponse", &[400, 401, 403, 404, 429]),
@@ -262,6 +263,8 @@ fn schemas() -> Value {
             json!({"message": s(), "newApiKey": s()}),
         ),
     );
+    m.insert("SendMessageRequest".into(), object(&["clientId", "number"], json!({"clientId": s(), "number": {"type": "string", "description": "Recipient phone number with country code (digits; +, spaces and dashes are ignored)."}, "message": {"type": "string", "description": "The text (required while media is not supported)."}, "mediaUrl": {"type": "string", "description": "Not supported yet: answered with 400 MEDIA_ERROR."}})));
+    m.insert("SendMessageResponse".into(), object(&["success", "messageId", "ack", "message"], json!({"success": {"type": "boolean"}, "messageId": {"type": "string", "description": "WhatsApp message id (3EB0…)."}, "ack": {"type": "string", "enum": ["server", "delivered", "read", "played"]}, "message": {"type": "object", "properties": {"id": {"type": "object", "properties": {"_serialized": s(), "id": s()}}, "to": s(), "body": s(), "timestamp": {"type": "integer"}, "type": s(), "ack": s()}}})));
     m.insert("AddNumberRequest".into(), object(&["clientId", "phoneNumber"], json!({"clientId": s(), "phoneNumber": {"type": "string", "description": "Digits, without +."}, "pairingMethod": {"type": "string", "enum": ["qr", "code"], "description": "\"code\": also return a pairing code to type on the phone (Link with phone number)."}})));
     m.insert(
         "QrImage".into(),

@@ -9,7 +9,7 @@
 //! Adding a route: add a line here, write the handler in `handlers/`, describe it in `openapi.rs`.
 
 use super::handlers::{
-    accounts, admin, clients, history, schedules, session, system, whatsapp, Handler,
+    accounts, admin, clients, history, messages, schedules, session, system, whatsapp, Handler,
 };
 
 /// HTTP methods the API uses.
@@ -128,6 +128,7 @@ pub const ROUTES: &[Route] = &[
         whatsapp::add_number,
     ),
     route(Get, "/api/qr/{clientId}", KeyOrSession, API, whatsapp::qr),
+    route(Post, "/api/send-message", KeyOrSession, API, messages::send),
     route(Get, "/api/clients", KeyOrSession, API, clients::list),
     route(
         Post,

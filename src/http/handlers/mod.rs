@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod admin;
 pub mod clients;
 pub mod history;
+pub mod messages;
 pub mod schedules;
 pub mod session;
 pub mod system;
