@@ -361,3 +361,42 @@ async fn other_devices_hear_of_links_and_unlinks() {
     conn.close().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn unpaired_companions_get_answers_too() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(listener).unwrap();
+    let creds = DeviceCreds::generate();
+    let payload = chattu::engine::client_payload::registration_payload(&creds, None);
+    let mut conn = wire::connect(
+        &sim.ws_url(),
+        &creds.noise_key,
+        sim.trusted_root(),
+        &payload,
+        PATIENCE,
+    )
+    .await
+    .unwrap();
+    let pair_device = tokio::time::timeout(PATIENCE, conn.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(pair_device.child("pair-device").is_some());
+    let ping = Node::new("iq")
+        .with_attr("xmlns", "w:p")
+        .with_attr("type", "get")
+        .with_attr("to", Jid::server_jid())
+        .with_child(Node::new("ping"));
+    assert_eq!(
+        ask(&mut conn, ping, "p1").await.attr("type"),
+        Some("result")
+    );
+    let answer = ask(&mut conn, pre_key_count_node(), "c1").await;
+    assert_eq!(answer.attr("type"), Some("error"));
+    assert_eq!(
+        answer.child("error").and_then(|e| e.attr("code")),
+        Some("501")
+    );
+    conn.close().await;
+    sim.shutdown().await;
+}

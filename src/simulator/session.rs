@@ -1,7 +1,7 @@
 //! One client connection on the simulator: handshake, the registration-or-login decision (§5.2, §6.1),
 //! then stanzas until either side ends it.
 
-use super::iq::answer_iq;
+use super::iq::{answer_iq, error_reply, result_reply};
 use super::keys::SignedKey;
 use super::link_code::answer_code_iq;
 use super::registry::{
@@ -70,6 +70,20 @@ fn signed_pre_key(data: &DevicePairingRegistrationData) -> Option<SignedKey> {
         id: id.iter().fold(0u32, |n, b| (n << 8) | u32::from(*b)),
         public: data.e_skey_val.as_deref()?.try_into().ok()?,
         signature: data.e_skey_sig.as_deref()?.try_into().ok()?,
+    })
+}
+
+/// What an unpaired companion's own iqs get: a ping is answered, anything else needs a login first
+/// (`501`, never silence); results and errors need no answer.
+fn answer_unpaired_iq(node: &Node) -> Option<Node> {
+    let kind = node.attr("type")?;
+    if kind != "get" && kind != "set" {
+        return None;
+    }
+    let id = node.attr("id")?;
+    Some(match node.attr("xmlns") {
+        Some("w:p") => result_reply(id),
+        _ => error_reply(id, 501, "feature-not-implemented"),
     })
 }
 
@@ -185,7 +199,11 @@ where
                             return Ok(());
                         }
                         LinkAnswer::Refused(e) => log::info!("simulator: pairing refused: {e}"),
-                        LinkAnswer::NotOurs => {}
+                        LinkAnswer::NotOurs => {
+                            if let Some(reply) = answer_unpaired_iq(&node) {
+                                conn.send(&reply).await?;
+                            }
+                        }
                     }
                     continue;
                 }
