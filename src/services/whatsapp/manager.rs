@@ -9,7 +9,8 @@
 use super::super::live::LiveEvent;
 use super::super::webhooks::Webhooks;
 use super::super::{App, ClientStatus, Error};
-use super::prekeys::ClientPreKeys;
+use crate::engine::messaging::{InboundSink, MessagingSetup, NoSink};
+use crate::engine::signal_prekeys::RedbPreKeys;
 use crate::engine::{self, EngineConfig, EngineHandle, EngineStatus, StopReason};
 use crate::store::signal::with_signal_txn;
 use crate::store::ClientCredentialStore;
@@ -70,15 +71,28 @@ impl Running {
 pub struct EngineManager {
     app: Weak<App>,
     config: EngineConfig,
+    /// Where engines record the messages they decrypt (in the decrypting transaction).
+    inbound: Arc<dyn InboundSink>,
     engines: Mutex<HashMap<String, Running>>,
 }
 
 impl EngineManager {
-    /// A manager whose engines use `config` (URL and trusted root). Starts nothing.
+    /// A manager whose engines use `config` (URL and trusted root) and record nothing of what
+    /// they receive (engine events only). Starts nothing.
     pub fn new(app: &Arc<App>, config: EngineConfig) -> EngineManager {
+        EngineManager::with_inbound(app, config, Arc::new(NoSink))
+    }
+
+    /// Like [`EngineManager::new`]; received messages go to `inbound`.
+    pub fn with_inbound(
+        app: &Arc<App>,
+        config: EngineConfig,
+        inbound: Arc<dyn InboundSink>,
+    ) -> EngineManager {
         EngineManager {
             app: Arc::downgrade(app),
             config,
+            inbound,
             engines: Mutex::new(HashMap::new()),
         }
     }
@@ -131,11 +145,18 @@ impl EngineManager {
             old.handle.stop();
         }
         let store = Arc::new(ClientCredentialStore::new(app.store.clone(), client_id));
-        let prekeys = Arc::new(ClientPreKeys::new(app.store.clone(), client_id));
-        let handle = Arc::new(engine::start_with_prekeys(
+        // Signal state (prekeys, sessions) lives in the app's redb under the client id.
+        let prekeys = Arc::new(RedbPreKeys::new(app.store.clone(), client_id));
+        let setup = MessagingSetup {
+            db: app.store.clone(),
+            namespace: client_id.to_string(),
+            sink: self.inbound.clone(),
+        };
+        let handle = Arc::new(engine::start_messaging(
             self.config.clone(),
             store,
             prekeys,
+            setup,
         ));
         let watcher = tokio::spawn(watch_status(
             self.app.clone(),
@@ -159,7 +180,8 @@ impl EngineManager {
         self.lock().get(client_id).map(|r| r.handle.status())
     }
 
-    fn handle(&self, client_id: &str) -> Option<Arc<EngineHandle>> {
+    /// The client's engine (to send messages, subscribe to its events), if one was started.
+    pub fn handle(&self, client_id: &str) -> Option<Arc<EngineHandle>> {
         self.lock().get(client_id).map(|r| r.handle.clone())
     }
 

@@ -7,7 +7,6 @@
 //! no engine were configured: clients are stored, nothing connects.
 
 pub mod manager;
-pub mod prekeys;
 pub mod sandbox;
 
 pub use manager::{EngineManager, ManagerError};
