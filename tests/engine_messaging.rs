@@ -316,6 +316,18 @@ async fn texts_both_ways_with_receipts() {
         Some("second back")
     );
 
+    // What the engine's own phone sends reaches the engine as a device-sent copy in the friend's chat.
+    let mine = phone_sends(&sim, "15550003001", "15550003002", "from my phone").await;
+    let copy = received_by_engine(&mut events, &mine).await;
+    assert!(copy.from_me);
+    assert_eq!(copy.chat, friend);
+    assert_eq!(copy.from, Jid::phone("15550003001"));
+    assert_eq!(copy.text.as_deref(), Some("from my phone"));
+    assert_eq!(
+        phone_received(&sim, "15550003002", &mine).await["text"],
+        "from my phone"
+    );
+
     // The engine's own phone got device-sent copies and could decrypt them (no failures).
     let own = phone_messages(&sim, "15550003001").await;
     assert_eq!(own["decryptFailures"], 0);
