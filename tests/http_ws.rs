@@ -551,3 +551,30 @@ fn messages_and_acks_reach_only_their_owner() {
     drop(alice_ws);
     runtime.shutdown_timeout(Duration::from_secs(5));
 }
+
+#[test]
+fn clients_that_talk_too_much_are_disconnected() {
+    let server = Sandboxed::start();
+    let admin = server.login("admin", ADMIN_PASSWORD);
+
+    // One oversized frame: the server drops the socket.
+    let mut big = server.live(&admin);
+    big.send(Message::text("x".repeat(5000))).expect("send");
+    assert!(next_json(&mut big).is_none(), "socket still open");
+
+    // Many small frames: closed with a policy violation.
+    let mut chatty = server.live(&admin);
+    for _ in 0..100 {
+        if chatty.send(Message::text("hi")).is_err() {
+            break;
+        }
+    }
+    set_timeout(&mut chatty, Duration::from_secs(5));
+    assert_eq!(close_code(&mut chatty), Some(CloseCode::Policy));
+
+    // A quiet socket of the same account still gets its events.
+    let mut quiet = server.live(&admin);
+    server.add_number(&admin, "q1", "15550003333");
+    let seen = read_until(&mut quiet, is("qr", "q1"));
+    assert_own(&seen, &["q1"]);
+}
