@@ -600,3 +600,7 @@ impl super::EngineHandle {
         self.messenger.as_ref().and_then(|m| m.ack_level(id))
     }
 }
+
+#[cfg(test)]
+#[path = "messaging_tests.rs"]
+mod tests;
