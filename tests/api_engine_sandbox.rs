@@ -72,3 +72,41 @@ fn chattu_sim_runs_alone_and_prints_its_root_key() {
     let line = help.wait_line("Usage: chattu sim");
     assert!(line.contains("--listen"), "{line}");
 }
+
+#[test]
+fn an_unreachable_whatsapp_leaves_new_clients_pending_without_a_qr() {
+    // A loopback port nobody listens on: every connection attempt is refused at once.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("free port")
+        .port();
+    let url = format!("ws://127.0.0.1:{port}/ws/chat");
+    let chattu = Chattu::start(&[], &[("CHATTU_WHATSAPP_URL", url.as_str())]);
+    let http = chattu.http();
+    let (_, key) = chattu.admin();
+    let added = http.add_number(
+        &key,
+        json!({"clientId": "offline", "phoneNumber": "15550011111"}),
+    );
+    assert_eq!(added.status, 200, "{}", added.text());
+    let body = added.json();
+    assert_eq!(body["status"], "pending_auth");
+    assert!(body["qrCode"].is_null(), "{body}");
+    assert!(
+        body["message"]
+            .as_str()
+            .is_some_and(|m| m.contains("/api/qr/offline")),
+        "{body}"
+    );
+    // Unpaired, so still waiting for authentication whatever the connection does.
+    chattu.wait_status(&key, "offline", "Pending Authentication");
+    let qr = http.send("GET", "/api/qr/offline", &[("x-api-key", &key)], None);
+    assert_eq!(qr.status, 409, "{}", qr.text());
+    assert_eq!(qr.json()["code"], "NOT_PENDING_AUTH");
+    // A pairing code needs a live connection too.
+    let code = http.add_number(
+        &key,
+        json!({"clientId": "offline", "phoneNumber": "15550011111", "pairingMethod": "code"}),
+    );
+    assert_eq!(code.status, 409, "{}", code.text());
+}
