@@ -192,3 +192,32 @@ async fn service_unavailable_is_retried() {
     engine.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn dropped_connection_reconnects_without_qr() {
+    let (sim, engine, _store) = setup("15550002424").await;
+    let (status, body) = call(
+        "POST",
+        format!("{}/sim/phones/15550002424/devices/1/drop", sim.http_base()),
+        None,
+    )
+    .await;
+    assert_eq!((status, body["dropped"].as_u64()), (200, Some(1)), "{body}");
+    wait(&engine, "reconnecting", |s| {
+        matches!(s, EngineStatus::Reconnecting { .. })
+    })
+    .await;
+    let status = wait(&engine, "back online", |s| {
+        matches!(
+            s,
+            EngineStatus::Connected { .. } | EngineStatus::PendingAuth { .. }
+        )
+    })
+    .await;
+    assert!(
+        matches!(status, EngineStatus::Connected { .. }),
+        "{status:?}"
+    );
+    engine.shutdown().await;
+    sim.shutdown().await;
+}

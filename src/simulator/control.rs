@@ -151,6 +151,15 @@ pub(super) async fn route(
                 Err(e) => sim_error(&e),
             }
         }
+        (&Method::POST, ["phones", phone, "devices", device, "drop"]) => {
+            let Ok(device) = device.parse::<u16>() else {
+                return sim_error(&SimError::DeviceNotFound);
+            };
+            match shared.registry.drop_connections(phone, device) {
+                Ok(dropped) => json_response(StatusCode::OK, &json!({ "dropped": dropped })),
+                Err(e) => sim_error(&e),
+            }
+        }
         (&Method::POST, ["phones", phone, "devices", device, "failure"]) => {
             let Ok(device) = device.parse::<u16>() else {
                 return sim_error(&SimError::DeviceNotFound);

@@ -25,6 +25,8 @@ pub enum ToConnection {
     Send(Node),
     /// Send this stanza (a stream error), then close the connection.
     End(Node),
+    /// Close the connection without a word (a network drop, for fault injection).
+    Drop,
 }
 
 /// A companion linked to an account.
@@ -442,6 +444,30 @@ impl Registry {
         if let Some((phone, device)) = self.logged_in_as(conn) {
             let _ = self.unlink(&phone, device);
         }
+    }
+
+    /// Fault injection: closes the device's live connections without a stream error, as a lost
+    /// network would. Returns how many were closed.
+    pub fn drop_connections(&self, phone: &str, device: u16) -> Result<usize, SimError> {
+        let mut inner = self.lock();
+        let account = inner.accounts.get(phone).ok_or(SimError::PhoneNotFound)?;
+        if !account.devices.contains_key(&device) {
+            return Err(SimError::DeviceNotFound);
+        }
+        let live: Vec<ConnId> = inner
+            .connections
+            .iter()
+            .filter(|(_, c)| {
+                matches!(&c.role, ConnRole::LoggedIn { phone: p, device: d } if p == phone && *d == device)
+            })
+            .map(|(id, _)| *id)
+            .collect();
+        for id in &live {
+            if let Some(c) = inner.connections.remove(id) {
+                let _ = c.tx.send(ToConnection::Drop);
+            }
+        }
+        Ok(live.len())
     }
 
     /// Fault injection: `failure` (a `<failure>` node) ends the device's live connection, or its next

@@ -221,6 +221,7 @@ where
                     conn.send(&node).await?;
                     return Ok(());
                 }
+                Some(ToConnection::Drop) => return Ok(()),
                 None => return Ok(()),
             },
         }
