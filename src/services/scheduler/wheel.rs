@@ -349,4 +349,48 @@ mod tests {
         assert_eq!(wheel.advance(999), vec![]);
         assert_eq!(wheel.now(), 1000);
     }
+
+    /// Random inserts interleaved with random advances, checked against a sorted-set model:
+    /// each advance returns exactly the model's entries due by then, in order.
+    #[test]
+    fn matches_a_sorted_set_model_under_random_operations() {
+        let mut seed: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        let start = (1i64 << 32) * 409 - 5_000; // near a 2^32 boundary on purpose
+        let mut wheel = Wheel::new(start);
+        let mut model = BTreeSet::new();
+        let mut now = start;
+        let mut id = 0u64;
+        for _ in 0..20_000 {
+            if next() % 3 == 0 {
+                let scale =
+                    [300u64, 20_000, 2_000_000, 100_000_000, 8_000_000_000][(next() % 5) as usize];
+                let due = now - 50 + (next() % scale) as i64;
+                id += 1;
+                wheel.insert(due, id);
+                model.insert((due, id));
+            } else {
+                now += (next() % [3u64, 700, 90_000, 40_000_000][(next() % 4) as usize]) as i64;
+                let got = wheel.advance(now);
+                let mut want = Vec::new();
+                while let Some(&first) = model.first() {
+                    if first.0 > now {
+                        break;
+                    }
+                    model.remove(&first);
+                    want.push(first);
+                }
+                assert_eq!(got, want);
+                assert_eq!(wheel.len(), model.len());
+                if let (Some(deadline), Some(first)) = (wheel.next_deadline(), model.first()) {
+                    assert!(deadline <= first.0, "deadline {deadline} after {first:?}");
+                }
+            }
+        }
+    }
 }
