@@ -4,7 +4,7 @@
 //! ```text
 //! chattu                      same as `chattu serve`
 //! chattu serve [--config P] [--listen ADDR] [--data-dir D] [--sandbox]
-//! chattu sim [--listen ADDR]
+//! chattu sim [--listen ADDR] [--seed TEXT]
 //! chattu user add NAME [--role admin|user] [--password-stdin]
 //! chattu user list | passwd NAME [--password-stdin] | delete NAME | set-plan NAME MAX_CLIENTS
 //! chattu version
@@ -33,6 +33,8 @@ pub enum Command {
     /// Run the WhatsApp simulator alone (docs/simulator.md).
     Sim {
         listen: String,
+        /// Derive the simulator's keys from this text, so its root stays the same across restarts.
+        seed: Option<String>,
     },
     UserAdd {
         common: CommonOptions,
@@ -97,7 +99,7 @@ Options:
 pub const SIM_DEFAULT_LISTEN: &str = "127.0.0.1:8091";
 
 const SIM_USAGE: &str = "\
-Usage: chattu sim [--listen ADDR]
+Usage: chattu sim [--listen ADDR] [--seed TEXT]
 
 Runs the WhatsApp simulator: the protocol's WebSocket endpoint at /ws/chat and the control API
 under /sim/ (simulated phones: create, scan a QR, type a pairing code, unlink; see
@@ -106,6 +108,9 @@ at it with [whatsapp] url = \"ws://ADDR/ws/chat\" and root_public_key = \"<that 
 
 Options:
   --listen ADDR    Address to listen on (default 127.0.0.1:8091; port 0 picks a free one)
+  --seed TEXT      Derive the simulator's keys from TEXT: the same seed gives the same root
+                   public key, so a configured root_public_key keeps working after a restart
+                   (default: fresh random keys on every start)
 ";
 
 const USER_USAGE: &str = "\
@@ -268,7 +273,7 @@ fn parse_serve(words: &[&str]) -> Result<Command, ParseOutcome> {
 }
 
 fn parse_sim(words: &[&str]) -> Result<Command, ParseOutcome> {
-    let parsed = split_args(words, &["--listen"], &[], SIM_USAGE)?;
+    let parsed = split_args(words, &["--listen", "--seed"], &[], SIM_USAGE)?;
     if let Some(extra) = parsed.positional.first() {
         return Err(usage(SIM_USAGE, &format!("unexpected argument {extra:?}")));
     }
@@ -279,8 +284,13 @@ fn parse_sim(words: &[&str]) -> Result<Command, ParseOutcome> {
             &format!("--listen {listen:?} is not an IP:port address"),
         ));
     }
+    let seed = parsed.value("--seed").map(String::from);
+    if seed.as_deref() == Some("") {
+        return Err(usage(SIM_USAGE, "--seed must not be empty"));
+    }
     Ok(Command::Sim {
         listen: listen.to_string(),
+        seed,
     })
 }
 

@@ -3,6 +3,7 @@
 
 use chattu::cli::{self, Command, ParseOutcome};
 use chattu::services::{app_log, webhooks, whatsapp, App};
+use chattu::simulator::{ServerIdentity, Simulator};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -36,7 +37,7 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Ok(Command::Sim { listen }) => match simulator(&listen) {
+        Ok(Command::Sim { listen, seed }) => match simulator(&listen, seed.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("chattu: {message}");
@@ -98,7 +99,7 @@ fn serve(common: &cli::CommonOptions, listen: Option<&str>, sandbox: bool) -> Re
 
 /// `chattu sim`: a standalone simulator until SIGTERM/SIGINT. Prints where it listens and the
 /// root public key a client must trust.
-fn simulator(listen: &str) -> Result<(), String> {
+fn simulator(listen: &str, seed: Option<&str>) -> Result<(), String> {
     app_log::init(log::LevelFilter::Info, 16);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -108,7 +109,18 @@ fn simulator(listen: &str) -> Result<(), String> {
         let listener = tokio::net::TcpListener::bind(listen)
             .await
             .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
-        let handle = chattu::simulator::Simulator::start(listener)
+        let identity = match seed {
+            // The seed text is hashed to the 32 bytes the keys are derived from.
+            Some(text) => {
+                let digest = ring::digest::digest(&ring::digest::SHA256, text.as_bytes());
+                let bytes = <[u8; 32]>::try_from(digest.as_ref())
+                    .map_err(|_| "SHA-256 gave an unexpected length".to_string())?;
+                ServerIdentity::from_seed(&bytes)
+            }
+            None => ServerIdentity::generate(),
+        };
+        let handle = Simulator::new(identity)
+            .serve(listener)
             .map_err(|e| format!("cannot start the simulator: {e}"))?;
         let root: String = handle
             .trusted_root()

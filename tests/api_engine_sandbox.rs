@@ -67,6 +67,14 @@ fn chattu_sim_runs_alone_and_prints_its_root_key() {
     let info = sim.http().get("/sim/info");
     assert_eq!(info.json()["rootPublicKey"], sim.root_hex.as_str());
 
+    // A seed gives the same root on every start; no seed, a fresh one.
+    let seeded = Sim::start_with(&["--seed", "demo"]);
+    let again = Sim::start_with(&["--seed", "demo"]);
+    let other = Sim::start_with(&["--seed", "other"]);
+    assert_eq!(seeded.root_hex, again.root_hex);
+    assert_ne!(seeded.root_hex, other.root_hex);
+    assert_ne!(seeded.root_hex, sim.root_hex);
+
     let dir = TempDir::new("help");
     let mut help = Process::spawn(&["sim", "--help"], &[], &dir.0);
     let line = help.wait_line("Usage: chattu sim");

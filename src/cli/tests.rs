@@ -53,13 +53,15 @@ fn serve_sandbox_and_sim() {
     assert_eq!(
         parse_str("sim"),
         Ok(Command::Sim {
-            listen: SIM_DEFAULT_LISTEN.into()
+            listen: SIM_DEFAULT_LISTEN.into(),
+            seed: None
         })
     );
     assert_eq!(
-        parse_str("sim --listen 127.0.0.1:0"),
+        parse_str("sim --listen 127.0.0.1:0 --seed demo"),
         Ok(Command::Sim {
-            listen: "127.0.0.1:0".into()
+            listen: "127.0.0.1:0".into(),
+            seed: Some("demo".into())
         })
     );
     assert!(matches!(parse_str("sim --help"), Err(ParseOutcome::Help(t)) if t.contains("/sim/")));

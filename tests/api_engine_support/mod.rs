@@ -173,8 +173,15 @@ pub struct Sim {
 
 impl Sim {
     pub fn start() -> Sim {
+        Sim::start_with(&[])
+    }
+
+    /// `chattu sim --listen 127.0.0.1:0 EXTRA`.
+    pub fn start_with(extra: &[&str]) -> Sim {
         let dir = TempDir::new("sim");
-        let mut process = Process::spawn(&["sim", "--listen", "127.0.0.1:0"], &[], &dir.0);
+        let mut args = vec!["sim", "--listen", "127.0.0.1:0"];
+        args.extend_from_slice(extra);
+        let mut process = Process::spawn(&args, &[], &dir.0);
         let addr = process.listening_addr();
         let line = process.wait_line("root public key ");
         let root_hex = line
