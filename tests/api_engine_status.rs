@@ -38,7 +38,12 @@ fn a_phone_unlinking_the_device_logs_the_client_out_and_a_new_qr_links_it_again(
     let client = chattu.wait_status(&key, "unlinked", "Logged Out");
     assert_eq!(client["connectedNumber"], "Not Connected");
 
-    // Adding the number again starts a fresh session with a new QR code.
+    // Asking for the QR code starts a fresh session: a new code, for a new link.
+    let qr = http.send("GET", "/api/qr/unlinked", &[("x-api-key", &key)], None);
+    assert_eq!(qr.status, 200, "{}", qr.text());
+    assert_eq!(qr.header("content-type").as_deref(), Some("image/png"));
+    chattu.wait_status(&key, "unlinked", "Pending Authentication");
+    // Adding the number again answers that session's QR code; scanning it links the client again.
     link(&chattu, &http, &key, "unlinked", "15550005551");
     assert_eq!(phone_devices(&http, "15550005551").len(), 1);
 }
