@@ -418,3 +418,56 @@ async fn sessions_and_queued_messages_survive_an_engine_restart() {
     engine.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn retry_receipts_rebuild_lost_sessions_both_ways() {
+    use chattu::protocol::signal::SessionStore;
+    let sim = Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let db = TempDb::new("retry");
+    let creds = Arc::new(MemoryCredentialStore::new());
+    let engine = paired_engine(&sim, "15550003301", &creds, &db).await;
+    create_phone(&sim, "15550003302").await;
+    let friend = Jid::phone("15550003302");
+    let mut events = engine.events().unwrap();
+    let one = engine.send_text(&friend, "one").await.unwrap();
+    phone_received(&sim, "15550003302", &one.id).await;
+    let two = phone_sends(&sim, "15550003302", "15550003301", "two").await;
+    received_by_engine(&mut events, &two).await;
+
+    // The phone forgets its sessions: the engine's next message fails there, the phone asks for a
+    // retry, and the engine sends it again over a new session.
+    let (status, _) = http(
+        "POST",
+        format!("{}/sim/phones/15550003302/reset-sessions", sim.http_base()),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let three = engine.send_text(&friend, "three").await.unwrap();
+    assert_eq!(
+        phone_received(&sim, "15550003302", &three.id).await["text"],
+        "three"
+    );
+    assert_eq!(
+        phone_messages(&sim, "15550003302").await["decryptFailures"],
+        1
+    );
+
+    // The engine forgets its session with the phone: the phone's next message fails, the engine
+    // reports it and asks for a retry, and the resent message is recorded.
+    chattu::store::signal::with_signal_txn(&db.db, "client-1", |txn| {
+        txn.delete_user_sessions("15550003302")
+    })
+    .unwrap();
+    let four = phone_sends(&sim, "15550003302", "15550003301", "four").await;
+    next_event(
+        &mut events,
+        |e| matches!(e, EngineEvent::UndecryptableMessage { id, .. } if *id == four),
+    )
+    .await;
+    let got = received_by_engine(&mut events, &four).await;
+    assert_eq!(got.text.as_deref(), Some("four"));
+    assert_eq!(db.recorded(&four).as_deref(), Some("four"));
+    engine.shutdown().await;
+    sim.shutdown().await;
+}

@@ -133,11 +133,11 @@ pub struct MessagingSetup {
 }
 
 #[derive(Clone)]
-struct OwnDevice {
-    phone: String,
-    device: u16,
-    registration_id: u32,
-    signed_identity: Vec<u8>,
+pub(super) struct OwnDevice {
+    pub(super) phone: String,
+    pub(super) device: u16,
+    pub(super) registration_id: u32,
+    pub(super) signed_identity: Vec<u8>,
 }
 
 struct Link {
@@ -157,6 +157,8 @@ pub struct Messenger {
     inbound: mpsc::UnboundedSender<Node>,
     send_lock: tokio::sync::Mutex<()>,
     next_id: AtomicU64,
+    /// Recently sent messages, for resending on a retry receipt.
+    pub(super) sent: super::retry::SentCache,
 }
 
 fn unix_now() -> u64 {
@@ -184,6 +186,7 @@ impl Messenger {
             inbound,
             send_lock: tokio::sync::Mutex::new(()),
             next_id: AtomicU64::new(1),
+            sent: super::retry::SentCache::default(),
         });
         tokio::spawn(receive_worker(Arc::downgrade(&messenger), rx));
         messenger
@@ -230,11 +233,11 @@ impl Messenger {
         Some(rx)
     }
 
-    fn own(&self) -> Option<OwnDevice> {
+    pub(super) fn own(&self) -> Option<OwnDevice> {
         lock(&self.link).as_ref().map(|l| l.own.clone())
     }
 
-    fn write(&self, node: Node) -> Result<(), SendError> {
+    pub(super) fn write(&self, node: Node) -> Result<(), SendError> {
         let link = lock(&self.link);
         let link = link.as_ref().ok_or(SendError::NotConnected)?;
         link.out.send(node).map_err(|_| SendError::NotConnected)
@@ -266,6 +269,10 @@ impl Messenger {
             "message" => self.inbound.send(node.clone()).is_ok(),
             "receipt" => {
                 self.on_receipt(node);
+                if node.attr("type") == Some("retry") {
+                    // Resending needs a key fetch: the worker does it.
+                    let _ = self.inbound.send(node.clone());
+                }
                 true
             }
             "notification" => {
@@ -349,7 +356,7 @@ impl Messenger {
         }
     }
 
-    async fn iq(&self, node: Node) -> Result<Node, SendError> {
+    pub(super) async fn iq(&self, node: Node) -> Result<Node, SendError> {
         let id = format!("m{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         self.request(format!("iq:{id}"), node.with_attr("id", id.as_str()))
             .await
@@ -366,7 +373,7 @@ impl Messenger {
         Ok(devices)
     }
 
-    async fn in_txn<T: Send + 'static>(
+    pub(super) async fn in_txn<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut SignalTxn) -> Result<T, SignalError> + Send + 'static,
     ) -> Result<T, SendError> {
@@ -427,6 +434,7 @@ impl Messenger {
             Some(&phash),
         );
         lock(&self.levels).insert(id.clone(), (chat.clone(), AckLevel::Pending));
+        self.sent.remember(&id, &chat, &text_message(text));
         let ack = self.request(format!("ack:{id}"), stanza).await?;
         if let Some(code) = ack.attr_parse::<u16>("error") {
             self.raise(&id, Some(chat.clone()), AckLevel::Error);
@@ -531,6 +539,12 @@ async fn receive_worker(
             return;
         };
         let Some(own) = m.own() else { continue };
+        if node.tag == "receipt" {
+            if let Err(e) = m.resend(&node).await {
+                log::warn!("engine: cannot resend after a retry receipt: {e}");
+            }
+            continue;
+        }
         let Some(incoming) = parse_incoming(&node, &own.phone) else {
             continue;
         };

@@ -10,7 +10,7 @@ use super::Shared;
 use crate::engine::message_id::{new_message_id, participant_hash};
 use crate::engine::receive::{
     decrypt_incoming, delivery_receipt, message_text, parse_incoming, read_receipt, receipt_ids,
-    AckLevel,
+    retry_receipt, AckLevel,
 };
 use crate::engine::send::{
     apply_bundles, device_sent, devices_without_session, enc_node, encrypt_for_devices,
@@ -19,7 +19,8 @@ use crate::engine::send::{
 use crate::protocol::binary::Node;
 use crate::protocol::jid::Jid;
 use crate::protocol::signal::{
-    key_fetch_node, LocalIdentity, MemoryStore, SignedPreKeyRecord, SignedPreKeyStore,
+    key_fetch_node, LocalIdentity, MemoryStore, ProtocolAddress, SessionStore, SignedPreKeyRecord,
+    SignedPreKeyStore,
 };
 use serde::Serialize;
 use std::collections::HashMap;
@@ -211,6 +212,7 @@ pub(crate) fn send_text(
 pub(super) fn receive(shared: &Shared, phone: &str, node: Node) {
     match node.tag.as_str() {
         "message" => receive_message(shared, phone, &node),
+        "receipt" if node.attr("type") == Some("retry") => resend(shared, phone, &node),
         "receipt" => {
             let level = AckLevel::from_receipt_type(node.attr_text("type").as_deref());
             let ids = receipt_ids(&node);
@@ -268,12 +270,90 @@ fn receive_message(shared: &Shared, phone: &str, node: &Node) {
             let receipt = delivery_receipt(&incoming);
             send_receipt(shared, phone, receipt);
         }
-        Some(Err(e)) => log::info!(
-            "simulator: phone {phone} cannot decrypt {}: {e}",
-            incoming.id
-        ),
+        Some(Err(e)) => {
+            log::info!(
+                "simulator: phone {phone} cannot decrypt {}: {e}",
+                incoming.id
+            );
+            // Ask the sender to encrypt again (once per message; a resend carries `count`).
+            let retried = node.child("enc").is_some_and(|enc| enc.has_attr("count"));
+            if !retried {
+                let registration = shared
+                    .registry
+                    .lock()
+                    .accounts
+                    .get(phone)
+                    .map(|a| a.phone.signal.registration_id)
+                    .unwrap_or_default();
+                let receipt = retry_receipt(&incoming, registration, 1, unix_now());
+                send_receipt(shared, phone, receipt);
+            }
+        }
         None => {}
     }
+}
+
+/// Answers a retry receipt for a message the phone sent: a new session with the asking device (fresh
+/// bundle) and the message again, to that device alone, with `<enc count>`.
+fn resend(shared: &Shared, phone: &str, receipt: &Node) {
+    let (Some(id), Some(device)) = (receipt.attr_text("id"), receipt.attr_jid("from")) else {
+        return;
+    };
+    let count: u32 = receipt
+        .child("retry")
+        .and_then(|r| r.attr_parse("count"))
+        .unwrap_or(1);
+    let sent = with_state(shared, phone, |s| {
+        s.outbox
+            .iter()
+            .find(|m| m.id == id)
+            .map(|m| (m.to.clone(), m.text.clone()))
+    })
+    .flatten();
+    let Some((to, text)) = sent else { return };
+    let address = ProtocolAddress::from_jid(&device);
+    with_state(shared, phone, |s| s.store.delete_session(&address));
+    let fetch = key_fetch_node(std::slice::from_ref(&device), None);
+    let Some(answer) = fetch
+        .child("key")
+        .map(|key| Node::new("iq").with_child(shared.registry.fetch_bundles(key)))
+    else {
+        return;
+    };
+    let chat = Jid::parse(&to).unwrap_or_else(|_| Jid::phone(to.clone()));
+    let message = text_message(&text);
+    let own_copy = device_sent(&chat, &message, None);
+    let target = std::slice::from_ref(&device);
+    let sealed = with_state(shared, phone, |s| {
+        apply_bundles(&mut s.store, &answer)?;
+        encrypt_for_devices(&mut s.store, &message, &own_copy, target, phone)
+    });
+    let Some(Ok(mut sealed)) = sealed else { return };
+    let Some(sealed) = sealed.pop() else { return };
+    let node = Node::new("message")
+        .with_attr("from", device_jid(phone, 0))
+        .with_attr("id", id.as_ref())
+        .with_attr("t", unix_now())
+        .with_attr("type", "text")
+        .with_child(enc_node(&sealed.message).with_attr("count", count));
+    deliver(shared, &device.user, device.device, node);
+}
+
+/// Forgets every Signal session of the phone (as after a reinstall of its app, keeping its keys);
+/// inbox and outbox stay. False when there is no such phone.
+pub(crate) fn reset_sessions(shared: &Shared, phone: &str) -> bool {
+    if with_state(shared, phone, |_| ()).is_none() {
+        return false;
+    }
+    let old = shared.phones.lock().remove(phone);
+    with_state(shared, phone, |s| {
+        if let Some(old) = old {
+            s.inbox = old.inbox;
+            s.outbox = old.outbox;
+            s.decrypt_failures = old.decrypt_failures;
+        }
+    });
+    true
 }
 
 /// Routes a receipt the phone sends, as the server would route one from a device.
@@ -407,6 +487,13 @@ pub(super) fn control_route(
             }
             shared.mailboxes.refuse_next_send(phone, device, body.code);
             json_response(StatusCode::OK, &json!({ "refuseNextSend": body.code }))
+        }
+        (&Method::POST, ["phones", phone, "reset-sessions"]) => {
+            if reset_sessions(shared, phone) {
+                json_response(StatusCode::OK, &json!({ "reset": true }))
+            } else {
+                not_found()
+            }
         }
         (&Method::GET, ["phones", phone, "devices", device, "queue"]) => {
             let Ok(device) = device.parse::<u16>() else {
