@@ -81,3 +81,21 @@ fn pairing_method_is_validated_before_anything_is_created() {
     let list = http.send("GET", "/api/clients", &[("x-api-key", &key)], None);
     assert_eq!(list.json(), json!([]));
 }
+
+#[test]
+fn a_code_for_a_number_whatsapp_does_not_know_is_a_whatsapp_error() {
+    let chattu = Chattu::sandbox();
+    let http = chattu.http();
+    let (_, key) = chattu.admin();
+    // No simulated phone has this number.
+    let res = http.add_number(
+        &key,
+        json!({"clientId": "ghost", "phoneNumber": "15550012345", "pairingMethod": "code"}),
+    );
+    assert_eq!(res.status, 502, "{}", res.text());
+    assert_eq!(res.json()["code"], "WHATSAPP_ERROR");
+    // The client exists and still offers its QR code.
+    chattu.wait_status(&key, "ghost", "Pending Authentication");
+    let qr = http.send("GET", "/api/qr/ghost", &[("x-api-key", &key)], None);
+    assert_eq!(qr.status, 200, "{}", qr.text());
+}
