@@ -87,7 +87,8 @@ fn create_list_cancel_in_the_documented_shape() {
             "scheduleTime": "2025-10-06T18:30:00Z",
             "status": "pending",
             "createdAt": "2025-10-06T12:00:00Z",
-            "sentTime": null
+            "sentTime": null,
+            "lateMs": null
         }])
     );
     let eves = h.app.schedules.list(&eve).unwrap();
