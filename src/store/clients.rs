@@ -159,6 +159,7 @@ pub(super) fn delete_client_in(
     for kind in history::HistoryKind::ALL {
         history::delete_client_rows(txn, kind, client_id)?;
     }
+    super::chats::delete_client_chats(txn, client_id)?;
     let mut schedules = txn.open_table(tables::SCHEDULES)?;
     let mut due = txn.open_table(tables::SCHEDULES_DUE)?;
     let mut doomed = Vec::new();

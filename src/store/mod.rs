@@ -12,6 +12,7 @@
 
 pub mod signal;
 
+pub mod chats;
 mod clients;
 pub mod device_creds;
 mod history;

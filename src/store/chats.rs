@@ -1,0 +1,404 @@
+//! Chat state for the chat interface: per client and chat (the peer's phone number), the chat row
+//! (name, last message, unread count, mute, pin) and the chat's messages in arrival order, with
+//! their ack level, media description and reactions.
+//!
+//! Messages are written by [`Store::record_chat_message_in`] inside the caller's transaction: the
+//! engine's decrypting transaction for received messages, the sent-history transaction for sent
+//! ones, so the chat list never disagrees with the history. Each chat keeps at most
+//! [`MAX_MESSAGES_PER_CHAT`] messages (the oldest go in the same transaction).
+//!
+//! The tables are created by the first write; before that a reader sees no table, i.e. no chats.
+
+use super::{decode, encode, get_json, next_id, Store, StoreResult};
+use redb::{ReadTransaction, ReadableTable, TableDefinition, TableError, WriteTransaction};
+use serde::{Deserialize, Serialize};
+
+type Json = &'static [u8];
+
+/// (client id, chat phone number) → [`ChatRecord`].
+const CHATS: TableDefinition<(&str, &str), Json> = TableDefinition::new("chats");
+/// (client id, chat phone number, seq) → [`ChatMessageRecord`]; seq grows with arrival.
+const MESSAGES: TableDefinition<(&str, &str, u64), Json> = TableDefinition::new("chat_messages");
+/// (client id, WhatsApp message id) → [`MessageLocation`].
+const MESSAGE_IDS: TableDefinition<(&str, &str), Json> = TableDefinition::new("chat_message_ids");
+/// (client id, WhatsApp message id) → the media bytes of that message.
+const MEDIA: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("chat_media");
+
+/// How many messages one chat keeps.
+pub const MAX_MESSAGES_PER_CHAT: usize = 1000;
+
+/// The newest message of a chat, as the chat list shows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LastMessage {
+    pub body: String,
+    /// Unix seconds.
+    pub timestamp: u64,
+    pub from_me: bool,
+}
+
+/// One private chat of a client.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatRecord {
+    /// The peer's phone number (digits).
+    pub chat: String,
+    /// The peer's push name, when WhatsApp told us one.
+    pub name: Option<String>,
+    pub last_message: Option<LastMessage>,
+    /// Unix seconds of the last activity.
+    pub timestamp: u64,
+    pub unread_count: u32,
+    pub muted: bool,
+    pub pinned: bool,
+}
+
+/// Media carried by a message (the bytes are in their own table).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MediaInfo {
+    pub mimetype: String,
+    pub filename: Option<String>,
+}
+
+/// A reaction to a message.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReactionRecord {
+    pub reaction: String,
+    /// The reacting user's phone number (digits).
+    pub sender: String,
+}
+
+/// One message of a chat.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChatMessageRecord {
+    /// The WhatsApp message id.
+    pub id: String,
+    pub from_me: bool,
+    pub body: String,
+    /// Unix seconds.
+    pub timestamp: u64,
+    /// `chat`, `image`, `video`, `audio`, `document`, …
+    pub kind: String,
+    /// Ack level name: `pending`, `server`, `delivered`, `read`, `played`, `failed`.
+    pub ack: String,
+    pub media: Option<MediaInfo>,
+    pub reactions: Vec<ReactionRecord>,
+    /// For incoming messages: a read receipt was sent for it.
+    pub read: bool,
+    /// For messages sent through the chat API: their sent-history row (receipts update it).
+    pub sent_row: Option<u64>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct MessageLocation {
+    chat: String,
+    seq: u64,
+}
+
+/// What an ack change touched.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AckUpdate {
+    pub chat: String,
+    pub sent_row: Option<u64>,
+}
+
+/// Ack levels only rise (a late delivery receipt does not undo a read one); `failed` is final.
+fn ack_rank(level: &str) -> u8 {
+    match level {
+        "pending" => 1,
+        "server" => 2,
+        "delivered" => 3,
+        "read" => 4,
+        "played" => 5,
+        "failed" => 6,
+        _ => 0,
+    }
+}
+
+fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
+    txn: &ReadTransaction,
+    def: TableDefinition<K, V>,
+) -> StoreResult<Option<redb::ReadOnlyTable<K, V>>> {
+    match txn.open_table(def) {
+        Ok(t) => Ok(Some(t)),
+        Err(TableError::TableDoesNotExist(_)) => Ok(None),
+        Err(e) => Err(e.into()),
+    }
+}
+
+impl Store {
+    /// Adds a message to its chat inside the caller's transaction and updates the chat row: last
+    /// message (when not older than the current one), activity time, unread count (incoming
+    /// messages), and the push name when given. A message id already recorded is ignored
+    /// (returns false).
+    pub fn record_chat_message_in(
+        txn: &WriteTransaction,
+        client_id: &str,
+        chat: &str,
+        name: Option<&str>,
+        message: &ChatMessageRecord,
+    ) -> StoreResult<bool> {
+        let mut ids = txn.open_table(MESSAGE_IDS)?;
+        if ids.get((client_id, message.id.as_str()))?.is_some() {
+            return Ok(false);
+        }
+        let seq = next_id(txn, "seq:chat_messages")?;
+        let mut messages = txn.open_table(MESSAGES)?;
+        messages.insert((client_id, chat, seq), encode(message)?.as_slice())?;
+        let location = MessageLocation {
+            chat: chat.to_string(),
+            seq,
+        };
+        ids.insert(
+            (client_id, message.id.as_str()),
+            encode(&location)?.as_slice(),
+        )?;
+
+        let mut chats = txn.open_table(CHATS)?;
+        let mut row = get_json::<(&str, &str), ChatRecord, _>(&chats, (client_id, chat))?
+            .unwrap_or_else(|| ChatRecord {
+                chat: chat.to_string(),
+                name: None,
+                last_message: None,
+                timestamp: 0,
+                unread_count: 0,
+                muted: false,
+                pinned: false,
+            });
+        if let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) {
+            row.name = Some(name.to_string());
+        }
+        if message.timestamp >= row.timestamp || row.last_message.is_none() {
+            row.timestamp = row.timestamp.max(message.timestamp);
+            row.last_message = Some(LastMessage {
+                body: message.body.clone(),
+                timestamp: message.timestamp,
+                from_me: message.from_me,
+            });
+        }
+        if !message.from_me && !message.read {
+            row.unread_count = row.unread_count.saturating_add(1);
+        }
+        chats.insert((client_id, chat), encode(&row)?.as_slice())?;
+
+        // Keep the chat bounded: drop its oldest messages beyond the cap.
+        let mut doomed = Vec::new();
+        let range = messages.range((client_id, chat, 0u64)..=(client_id, chat, u64::MAX))?;
+        let count = range.count();
+        if count > MAX_MESSAGES_PER_CHAT {
+            let range = messages.range((client_id, chat, 0u64)..=(client_id, chat, u64::MAX))?;
+            for entry in range.take(count - MAX_MESSAGES_PER_CHAT) {
+                let (key, value) = entry?;
+                let old: ChatMessageRecord = decode(value.value())?;
+                doomed.push((key.value().2, old.id));
+            }
+        }
+        let mut media = txn.open_table(MEDIA)?;
+        for (seq, id) in doomed {
+            messages.remove((client_id, chat, seq))?;
+            ids.remove((client_id, id.as_str()))?;
+            media.remove((client_id, id.as_str()))?;
+        }
+        Ok(true)
+    }
+
+    /// Stores the bytes of a message's media inside the caller's transaction.
+    pub fn put_chat_media_in(
+        txn: &WriteTransaction,
+        client_id: &str,
+        message_id: &str,
+        bytes: &[u8],
+    ) -> StoreResult<()> {
+        txn.open_table(MEDIA)?
+            .insert((client_id, message_id), bytes)?;
+        Ok(())
+    }
+
+    /// The client's chats, most recent activity first.
+    pub fn chats_of(&self, client_id: &str) -> StoreResult<Vec<ChatRecord>> {
+        let txn = self.db.begin_read()?;
+        let Some(chats) = read_table(&txn, CHATS)? else {
+            return Ok(Vec::new());
+        };
+        let mut out: Vec<ChatRecord> = Vec::new();
+        for entry in chats.range((client_id, "")..)? {
+            let (key, value) = entry?;
+            if key.value().0 != client_id {
+                break;
+            }
+            out.push(decode(value.value())?);
+        }
+        out.sort_by(|a, b| b.timestamp.cmp(&a.timestamp).then(a.chat.cmp(&b.chat)));
+        Ok(out)
+    }
+
+    /// The newest `limit` messages of a chat, oldest first.
+    pub fn chat_messages(
+        &self,
+        client_id: &str,
+        chat: &str,
+        limit: usize,
+    ) -> StoreResult<Vec<ChatMessageRecord>> {
+        let txn = self.db.begin_read()?;
+        let Some(messages) = read_table(&txn, MESSAGES)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        let range = messages.range((client_id, chat, 0u64)..=(client_id, chat, u64::MAX))?;
+        for entry in range.rev().take(limit) {
+            let (_, value) = entry?;
+            out.push(decode(value.value())?);
+        }
+        out.reverse();
+        Ok(out)
+    }
+
+    /// Raises a message's ack level (never lowers it). None when the message is unknown.
+    pub fn set_chat_ack(
+        &self,
+        client_id: &str,
+        message_id: &str,
+        level: &str,
+    ) -> StoreResult<Option<AckUpdate>> {
+        let txn = self.db.begin_write()?;
+        let update = {
+            let ids = txn.open_table(MESSAGE_IDS)?;
+            let Some(at) =
+                get_json::<(&str, &str), MessageLocation, _>(&ids, (client_id, message_id))?
+            else {
+                return Ok(None);
+            };
+            let mut messages = txn.open_table(MESSAGES)?;
+            let key = (client_id, at.chat.as_str(), at.seq);
+            let Some(mut message) = get_json::<_, ChatMessageRecord, _>(&messages, key)? else {
+                return Ok(None);
+            };
+            if ack_rank(level) > ack_rank(&message.ack) {
+                message.ack = level.to_string();
+                messages.insert(key, encode(&message)?.as_slice())?;
+            }
+            AckUpdate {
+                chat: at.chat.clone(),
+                sent_row: message.sent_row,
+            }
+        };
+        txn.commit()?;
+        Ok(Some(update))
+    }
+
+    /// Ids of the chat's incoming messages not yet marked read, oldest first.
+    pub fn unread_chat_message_ids(&self, client_id: &str, chat: &str) -> StoreResult<Vec<String>> {
+        let txn = self.db.begin_read()?;
+        let Some(messages) = read_table(&txn, MESSAGES)? else {
+            return Ok(Vec::new());
+        };
+        let mut out = Vec::new();
+        for entry in messages.range((client_id, chat, 0u64)..=(client_id, chat, u64::MAX))? {
+            let (_, value) = entry?;
+            let message: ChatMessageRecord = decode(value.value())?;
+            if !message.from_me && !message.read {
+                out.push(message.id);
+            }
+        }
+        Ok(out)
+    }
+
+    /// Marks the given incoming messages read and recounts the chat's unread messages; returns
+    /// the new unread count (0 unless a message arrived since the ids were taken).
+    pub fn mark_chat_read(&self, client_id: &str, chat: &str, ids: &[String]) -> StoreResult<u32> {
+        let txn = self.db.begin_write()?;
+        let unread = {
+            let mut messages = txn.open_table(MESSAGES)?;
+            let mut changed = Vec::new();
+            let mut unread = 0u32;
+            for entry in messages.range((client_id, chat, 0u64)..=(client_id, chat, u64::MAX))? {
+                let (key, value) = entry?;
+                let mut message: ChatMessageRecord = decode(value.value())?;
+                if message.from_me || message.read {
+                    continue;
+                }
+                if ids.contains(&message.id) {
+                    message.read = true;
+                    if ack_rank("read") > ack_rank(&message.ack) {
+                        message.ack = "read".into();
+                    }
+                    changed.push((key.value().2, message));
+                } else {
+                    unread = unread.saturating_add(1);
+                }
+            }
+            for (seq, message) in changed {
+                messages.insert((client_id, chat, seq), encode(&message)?.as_slice())?;
+            }
+            let mut chats = txn.open_table(CHATS)?;
+            let row = get_json::<(&str, &str), ChatRecord, _>(&chats, (client_id, chat))?;
+            if let Some(mut row) = row {
+                row.unread_count = unread;
+                chats.insert((client_id, chat), encode(&row)?.as_slice())?;
+            }
+            unread
+        };
+        txn.commit()?;
+        Ok(unread)
+    }
+
+    /// A message's media description and bytes, if the store holds both.
+    pub fn chat_media(
+        &self,
+        client_id: &str,
+        message_id: &str,
+    ) -> StoreResult<Option<(MediaInfo, Vec<u8>)>> {
+        let txn = self.db.begin_read()?;
+        let (Some(ids), Some(messages), Some(media)) = (
+            read_table(&txn, MESSAGE_IDS)?,
+            read_table(&txn, MESSAGES)?,
+            read_table(&txn, MEDIA)?,
+        ) else {
+            return Ok(None);
+        };
+        let Some(at) = get_json::<(&str, &str), MessageLocation, _>(&ids, (client_id, message_id))?
+        else {
+            return Ok(None);
+        };
+        let key = (client_id, at.chat.as_str(), at.seq);
+        let Some(message) = get_json::<_, ChatMessageRecord, _>(&messages, key)? else {
+            return Ok(None);
+        };
+        let (Some(info), Some(bytes)) = (message.media, media.get((client_id, message_id))?) else {
+            return Ok(None);
+        };
+        Ok(Some((info, bytes.value().to_vec())))
+    }
+}
+
+/// Removes every chat, message and media of one client (the client was deleted).
+pub(super) fn delete_client_chats(txn: &WriteTransaction, client_id: &str) -> StoreResult<()> {
+    let mut chats = txn.open_table(CHATS)?;
+    let mut messages = txn.open_table(MESSAGES)?;
+    let mut ids = txn.open_table(MESSAGE_IDS)?;
+    let mut media = txn.open_table(MEDIA)?;
+    let mut chat_keys = Vec::new();
+    for entry in chats.range((client_id, "")..)? {
+        let (key, _) = entry?;
+        let (owner, chat) = key.value();
+        if owner != client_id {
+            break;
+        }
+        chat_keys.push(chat.to_string());
+    }
+    for chat in &chat_keys {
+        chats.remove((client_id, chat.as_str()))?;
+        let mut seqs = Vec::new();
+        let range = messages
+            .range((client_id, chat.as_str(), 0u64)..=(client_id, chat.as_str(), u64::MAX))?;
+        for entry in range {
+            let (key, value) = entry?;
+            let message: ChatMessageRecord = decode(value.value())?;
+            seqs.push((key.value().2, message.id));
+        }
+        for (seq, id) in seqs {
+            messages.remove((client_id, chat.as_str(), seq))?;
+            ids.remove((client_id, id.as_str()))?;
+            media.remove((client_id, id.as_str()))?;
+        }
+    }
+    Ok(())
+}
