@@ -129,3 +129,24 @@ fn claims_are_compare_and_sets_and_outcomes_only_follow_sending() {
     assert_eq!(status(&store, too_late).status, ScheduleStatus::Missed);
     store.persist_schedules().unwrap();
 }
+
+#[test]
+fn retention_never_prunes_a_send_in_flight() {
+    let dir = TempDir::new();
+    let store = open_store(&dir);
+    let in_flight = schedule(&store, START_MS, "in flight");
+    let done = schedule(&store, START_MS, "done");
+    let waiting = schedule(&store, START_MS + 1_000, "waiting");
+    let mut n = 0;
+    store
+        .claim_schedules(&[in_flight, done], START_MS, 3_600_000, &mut ids(&mut n))
+        .unwrap();
+    let sent = SendingOutcome::Sent { sent_ms: START_MS };
+    store.finish_sending(done, &sent).unwrap();
+    // Everything finished is past retention and over the row limit.
+    assert_eq!(store.prune_schedules(i64::MAX, 0).unwrap(), 1);
+    assert!(store.schedule(done).unwrap().is_none());
+    assert_eq!(status(&store, in_flight).status, ScheduleStatus::Sending);
+    assert_eq!(status(&store, waiting).status, ScheduleStatus::Pending);
+    assert_eq!(store.sending_schedules().unwrap().len(), 1);
+}

@@ -87,7 +87,8 @@ impl Store {
     }
 
     /// Removes finished (not pending) schedules created before `cutoff_ms`, and the oldest
-    /// finished ones beyond `max_rows` in total. Pending schedules are never pruned.
+    /// finished ones beyond `max_rows` in total. Pending schedules and sends in flight
+    /// (`sending`) are never pruned.
     pub fn prune_schedules(&self, cutoff_ms: i64, max_rows: u64) -> StoreResult<u64> {
         let txn = self.db.begin_write()?;
         let mut removed = 0;
@@ -97,7 +98,7 @@ impl Store {
             for entry in schedules.iter()? {
                 let (id, value) = entry?;
                 let s: ScheduleRecord = decode(value.value())?;
-                if s.status != ScheduleStatus::Pending {
+                if !matches!(s.status, ScheduleStatus::Pending | ScheduleStatus::Sending) {
                     finished.push((id.value(), s.created_ms));
                 }
             }
