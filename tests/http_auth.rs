@@ -358,6 +358,22 @@ fn cases() -> Vec<Case> {
             expect: [401, 401, 403, 403, 200, 200, 200],
             build: |w, c| w.with(w.server.get("/api/qr/a1"), c, Owner::Alice),
         },
+        // Sending needs a connected client; alice's a1 is still waiting for its QR scan, so an
+        // authorised caller gets 409 CLIENT_NOT_CONNECTED (the refusals come first).
+        Case {
+            method: "POST",
+            path: "/api/send-message",
+            expect: [401, 401, 403, 403, 409, 409, 403],
+            build: |w, c| {
+                w.with(
+                    w.server
+                        .post("/api/send-message")
+                        .json(&json!({"clientId": "a1", "number": "12345678901", "message": "Hey! Its a test message"})),
+                    c,
+                    Owner::Alice,
+                )
+            },
+        },
         // Live events: credentials are checked before the upgrade, so a plain GET shows the
         // refusals; an accepted caller without upgrade headers gets 426. The WebSocket origin
         // check refuses another site even for a GET.
@@ -418,7 +434,7 @@ fn every_route_answers_every_credential_as_documented() {
                 401 => Some("AUTH_ERROR"),
                 403 if *cred == Cred::CrossSite => Some("CROSS_SITE_REQUEST"),
                 403 => Some("ACCESS_DENIED"),
-                409 => Some("CONFLICT"),
+                409 if case.path == "/api/add-number" => Some("CONFLICT"),
                 400 => Some("VALIDATION_ERROR"),
                 _ => None,
             };
