@@ -70,9 +70,26 @@ impl Store {
     }
 
     /// Creates the scheduler's own table (once, at scheduler start).
+    ///
+    /// Drops index entries whose schedule is gone (its client was deleted mid-send) or no longer
+    /// in `sending`, so the index stays equal to "schedules in sending".
     pub fn prepare_scheduler(&self) -> StoreResult<()> {
         let txn = self.db.begin_write()?;
-        txn.open_table(SCHEDULES_SENDING)?;
+        {
+            let mut sending = txn.open_table(SCHEDULES_SENDING)?;
+            let schedules = txn.open_table(tables::SCHEDULES)?;
+            let mut stale = Vec::new();
+            for entry in sending.iter()? {
+                let id = entry?.0.value();
+                let record: Option<ScheduleRecord> = get_json(&schedules, id)?;
+                if !matches!(record, Some(s) if s.status == ScheduleStatus::Sending) {
+                    stale.push(id);
+                }
+            }
+            for id in stale {
+                sending.remove(id)?;
+            }
+        }
         txn.commit()?;
         Ok(())
     }
