@@ -15,10 +15,7 @@
 use super::creds::DeviceCreds;
 use super::message_id::{new_message_id, participant_hash};
 use super::prekeys::{local_identity, signed_pre_key};
-use super::receive::{
-    decrypt_incoming, delivery_receipt, message_text, parse_incoming, receipt_ids, retry_receipt,
-    AckLevel, Incoming, ReceiveError,
-};
+use super::receive::{receipt_ids, AckLevel};
 use super::send::{
     apply_bundles, device_sent, devices_without_session, encrypt_for_devices, message_stanza,
     text_message, SendError,
@@ -30,15 +27,13 @@ use crate::protocol::signal::{
     key_fetch_node, IdentityStore, SignalError, SignedPreKeyStore, StoreError,
 };
 use crate::store::signal::{with_signal_txn, SignalTxn};
-use redb::{ReadableTable, TableDefinition, WriteTransaction};
+use redb::WriteTransaction;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use tokio::sync::{broadcast, mpsc, oneshot};
 
-/// Messages already recorded, by (namespace, sending device, id): redeliveries are only acknowledged.
-const SEEN: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("engine_seen_messages");
 /// How long a send waits for each server answer (usync, keys, the message ack).
 const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
 /// Sent messages whose ack level is remembered (for receipts arriving later).
@@ -147,7 +142,7 @@ struct Link {
 
 /// The messaging state of one engine (see the module docs).
 pub struct Messenger {
-    setup: MessagingSetup,
+    pub(super) setup: MessagingSetup,
     link: Mutex<Option<Link>>,
     /// Who waits for which answer: `iq:<id>` or `ack:<message id>`.
     waiters: Mutex<HashMap<String, oneshot::Sender<Node>>>,
@@ -161,7 +156,7 @@ pub struct Messenger {
     pub(super) sent: super::retry::SentCache,
 }
 
-fn unix_now() -> u64 {
+pub(super) fn unix_now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map(|d| d.as_secs())
@@ -188,7 +183,7 @@ impl Messenger {
             next_id: AtomicU64::new(1),
             sent: super::retry::SentCache::default(),
         });
-        tokio::spawn(receive_worker(Arc::downgrade(&messenger), rx));
+        tokio::spawn(super::inbox::receive_worker(Arc::downgrade(&messenger), rx));
         messenger
     }
 
@@ -197,7 +192,7 @@ impl Messenger {
         self.events.subscribe()
     }
 
-    fn emit(&self, event: EngineEvent) {
+    pub(super) fn emit(&self, event: EngineEvent) {
         // No subscriber is fine: events are notifications, the data is in the store.
         let _ = self.events.send(event);
     }
@@ -456,141 +451,6 @@ impl Messenger {
             to: chat,
             timestamp: ack.attr_parse("t").unwrap_or_else(unix_now),
         })
-    }
-}
-
-/// What handling one incoming message came to.
-enum Handled {
-    Recorded(ReceivedMessage),
-    Duplicate,
-}
-
-fn seen_key(incoming: &Incoming) -> String {
-    incoming.from.to_string()
-}
-
-/// Decrypts and records `incoming` in one transaction.
-fn handle_incoming(setup: &MessagingSetup, incoming: &Incoming) -> Result<Handled, ReceiveError> {
-    let store_err = |e: String| ReceiveError::Decrypt(SignalError::Store(StoreError(e)));
-    let mut txn = SignalTxn::begin(setup.db.database(), &setup.namespace)
-        .map_err(|e| store_err(e.to_string()))?;
-    let from = seen_key(incoming);
-    let seen = {
-        let table = txn
-            .txn()
-            .open_table(SEEN)
-            .map_err(|e| store_err(e.to_string()))?;
-        let hit = table
-            .get((
-                setup.namespace.as_str(),
-                from.as_str(),
-                incoming.id.as_str(),
-            ))
-            .map_err(|e| store_err(e.to_string()))?
-            .is_some();
-        hit
-    };
-    if seen {
-        return Ok(Handled::Duplicate);
-    }
-    let message = match decrypt_incoming(&mut txn, incoming) {
-        Ok(m) => m,
-        Err(ReceiveError::Decrypt(SignalError::DuplicateMessage)) => return Ok(Handled::Duplicate),
-        Err(e) => return Err(e),
-    };
-    let received = ReceivedMessage {
-        id: incoming.id.clone(),
-        from: incoming.from.clone(),
-        chat: incoming.chat.clone(),
-        from_me: incoming.from_me,
-        text: message_text(&message),
-        timestamp: incoming.timestamp,
-        push_name: incoming.push_name.clone(),
-        offline: incoming.offline,
-    };
-    {
-        let mut table = txn
-            .txn()
-            .open_table(SEEN)
-            .map_err(|e| store_err(e.to_string()))?;
-        table
-            .insert(
-                (
-                    setup.namespace.as_str(),
-                    from.as_str(),
-                    incoming.id.as_str(),
-                ),
-                unix_now(),
-            )
-            .map_err(|e| store_err(e.to_string()))?;
-    }
-    setup.sink.record(txn.txn(), &received).map_err(store_err)?;
-    txn.commit().map_err(|e| store_err(e.to_string()))?;
-    Ok(Handled::Recorded(received))
-}
-
-/// Handles incoming messages one at a time, in arrival order.
-async fn receive_worker(
-    messenger: std::sync::Weak<Messenger>,
-    mut rx: mpsc::UnboundedReceiver<Node>,
-) {
-    while let Some(node) = rx.recv().await {
-        let Some(m) = messenger.upgrade() else {
-            return;
-        };
-        let Some(own) = m.own() else { continue };
-        if node.tag == "receipt" {
-            if let Err(e) = m.resend(&node).await {
-                log::warn!("engine: cannot resend after a retry receipt: {e}");
-            }
-            continue;
-        }
-        let Some(incoming) = parse_incoming(&node, &own.phone) else {
-            continue;
-        };
-        let setup = m.setup.clone();
-        let job = incoming.clone();
-        let outcome = tokio::task::spawn_blocking(move || handle_incoming(&setup, &job)).await;
-        let reply = match outcome {
-            Ok(Ok(Handled::Recorded(received))) => {
-                m.emit(EngineEvent::MessageReceived(received));
-                Some(delivery_receipt(&incoming))
-            }
-            Ok(Ok(Handled::Duplicate)) => Some(delivery_receipt(&incoming)),
-            Ok(Err(ReceiveError::Decrypt(SignalError::Store(e)))) => {
-                // Not acknowledged: the server delivers it again after the next login.
-                log::error!("engine: cannot record message {}: {e}", incoming.id);
-                None
-            }
-            Ok(Err(ReceiveError::Unsupported(what))) => {
-                log::info!("engine: ignoring message {}: {what}", incoming.id);
-                Some(
-                    Node::new("ack")
-                        .with_attr("class", "message")
-                        .with_attr("id", incoming.id.as_str())
-                        .with_attr("to", incoming.from.clone()),
-                )
-            }
-            Ok(Err(e)) => {
-                log::warn!(
-                    "engine: message {} from {}: {e}",
-                    incoming.id,
-                    incoming.from
-                );
-                m.emit(EngineEvent::UndecryptableMessage {
-                    id: incoming.id.clone(),
-                    from: incoming.from.clone(),
-                });
-                Some(retry_receipt(&incoming, own.registration_id, 1, unix_now()))
-            }
-            Err(e) => {
-                log::error!("engine: message worker failed: {e}");
-                None
-            }
-        };
-        if let Some(reply) = reply {
-            let _ = m.write(reply);
-        }
     }
 }
 

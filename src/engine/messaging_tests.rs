@@ -4,7 +4,8 @@
 
 use super::*;
 use crate::engine::creds::DeviceCreds;
-use crate::engine::receive::Incoming;
+use crate::engine::inbox::{handle_incoming, Handled};
+use crate::engine::receive::{Incoming, ReceiveError};
 use crate::engine::send::text_message;
 use crate::protocol::proto::{pad, ProtoMessage};
 use crate::protocol::signal::{

@@ -14,6 +14,7 @@ mod connection;
 pub mod cred_store;
 pub mod creds;
 mod disconnect;
+mod inbox;
 pub mod message_id;
 pub mod messaging;
 pub mod pair;

@@ -1,0 +1,157 @@
+//! The receive path of [`Messenger`]: one worker handles incoming messages in arrival order. Each
+//! is decrypted and recorded (through [`InboundSink`]) in ONE Signal transaction, committed, and only
+//! then acknowledged with the delivery receipt; a redelivery after the commit is recognised by the
+//! seen-table and only acknowledged; a failure to decrypt gets a retry receipt. Retry receipts for
+//! our own messages come through the same worker (the resend needs a key fetch).
+
+use super::messaging::{unix_now, EngineEvent, MessagingSetup, Messenger, ReceivedMessage};
+use super::receive::{
+    decrypt_incoming, delivery_receipt, message_text, parse_incoming, retry_receipt, Incoming,
+    ReceiveError,
+};
+use crate::protocol::binary::Node;
+use crate::protocol::signal::{SignalError, StoreError};
+use crate::store::signal::SignalTxn;
+use redb::{ReadableTable, TableDefinition};
+use tokio::sync::mpsc;
+
+/// Messages already recorded, by (namespace, sending device, id): redeliveries are only acknowledged.
+const SEEN: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("engine_seen_messages");
+
+/// What handling one incoming message came to.
+pub(super) enum Handled {
+    Recorded(ReceivedMessage),
+    Duplicate,
+}
+
+fn seen_key(incoming: &Incoming) -> String {
+    incoming.from.to_string()
+}
+
+/// Decrypts and records `incoming` in one transaction.
+pub(super) fn handle_incoming(
+    setup: &MessagingSetup,
+    incoming: &Incoming,
+) -> Result<Handled, ReceiveError> {
+    let store_err = |e: String| ReceiveError::Decrypt(SignalError::Store(StoreError(e)));
+    let mut txn = SignalTxn::begin(setup.db.database(), &setup.namespace)
+        .map_err(|e| store_err(e.to_string()))?;
+    let from = seen_key(incoming);
+    let seen = {
+        let table = txn
+            .txn()
+            .open_table(SEEN)
+            .map_err(|e| store_err(e.to_string()))?;
+        let hit = table
+            .get((
+                setup.namespace.as_str(),
+                from.as_str(),
+                incoming.id.as_str(),
+            ))
+            .map_err(|e| store_err(e.to_string()))?
+            .is_some();
+        hit
+    };
+    if seen {
+        return Ok(Handled::Duplicate);
+    }
+    let message = match decrypt_incoming(&mut txn, incoming) {
+        Ok(m) => m,
+        Err(ReceiveError::Decrypt(SignalError::DuplicateMessage)) => return Ok(Handled::Duplicate),
+        Err(e) => return Err(e),
+    };
+    let received = ReceivedMessage {
+        id: incoming.id.clone(),
+        from: incoming.from.clone(),
+        chat: incoming.chat.clone(),
+        from_me: incoming.from_me,
+        text: message_text(&message),
+        timestamp: incoming.timestamp,
+        push_name: incoming.push_name.clone(),
+        offline: incoming.offline,
+    };
+    {
+        let mut table = txn
+            .txn()
+            .open_table(SEEN)
+            .map_err(|e| store_err(e.to_string()))?;
+        table
+            .insert(
+                (
+                    setup.namespace.as_str(),
+                    from.as_str(),
+                    incoming.id.as_str(),
+                ),
+                unix_now(),
+            )
+            .map_err(|e| store_err(e.to_string()))?;
+    }
+    setup.sink.record(txn.txn(), &received).map_err(store_err)?;
+    txn.commit().map_err(|e| store_err(e.to_string()))?;
+    Ok(Handled::Recorded(received))
+}
+
+/// Handles incoming messages one at a time, in arrival order.
+pub(super) async fn receive_worker(
+    messenger: std::sync::Weak<Messenger>,
+    mut rx: mpsc::UnboundedReceiver<Node>,
+) {
+    while let Some(node) = rx.recv().await {
+        let Some(m) = messenger.upgrade() else {
+            return;
+        };
+        let Some(own) = m.own() else { continue };
+        if node.tag == "receipt" {
+            if let Err(e) = m.resend(&node).await {
+                log::warn!("engine: cannot resend after a retry receipt: {e}");
+            }
+            continue;
+        }
+        let Some(incoming) = parse_incoming(&node, &own.phone) else {
+            continue;
+        };
+        let setup = m.setup.clone();
+        let job = incoming.clone();
+        let outcome = tokio::task::spawn_blocking(move || handle_incoming(&setup, &job)).await;
+        let reply = match outcome {
+            Ok(Ok(Handled::Recorded(received))) => {
+                m.emit(EngineEvent::MessageReceived(received));
+                Some(delivery_receipt(&incoming))
+            }
+            Ok(Ok(Handled::Duplicate)) => Some(delivery_receipt(&incoming)),
+            Ok(Err(ReceiveError::Decrypt(SignalError::Store(e)))) => {
+                // Not acknowledged: the server delivers it again after the next login.
+                log::error!("engine: cannot record message {}: {e}", incoming.id);
+                None
+            }
+            Ok(Err(ReceiveError::Unsupported(what))) => {
+                log::info!("engine: ignoring message {}: {what}", incoming.id);
+                Some(
+                    Node::new("ack")
+                        .with_attr("class", "message")
+                        .with_attr("id", incoming.id.as_str())
+                        .with_attr("to", incoming.from.clone()),
+                )
+            }
+            Ok(Err(e)) => {
+                log::warn!(
+                    "engine: message {} from {}: {e}",
+                    incoming.id,
+                    incoming.from
+                );
+                m.emit(EngineEvent::UndecryptableMessage {
+                    id: incoming.id.clone(),
+                    from: incoming.from.clone(),
+                });
+                Some(retry_receipt(&incoming, own.registration_id, 1, unix_now()))
+            }
+            Err(e) => {
+                log::error!("engine: message worker failed: {e}");
+                None
+            }
+        };
+        if let Some(reply) = reply {
+            let _ = m.write(reply);
+        }
+    }
+}
