@@ -91,7 +91,7 @@ fn an_unreachable_whatsapp_leaves_new_clients_pending_without_a_qr() {
     let url = format!("ws://127.0.0.1:{port}/ws/chat");
     let chattu = Chattu::start(&[], &[("CHATTU_WHATSAPP_URL", url.as_str())]);
     let http = chattu.http();
-    let (_, key) = chattu.admin();
+    let (cookie, key) = chattu.admin();
     let added = http.add_number(
         &key,
         json!({"clientId": "offline", "phoneNumber": "15550011111"}),
@@ -117,4 +117,14 @@ fn an_unreachable_whatsapp_leaves_new_clients_pending_without_a_qr() {
         json!({"clientId": "offline", "phoneNumber": "15550011111", "pairingMethod": "code"}),
     );
     assert_eq!(code.status, 409, "{}", code.text());
+    // Deleting a client whose engine never got online stops it without a logout round trip.
+    let deleted = http.send(
+        "DELETE",
+        "/clients/offline",
+        &[("cookie", &cookie)],
+        Some(json!({"password": api_engine_support::ADMIN_PASSWORD})),
+    );
+    assert_eq!(deleted.status, 200, "{}", deleted.text());
+    let list = http.send("GET", "/api/clients", &[("x-api-key", &key)], None);
+    assert_eq!(list.json(), json!([]));
 }

@@ -233,7 +233,13 @@ impl EngineManager {
         let running = self.lock().remove(client_id);
         if let Some(running) = running {
             running.watcher.abort();
-            if !running.handle.status().is_final() {
+            // Only a logged-in companion can tell the server to unlink it; otherwise stopping is
+            // enough (the keys are wiped below) and a delete never waits on a dialling socket.
+            let online = matches!(
+                running.handle.status(),
+                EngineStatus::Connected { .. } | EngineStatus::Paired { .. }
+            );
+            if online {
                 match tokio::time::timeout(LOGOUT_WAIT, running.handle.logout()).await {
                     Ok(Ok(())) => log::info!("client {client_id}: unlinked from WhatsApp"),
                     Ok(Err(e)) => log::warn!("client {client_id}: logout: {e}"),
