@@ -228,3 +228,26 @@ async fn the_tokio_loop_fires_on_the_test_clock_and_stops() {
     assert_eq!(phone.delivered().len(), 1);
     let _keep: Arc<Phone> = phone;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_loop_notices_a_new_schedule_without_being_woken() {
+    let dir = TempDir::new();
+    let clock = ManualClock::at(START_MS);
+    let phone = Phone::with_clock(&clock);
+    let env = AppEnv::open(&dir, clock.clone(), 3600);
+    let settings = SchedulerSettings::from_config(&env.app.config);
+    let poll = settings.poll_interval;
+    let handle = scheduler::start_with(
+        scheduler_support::scheduler(&env.app.store, &clock, &phone, settings),
+        poll,
+    );
+    tokio::time::sleep(Duration::from_millis(30)).await;
+    // Created through the service after the loop started, due now: the next poll sends it.
+    create(&env, START_MS, "created while running");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while phone.delivered().is_empty() && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    assert_eq!(phone.delivered_texts(), ["created while running"]);
+    handle.shutdown().await;
+}
