@@ -11,6 +11,7 @@
 pub mod accounts;
 pub mod app_log;
 mod bootstrap;
+pub mod chats;
 pub mod clients;
 mod error;
 pub mod history;
@@ -176,6 +177,8 @@ pub struct App {
     pub clients: Clients,
     pub schedules: Schedules,
     pub history: History,
+    /// Chat list and per-chat messages (the chat interface).
+    pub chats: chats::Chats,
     pub app_log: AppLog,
     pub security: Security,
     /// Real-time events for `/ws` (published after each commit; see [`live`]).
@@ -232,6 +235,7 @@ impl App {
             clients: Clients::new(shared.clone()),
             schedules: Schedules::new(shared.clone()),
             history: History::new(shared.clone()),
+            chats: chats::Chats::new(shared.clone()),
             app_log: AppLog::new(shared.clone()),
             security: Security::new(shared.clone()),
             live: shared.live.clone(),

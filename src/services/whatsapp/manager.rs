@@ -6,6 +6,7 @@
 //! clients' engines but this map, which is only locked for lookups and inserts. An engine that
 //! fails (stops, panics, loses its store) marks only its own client `Disconnected`.
 
+use super::super::chats::{self, ChatSink};
 use super::super::live::LiveEvent;
 use super::super::webhooks::Webhooks;
 use super::super::{App, ClientStatus, Error};
@@ -71,16 +72,19 @@ impl Running {
 pub struct EngineManager {
     app: Weak<App>,
     config: EngineConfig,
-    /// Where engines record the messages they decrypt (in the decrypting transaction).
-    inbound: Arc<dyn InboundSink>,
+    /// Where engines record the messages they decrypt (in the decrypting transaction); None:
+    /// each client's history and chats ([`ChatSink`]).
+    inbound: Option<Arc<dyn InboundSink>>,
     engines: Mutex<HashMap<String, Running>>,
 }
 
 impl EngineManager {
-    /// A manager whose engines use `config` (URL and trusted root) and record nothing of what
-    /// they receive (engine events only). Starts nothing.
+    /// A manager whose engines use `config` (URL and trusted root) and record what they receive
+    /// in the client's history and chats. Starts nothing.
     pub fn new(app: &Arc<App>, config: EngineConfig) -> EngineManager {
-        EngineManager::with_inbound(app, config, Arc::new(NoSink))
+        let mut manager = EngineManager::with_inbound(app, config, Arc::new(NoSink));
+        manager.inbound = None;
+        manager
     }
 
     /// Like [`EngineManager::new`]; received messages go to `inbound`.
@@ -92,7 +96,7 @@ impl EngineManager {
         EngineManager {
             app: Arc::downgrade(app),
             config,
-            inbound,
+            inbound: Some(inbound),
             engines: Mutex::new(HashMap::new()),
         }
     }
@@ -150,7 +154,8 @@ impl EngineManager {
         let setup = MessagingSetup {
             db: app.store.clone(),
             namespace: client_id.to_string(),
-            sink: self.inbound.clone(),
+            sink: (self.inbound.clone())
+                .unwrap_or_else(|| Arc::new(ChatSink::new(&app, client_id))),
         };
         let handle = Arc::new(engine::start_messaging(
             self.config.clone(),
@@ -164,6 +169,7 @@ impl EngineManager {
             handle.subscribe(),
             Arc::downgrade(&handle),
         ));
+        chats::follow_engine(&app, client_id, &handle);
         log::info!("client {client_id}: WhatsApp engine started");
         engines.insert(
             client_id.to_string(),
