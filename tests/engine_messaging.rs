@@ -471,3 +471,68 @@ async fn retry_receipts_rebuild_lost_sessions_both_ways() {
     engine.shutdown().await;
     sim.shutdown().await;
 }
+
+/// Links a plain (non-messaging) companion to `phone` and stops it, leaving the device offline.
+async fn link_offline_companion(sim: &SimulatorHandle, phone: &str) {
+    let store = Arc::new(MemoryCredentialStore::new());
+    let companion = engine::start(
+        EngineConfig::simulator(sim.ws_url(), sim.trusted_root()),
+        store,
+    );
+    let qr = match tokio::time::timeout(
+        PATIENCE,
+        companion.wait_for(|s| matches!(s, EngineStatus::PendingAuth { .. })),
+    )
+    .await
+    {
+        Ok(EngineStatus::PendingAuth { qr, .. }) => qr,
+        other => panic!("no QR: {other:?}"),
+    };
+    let (status, _) = http(
+        "POST",
+        format!("{}/sim/phones/{phone}/scan", sim.http_base()),
+        Some(json!({ "qr": qr })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    connected(&companion).await;
+    companion.shutdown().await;
+}
+
+async fn queued_for(sim: &SimulatorHandle, phone: &str, device: u16) -> u64 {
+    let (_, body) = http(
+        "GET",
+        format!(
+            "{}/sim/phones/{phone}/devices/{device}/queue",
+            sim.http_base()
+        ),
+        None,
+    )
+    .await;
+    body["queued"].as_u64().unwrap()
+}
+
+#[tokio::test]
+async fn a_phash_mismatch_refreshes_the_cached_device_list() {
+    let sim = Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let db = TempDb::new("phash");
+    let creds = Arc::new(MemoryCredentialStore::new());
+    let engine = paired_engine(&sim, "15550003401", &creds, &db).await;
+    create_phone(&sim, "15550003402").await;
+    let friend = Jid::phone("15550003402");
+    let first = engine.send_text(&friend, "x1").await.unwrap();
+    phone_received(&sim, "15550003402", &first.id).await;
+
+    // The friend links a companion; our cached list still has only the phone.
+    link_offline_companion(&sim, "15550003402").await;
+    let stale = engine.send_text(&friend, "x2").await.unwrap();
+    phone_received(&sim, "15550003402", &stale.id).await;
+    assert_eq!(queued_for(&sim, "15550003402", 1).await, 0);
+
+    // The server's phash in that ack differed, so the next send asks for the devices again.
+    let fresh = engine.send_text(&friend, "x3").await.unwrap();
+    phone_received(&sim, "15550003402", &fresh.id).await;
+    assert_eq!(queued_for(&sim, "15550003402", 1).await, 1);
+    engine.shutdown().await;
+    sim.shutdown().await;
+}
