@@ -205,9 +205,17 @@ async function pairAndLogIn() {
       return { code }
     })
     await step('link', async () => {
-      const { status, body } = await control('POST', `/sim/phones/${ACCOUNT_PHONE}/link-code`, { code })
-      if (status !== 200) throw new Error(`link-code answered ${status} ${JSON.stringify(body)}`)
-      return { device: body.device, jid: body.jid }
+      // requestPairingCode resolves once its companion_hello is written, not when the server has it:
+      // the phone types the code once the server knows it (as a person would, seconds later).
+      const deadline = Date.now() + PATIENCE_MS
+      for (;;) {
+        const { status, body } = await control('POST', `/sim/phones/${ACCOUNT_PHONE}/link-code`, { code })
+        if (status === 200) return { device: body.device, jid: body.jid }
+        if (status !== 404 || body?.code !== 'NO_CODE_PENDING' || Date.now() > deadline) {
+          throw new Error(`link-code answered ${status} ${JSON.stringify(body)}`)
+        }
+        await new Promise((r) => setTimeout(r, 100))
+      }
     })
   } else {
     await step('scan', async () => {
