@@ -8,9 +8,11 @@
 
 pub mod manager;
 pub mod sandbox;
+pub mod status;
 
 pub use manager::{EngineManager, ManagerError};
 pub use sandbox::Sandbox;
+pub use status::account_number;
 
 use super::App;
 use crate::config::WhatsappConfig;
