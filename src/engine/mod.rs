@@ -22,7 +22,6 @@ pub mod pair_code;
 pub mod prekeys;
 pub mod qr_image;
 pub mod receive;
-mod read;
 mod retry;
 pub mod send;
 pub mod signal_prekeys;
