@@ -22,6 +22,7 @@ pub mod pair_code;
 pub mod prekeys;
 pub mod qr_image;
 pub mod receive;
+mod read;
 mod retry;
 pub mod send;
 pub mod signal_prekeys;

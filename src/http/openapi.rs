@@ -62,6 +62,11 @@ const OPS: &[Op] = &[
     op(Get, "/api/clients", "clients", "All clients of the account (a client key sees its own client).", None, 200, "ClientList", &[401, 429]),
     op(Post, "/api/update-webhook", "clients", "Set (or clear with null/\"\") the webhook URL of a client.", Some("UpdateWebhookRequest"), 200, "UpdateWebhookResponse", &[400, 401, 403, 404, 429]),
     op(Delete, "/clients/{clientId}", "clients", "Delete a client permanently (session and password required).", Some("DeleteClientRequest"), 200, "MessageResponse", &[400, 401, 403, 404, 429]),
+    op(Get, "/api/chats/{clientId}", "chats", "Private chats of a client, most recent activity first (session only).", None, 200, "ChatList", &[401, 403, 404, 429]),
+    op(Get, "/api/chats/{clientId}/{chatId}/messages", "chats", "The newest messages of a private chat, oldest first; ?limit= 1..500 (default 50, larger values are capped). ack: -1 failed, 0 pending, 1 sent, 2 delivered, 3 read, 4 played.", None, 200, "ChatMessages", &[400, 401, 403, 404, 429]),
+    op(Post, "/api/chats/{clientId}/{chatId}/send", "chats", "Send a text to a private chat (<number>@c.us, <number>@s.whatsapp.net or the number) through the client's WhatsApp session; chat limiter.", Some("ChatSendRequest"), 200, "ChatSendResponse", &[400, 401, 403, 404, 409, 429, 502, 504]),
+    op(Post, "/api/chats/{clientId}/{chatId}/read", "chats", "Send read receipts for the chat's unread incoming messages and reset its unread count; chat limiter.", None, 200, "SuccessResponse", &[400, 401, 403, 404, 409, 429]),
+    op(Get, "/api/chats/{clientId}/media/{messageId}", "chats", "The stored media of a message, with its Content-Type and Content-Disposition (404 MEDIA_NOT_FOUND when none is stored).", None, 200, "MediaFile", &[401, 403, 404, 429]),
     op(Post, "/schedule-message", "schedules", "Schedule a message (scheduleTime in ISO-8601 UTC).", Some("ScheduleMessageRequest"), 201, "ScheduleCreated", &[400, 401, 403, 404]),
     op(Get, "/scheduled-messages", "schedules", "Scheduled messages of the logged-in user.", None, 200, "ScheduledMessageList", &[401]),
     op(Delete, "/scheduled-messages/{id}", "schedules", "Cancel a pending scheduled message.", None, 200, "MessageResponse", &[400, 401, 403, 404, 409, 429]),
@@ -134,6 +139,8 @@ fn operation(o: &Op) -> Value {
     let mut responses = Map::new();
     let media = if o.response == "QrImage" {
         "image/png"
+    } else if o.response == "MediaFile" {
+        "application/octet-stream"
     } else {
         "application/json"
     };
@@ -264,6 +271,12 @@ fn schemas() -> Value {
         ),
     );
     m.insert("SendMessageRequest".into(), object(&["clientId", "number"], json!({"clientId": s(), "number": {"type": "string", "description": "Recipient phone number with country code (digits; +, spaces and dashes are ignored)."}, "message": {"type": "string", "description": "The text (required while media is not supported)."}, "mediaUrl": {"type": "string", "description": "Not supported yet: answered with 400 MEDIA_ERROR."}})));
+    m.insert("ChatList".into(), object(&["chats"], json!({"chats": {"type": "array", "items": {"type": "object", "required": ["id", "name", "profilePic", "lastMessage", "timestamp", "unreadCount", "isMuted", "pinned"], "properties": {"id": {"type": "object", "properties": {"_serialized": s()}}, "name": s(), "profilePic": nullable_string(), "lastMessage": {"type": "object", "nullable": true, "properties": {"body": s(), "timestamp": {"type": "integer"}, "fromMe": {"type": "boolean"}}}, "timestamp": {"type": "integer"}, "unreadCount": {"type": "integer"}, "isMuted": {"type": "boolean"}, "pinned": {"type": "boolean"}}}}})));
+    m.insert("ChatMessages".into(), object(&["messages"], json!({"messages": {"type": "array", "items": {"type": "object", "required": ["id", "body", "fromMe", "timestamp", "type", "hasMedia", "hasReaction", "reactions", "ack", "filename"], "properties": {"id": {"type": "object", "properties": {"_serialized": s()}}, "body": s(), "fromMe": {"type": "boolean"}, "timestamp": {"type": "integer"}, "type": s(), "hasMedia": {"type": "boolean"}, "hasReaction": {"type": "boolean"}, "reactions": {"type": "array", "nullable": true, "items": {"type": "object", "properties": {"reaction": s(), "senderId": s()}}}, "ack": {"type": "integer", "minimum": -1, "maximum": 4}, "filename": nullable_string()}}}})));
+    m.insert("ChatSendRequest".into(), object(&["message"], json!({"message": s()})));
+    m.insert("ChatSendResponse".into(), object(&["success", "message"], json!({"success": {"type": "boolean"}, "message": {"type": "object", "properties": {"id": {"type": "object", "properties": {"_serialized": s()}}, "body": s(), "timestamp": {"type": "integer"}}}})));
+    m.insert("SuccessResponse".into(), object(&["success"], json!({"success": {"type": "boolean"}})));
+    m.insert("MediaFile".into(), json!({"type": "string", "format": "binary"}));
     m.insert("SendMessageResponse".into(), object(&["success", "messageId", "ack", "message"], json!({"success": {"type": "boolean"}, "messageId": {"type": "string", "description": "WhatsApp message id (3EB0…)."}, "ack": {"type": "string", "enum": ["server", "delivered", "read", "played"]}, "message": {"type": "object", "properties": {"id": {"type": "object", "properties": {"_serialized": s(), "id": s()}}, "to": s(), "body": s(), "timestamp": {"type": "integer"}, "type": s(), "ack": s()}}})));
     m.insert("AddNumberRequest".into(), object(&["clientId", "phoneNumber"], json!({"clientId": s(), "phoneNumber": {"type": "string", "description": "Digits, without +."}, "pairingMethod": {"type": "string", "enum": ["qr", "code"], "description": "\"code\": also return a pairing code to type on the phone (Link with phone number)."}})));
     m.insert(

@@ -9,7 +9,8 @@
 //! Adding a route: add a line here, write the handler in `handlers/`, describe it in `openapi.rs`.
 
 use super::handlers::{
-    accounts, admin, clients, history, messages, schedules, session, system, whatsapp, Handler,
+    accounts, admin, chats, clients, history, messages, schedules, session, system, whatsapp,
+    Handler,
 };
 
 /// HTTP methods the API uses.
@@ -65,7 +66,7 @@ pub enum Limit {
     SensitiveFailures,
     /// Delete operations: every request counts.
     Deletes,
-    /// Chat limiter (chat routes arrive with the engine).
+    /// Chat limiter: sending to a chat and marking it read.
     Chat,
 }
 
@@ -143,6 +144,36 @@ pub const ROUTES: &[Route] = &[
         SessionOnly,
         &[Sensitive, Deletes],
         whatsapp::delete,
+    ),
+    // Chat interface (session only; sends and read receipts also count against the chat limiter)
+    route(Get, "/api/chats/{clientId}", SessionOnly, API, chats::list),
+    route(
+        Get,
+        "/api/chats/{clientId}/{chatId}/messages",
+        SessionOnly,
+        API,
+        chats::messages,
+    ),
+    route(
+        Post,
+        "/api/chats/{clientId}/{chatId}/send",
+        SessionOnly,
+        &[Api, Chat],
+        chats::send,
+    ),
+    route(
+        Post,
+        "/api/chats/{clientId}/{chatId}/read",
+        SessionOnly,
+        &[Api, Chat],
+        chats::read,
+    ),
+    route(
+        Get,
+        "/api/chats/{clientId}/media/{messageId}",
+        SessionOnly,
+        API,
+        chats::media,
     ),
     // Scheduled messages (stored here; the scheduler sends them)
     route(

@@ -12,6 +12,7 @@ use super::response::Body;
 
 pub mod accounts;
 pub mod admin;
+pub mod chats;
 pub mod clients;
 pub mod history;
 pub mod messages;
