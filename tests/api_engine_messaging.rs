@@ -31,6 +31,7 @@ async fn control(sandbox: &Sandbox, method: Method, path: &str, body: Value) -> 
 async fn a_managed_engine_sends_and_receives_texts() {
     let dir = std::env::temp_dir().join(format!("chattu-engine-msg-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
+    let _cleanup = RemoveOnDrop(dir.clone());
     let mut config = Config::default();
     config.storage.data_dir = dir.clone();
     config.accounts.argon2_memory_kib = 1024;
@@ -154,7 +155,13 @@ async fn a_managed_engine_sends_and_receives_texts() {
     assert!(!received.from_me);
 
     whatsapp::stop(&app).await;
-    drop(manager);
-    drop(app);
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Removes the data directory when the test ends, passed or not.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
