@@ -11,7 +11,9 @@
 // simulator's pair-device refs) → the account's phone scans it → pair-success, pair-device-sign → the
 // server restarts the stream (515) → Baileys reconnects and logs in (`connection: 'open'`, creds.me set)
 // → Baileys sends a text to the peer phone, which must receive it decrypted → the peer phone sends a text
-// back, which Baileys must receive decrypted. `--pairing-only` stops after the login. `--by-code` links
+// back, which Baileys must receive decrypted; Baileys' delivery receipt must reach
+// the phone (and with `--read-receipt`, once Baileys marks the text read, its read receipt).
+// `--pairing-only` stops after the login. `--by-code` links
 // by phone code instead of QR: Baileys asks for a code (`requestPairingCode`) and the phone types it
 // (`POST /sim/phones/{phone}/link-code`).
 //
@@ -37,9 +39,10 @@ const PEER_PHONE = '15550002222'
 const args = process.argv.slice(2)
 const pairingOnly = args.includes('--pairing-only')
 const byCode = args.includes('--by-code')
+const readReceipt = args.includes('--read-receipt')
 const [wsUrl, controlUrl] = args.filter((a) => !a.startsWith('--'))
 if (!wsUrl || !controlUrl) {
-  console.error('usage: node interop.mjs <ws url> <control url> [--pairing-only] [--by-code]')
+  console.error('usage: node interop.mjs <ws url> <control url> [--pairing-only] [--by-code] [--read-receipt]')
   process.exit(2)
 }
 
@@ -300,10 +303,34 @@ async function exchangeText() {
     if (status !== 201) throw new Error(`POST messages answered ${status} ${JSON.stringify(body)}`)
     return { id: body?.id, text: incoming }
   })
+  let receivedKey
   await step('baileys-received', async () => {
     const message = await received
+    receivedKey = message.key
     return { from: message.key.remoteJid, id: message.key.id, fromMe: message.key.fromMe, text: incoming }
   })
+
+  // Baileys' receipts reach the phone: delivered on receipt, read once Baileys marks it read.
+  await step('peer-delivered', async () => ({ status: await peerSentStatus(receivedKey.id, ['delivered', 'read']) }))
+  if (!readReceipt) return
+  await step('baileys-read', async () => {
+    await socket.readMessages([receivedKey])
+    return { id: receivedKey.id }
+  })
+  await step('peer-read', async () => ({ status: await peerSentStatus(receivedKey.id, ['read']) }))
+}
+
+/** Polls the peer phone's sent messages until `id` reaches one of `wanted`; resolves to that status. */
+async function peerSentStatus(id, wanted) {
+  const deadline = Date.now() + PATIENCE_MS
+  for (;;) {
+    const { status, body } = await control('GET', `/sim/phones/${PEER_PHONE}/messages`)
+    if (status !== 200) throw new Error(`GET messages answered ${status} ${JSON.stringify(body)}`)
+    const sent = (body?.sent || []).find((m) => m.id === id)
+    if (sent && wanted.includes(sent.status)) return sent.status
+    if (Date.now() > deadline) throw new Error(`status of ${id} is ${JSON.stringify(sent)}, wanted ${wanted}`)
+    await new Promise((r) => setTimeout(r, 100))
+  }
 }
 
 try {
