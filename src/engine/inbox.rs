@@ -155,3 +155,24 @@ pub(super) async fn receive_worker(
         }
     }
 }
+
+/// How long the seen-table remembers a message (the server never redelivers older ones).
+const SEEN_KEEP_SECS: u64 = 30 * 24 * 3600;
+
+/// Forgets seen-table entries of `setup`'s namespace older than [`SEEN_KEEP_SECS`].
+pub(super) fn prune_seen(setup: &MessagingSetup) -> Result<(), String> {
+    let cutoff = unix_now().saturating_sub(SEEN_KEEP_SECS);
+    let txn = setup
+        .db
+        .database()
+        .begin_write()
+        .map_err(|e| e.to_string())?;
+    {
+        let mut table = txn.open_table(SEEN).map_err(|e| e.to_string())?;
+        let namespace = setup.namespace.as_str();
+        table
+            .retain(|(ns, _, _), at| ns != namespace || at >= cutoff)
+            .map_err(|e| e.to_string())?;
+    }
+    txn.commit().map_err(|e| e.to_string())
+}

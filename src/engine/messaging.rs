@@ -215,6 +215,9 @@ impl Messenger {
         if let Err(e) = stored {
             log::error!("engine: cannot store the Signal identity: {e}");
         }
+        if let Err(e) = super::inbox::prune_seen(&self.setup) {
+            log::warn!("engine: cannot prune the seen-message table: {e}");
+        }
         let (out, rx) = mpsc::unbounded_channel();
         *lock(&self.link) = Some(Link {
             out,
@@ -334,27 +337,39 @@ impl Messenger {
         lock(&self.levels).get(id).map(|(_, l)| *l)
     }
 
-    async fn request(&self, key: String, node: Node) -> Result<Node, SendError> {
+    /// Writes `node` and waits for the answer filed under `key`. When the connection drops first,
+    /// `lost` is the error (the stanza may or may not have reached the server).
+    async fn request(&self, key: String, node: Node, lost: SendError) -> Result<Node, SendError> {
         let (tx, rx) = oneshot::channel();
         lock(&self.waiters).insert(key.clone(), tx);
-        if let Err(e) = self.write(node) {
+        let out = lock(&self.link).as_ref().map(|l| l.out.clone());
+        let (Some(out), Ok(())) = (out, self.write(node)) else {
             lock(&self.waiters).remove(&key);
-            return Err(e);
+            return Err(SendError::NotConnected);
+        };
+        let outcome = tokio::select! {
+            answer = tokio::time::timeout(ANSWER_TIMEOUT, rx) => match answer {
+                Ok(Ok(answer)) => Ok(answer),
+                Ok(Err(_)) => Err(lost),
+                Err(_) => Err(SendError::Timeout),
+            },
+            // The connection task dropped its end: this link is gone.
+            _ = out.closed() => Err(lost),
+        };
+        if outcome.is_err() {
+            lock(&self.waiters).remove(&key);
         }
-        match tokio::time::timeout(ANSWER_TIMEOUT, rx).await {
-            Ok(Ok(answer)) => Ok(answer),
-            Ok(Err(_)) => Err(SendError::NotConnected),
-            Err(_) => {
-                lock(&self.waiters).remove(&key);
-                Err(SendError::Timeout)
-            }
-        }
+        outcome
     }
 
     pub(super) async fn iq(&self, node: Node) -> Result<Node, SendError> {
         let id = format!("m{}", self.next_id.fetch_add(1, Ordering::Relaxed));
-        self.request(format!("iq:{id}"), node.with_attr("id", id.as_str()))
-            .await
+        self.request(
+            format!("iq:{id}"),
+            node.with_attr("id", id.as_str()),
+            SendError::NotConnected,
+        )
+        .await
     }
 
     async fn devices_of(&self, user: &str) -> Result<Vec<Jid>, SendError> {
@@ -430,7 +445,9 @@ impl Messenger {
         );
         lock(&self.levels).insert(id.clone(), (chat.clone(), AckLevel::Pending));
         self.sent.remember(&id, &chat, &text_message(text));
-        let ack = self.request(format!("ack:{id}"), stanza).await?;
+        let ack = self
+            .request(format!("ack:{id}"), stanza, SendError::Timeout)
+            .await?;
         if let Some(code) = ack.attr_parse::<u16>("error") {
             self.raise(&id, Some(chat.clone()), AckLevel::Error);
             if let Some(entry) = lock(&self.levels).get_mut(&id) {
