@@ -397,6 +397,17 @@ impl Messenger {
 
     /// Sends a text to `to` (a user JID, `@s.whatsapp.net` or `@c.us`) and waits for the server ack.
     pub async fn send_text(&self, to: &Jid, text: &str) -> Result<SentMessage, SendError> {
+        self.send_text_as(to, text, None).await
+    }
+
+    /// Sends under `id` (chosen by the caller) when given, else under a new id. Resending with
+    /// the same id lets WhatsApp drop the repeat (the scheduler's exactly-once rests on it).
+    pub async fn send_text_as(
+        &self,
+        to: &Jid,
+        text: &str,
+        id: Option<&str>,
+    ) -> Result<SentMessage, SendError> {
         let chat = match to.server {
             Server::Whatsapp | Server::LegacyUser if !to.user.is_empty() => {
                 Jid::phone(to.user.clone())
@@ -425,7 +436,7 @@ impl Messenger {
             let answer = self.iq(key_fetch_node(&missing, None)).await?;
             self.in_txn(move |txn| apply_bundles(txn, &answer)).await?;
         }
-        let id = new_message_id(&own.phone, unix_now());
+        let id = id.map_or_else(|| new_message_id(&own.phone, unix_now()), str::to_string);
         let phash = participant_hash(&all);
         let message = text_message(text);
         let own_copy = device_sent(&chat, &message, Some(&phash));
@@ -477,6 +488,19 @@ impl super::EngineHandle {
     pub async fn send_text(&self, to: &Jid, text: &str) -> Result<SentMessage, SendError> {
         match &self.messenger {
             Some(m) => m.send_text(to, text).await,
+            None => Err(SendError::NotConnected),
+        }
+    }
+
+    /// Like [`send_text`](Self::send_text), under the message id `id` chosen by the caller.
+    pub async fn send_text_with_id(
+        &self,
+        to: &Jid,
+        text: &str,
+        id: &str,
+    ) -> Result<SentMessage, SendError> {
+        match &self.messenger {
+            Some(m) => m.send_text_as(to, text, Some(id)).await,
             None => Err(SendError::NotConnected),
         }
     }
