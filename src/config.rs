@@ -239,6 +239,9 @@ pub struct WebhooksConfig {
     pub timeout_secs: u64,
     pub call_timeout_secs: u64,
     pub max_attempts: u32,
+    /// Whether the delivery worker runs at all. Tests that set public webhook URLs turn it off so
+    /// no request ever leaves the machine.
+    pub deliver: bool,
 }
 
 impl Default for WebhooksConfig {
@@ -247,6 +250,7 @@ impl Default for WebhooksConfig {
             timeout_secs: 5,
             call_timeout_secs: 3,
             max_attempts: 5,
+            deliver: true,
         }
     }
 }

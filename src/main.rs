@@ -89,10 +89,16 @@ fn serve(common: &cli::CommonOptions, listen: Option<&str>, sandbox: bool) -> Re
         whatsapp::start(&app, sandbox).await?;
         // Delivers queued webhook events (client_status from the engines, …). Replies asked for
         // in webhook answers are dropped until the engine can send messages.
-        let deliveries = webhooks::start_worker(&app, Arc::new(webhooks::LogOnlyReplies));
+        let deliveries = app
+            .config
+            .webhooks
+            .deliver
+            .then(|| webhooks::start_worker(&app, Arc::new(webhooks::LogOnlyReplies)));
         let served = chattu::http::serve(app.clone()).await;
         whatsapp::stop(&app).await;
-        deliveries.shutdown().await;
+        if let Some(deliveries) = deliveries {
+            deliveries.shutdown().await;
+        }
         served.map_err(|e| e.to_string())
     })
 }

@@ -234,6 +234,8 @@ fn spawn(
     cmd.current_dir(data)
         .env("CHATTU_ADMIN_PASSWORD", ADMIN_PASSWORD)
         .env("CHATTU_LOG_LEVEL", "info")
+        // These tests set public webhook URLs: keep events queued so nothing leaves loopback.
+        .env("CHATTU_WEBHOOKS_DELIVER", "false")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped());
