@@ -8,10 +8,12 @@
 
 pub mod manager;
 pub mod sandbox;
+pub mod senders;
 pub mod status;
 
 pub use manager::{EngineManager, ManagerError};
 pub use sandbox::Sandbox;
+pub use senders::EngineSenders;
 pub use status::account_number;
 
 use super::App;
