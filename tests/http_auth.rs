@@ -374,6 +374,64 @@ fn cases() -> Vec<Case> {
                 )
             },
         },
+        // Chat interface: session only (keys get 401). a1 never linked: no chats, sending needs
+        // the connection (409), nothing unread to mark (200), no media stored (404).
+        Case {
+            method: "GET",
+            path: "/api/chats/{clientId}",
+            expect: [401, 401, 401, 401, 401, 200, 200],
+            build: |w, c| w.with(w.server.get("/api/chats/a1"), c, Owner::Alice),
+        },
+        Case {
+            method: "GET",
+            path: "/api/chats/{clientId}/{chatId}/messages",
+            expect: [401, 401, 401, 401, 401, 200, 200],
+            build: |w, c| {
+                w.with(
+                    w.server.get("/api/chats/a1/12345678901@c.us/messages"),
+                    c,
+                    Owner::Alice,
+                )
+            },
+        },
+        Case {
+            method: "POST",
+            path: "/api/chats/{clientId}/{chatId}/send",
+            expect: [401, 401, 401, 401, 401, 409, 403],
+            build: |w, c| {
+                w.with(
+                    w.server
+                        .post("/api/chats/a1/12345678901@c.us/send")
+                        .json(&json!({"message": "hi"})),
+                    c,
+                    Owner::Alice,
+                )
+            },
+        },
+        Case {
+            method: "POST",
+            path: "/api/chats/{clientId}/{chatId}/read",
+            expect: [401, 401, 401, 401, 401, 200, 403],
+            build: |w, c| {
+                w.with(
+                    w.server.post("/api/chats/a1/12345678901@c.us/read"),
+                    c,
+                    Owner::Alice,
+                )
+            },
+        },
+        Case {
+            method: "GET",
+            path: "/api/chats/{clientId}/media/{messageId}",
+            expect: [401, 401, 401, 401, 401, 404, 404],
+            build: |w, c| {
+                w.with(
+                    w.server.get("/api/chats/a1/media/3EB0C767F26AFC1F8B"),
+                    c,
+                    Owner::Alice,
+                )
+            },
+        },
         // Live events: credentials are checked before the upgrade, so a plain GET shows the
         // refusals; an accepted caller without upgrade headers gets 426. The WebSocket origin
         // check refuses another site even for a GET.
