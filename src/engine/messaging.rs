@@ -428,22 +428,42 @@ impl Messenger {
         } else {
             all.retain(|d| d.device != own.device);
         }
-        let wanted = all.clone();
-        let missing = self
-            .in_txn(move |txn| devices_without_session(txn, &wanted))
-            .await?;
-        if !missing.is_empty() {
-            let answer = self.iq(key_fetch_node(&missing, None)).await?;
-            self.in_txn(move |txn| apply_bundles(txn, &answer)).await?;
-        }
         let id = id.map_or_else(|| new_message_id(&own.phone, unix_now()), str::to_string);
         let phash = participant_hash(&all);
         let message = text_message(text);
         let own_copy = device_sent(&chat, &message, Some(&phash));
-        let (targets, own_phone) = (all.clone(), own.phone.clone());
-        let ciphertexts = self
-            .in_txn(move |txn| encrypt_for_devices(txn, &message, &own_copy, &targets, &own_phone))
-            .await?;
+        let encrypt_all = |bundles: Option<Node>| {
+            let (targets, own_phone) = (all.clone(), own.phone.clone());
+            let (message, own_copy) = (message.clone(), own_copy.clone());
+            move |txn: &mut SignalTxn| {
+                if let Some(answer) = bundles {
+                    apply_bundles(txn, &answer)?;
+                }
+                // With every session in place, encrypting is the whole transaction (one commit).
+                let missing = devices_without_session(txn, &targets)?;
+                if !missing.is_empty() {
+                    return Ok(Err(missing));
+                }
+                encrypt_for_devices(txn, &message, &own_copy, &targets, &own_phone).map(Ok)
+            }
+        };
+        let ciphertexts = match self.in_txn(encrypt_all(None)).await? {
+            Ok(sealed) => sealed,
+            Err(missing) => {
+                let answer = self.iq(key_fetch_node(&missing, None)).await?;
+                match self.in_txn(encrypt_all(Some(answer))).await? {
+                    Ok(sealed) => sealed,
+                    // Devices whose bundle was unusable are left out, as before.
+                    Err(_) => {
+                        let (targets, own_phone) = (all.clone(), own.phone.clone());
+                        self.in_txn(move |txn| {
+                            encrypt_for_devices(txn, &message, &own_copy, &targets, &own_phone)
+                        })
+                        .await?
+                    }
+                }
+            }
+        };
         if ciphertexts.is_empty() {
             return Err(SendError::NoDevices);
         }
