@@ -2,7 +2,7 @@
 //! this file starts the runtime and the server.
 
 use chattu::cli::{self, Command, ParseOutcome};
-use chattu::services::{app_log, webhooks, whatsapp, App};
+use chattu::services::{app_log, scheduler, webhooks, whatsapp, App};
 use chattu::simulator::{ServerIdentity, Simulator};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -87,18 +87,22 @@ fn serve(common: &cli::CommonOptions, listen: Option<&str>, sandbox: bool) -> Re
         tokio::spawn(maintenance(app.clone()));
         // Engines (and the sandbox simulator) first, so the API works from its first request.
         whatsapp::start(&app, sandbox).await?;
-        // Delivers queued webhook events (client_status from the engines, …). Replies asked for
-        // in webhook answers are dropped until the engine can send messages.
+        // Scheduled messages and the replies webhook answers ask for go out through the engines.
+        let senders = Arc::new(whatsapp::EngineSenders::new(&app));
+        let schedules = scheduler::start(&app, senders.clone());
+        // Delivers queued webhook events (client_status from the engines, …).
         let deliveries = app
             .config
             .webhooks
             .deliver
-            .then(|| webhooks::start_worker(&app, Arc::new(webhooks::LogOnlyReplies)));
+            .then(|| webhooks::start_worker(&app, senders));
         let served = chattu::http::serve(app.clone()).await;
-        whatsapp::stop(&app).await;
+        // Senders first, while the engines can still finish what they are sending.
+        schedules.shutdown().await;
         if let Some(deliveries) = deliveries {
             deliveries.shutdown().await;
         }
+        whatsapp::stop(&app).await;
         served.map_err(|e| e.to_string())
     })
 }
