@@ -465,6 +465,8 @@ pub fn follow_engine(app: &Arc<App>, client_id: &str, handle: &EngineHandle) {
 fn on_event(app: &App, client_id: &str, event: EngineEvent) {
     match event {
         EngineEvent::MessageReceived(m) => {
+            // Its `message_received` webhook was queued in the committed transaction.
+            outbox_signal().notify_waiters();
             let Some(text) = m.text.as_deref() else {
                 return;
             };

@@ -402,3 +402,120 @@ pub(super) fn delete_client_chats(txn: &WriteTransaction, client_id: &str) -> St
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::test_dir::TempDir;
+
+    fn message(id: &str, from_me: bool, timestamp: u64) -> ChatMessageRecord {
+        ChatMessageRecord {
+            id: id.into(),
+            from_me,
+            body: format!("body {id}"),
+            timestamp,
+            kind: "chat".into(),
+            ack: if from_me { "server" } else { "delivered" }.into(),
+            media: None,
+            reactions: Vec::new(),
+            read: false,
+            sent_row: from_me.then_some(7),
+        }
+    }
+
+    fn record(store: &Store, client: &str, chat: &str, m: &ChatMessageRecord) -> bool {
+        let txn = store.database().begin_write().unwrap();
+        let added = Store::record_chat_message_in(&txn, client, chat, Some("Ruth"), m).unwrap();
+        txn.commit().unwrap();
+        added
+    }
+
+    #[test]
+    fn chats_count_unread_keep_the_newest_message_and_ignore_redeliveries() {
+        let dir = TempDir::new();
+        let store = Store::open(dir.path()).unwrap();
+        assert!(store.chats_of("c1").unwrap().is_empty(), "no table yet");
+        assert!(record(&store, "c1", "111", &message("A", false, 100)));
+        assert!(record(&store, "c1", "111", &message("B", false, 101)));
+        assert!(!record(&store, "c1", "111", &message("B", false, 101)));
+        // An older message arriving late does not replace the last one.
+        assert!(record(&store, "c1", "111", &message("OLD", false, 50)));
+        assert!(record(&store, "c1", "222", &message("C", true, 200)));
+        assert!(record(&store, "c2", "111", &message("D", false, 300)));
+
+        let chats = store.chats_of("c1").unwrap();
+        let order: Vec<&str> = chats.iter().map(|c| c.chat.as_str()).collect();
+        assert_eq!(order, ["222", "111"]);
+        assert_eq!(chats[1].unread_count, 3);
+        assert_eq!(chats[1].name.as_deref(), Some("Ruth"));
+        let last = chats[1].last_message.as_ref().unwrap();
+        assert_eq!((last.body.as_str(), last.timestamp), ("body B", 101));
+        assert_eq!(chats[0].unread_count, 0, "own messages are never unread");
+
+        let ids: Vec<String> = (store.chat_messages("c1", "111", 2).unwrap())
+            .into_iter()
+            .map(|m| m.id)
+            .collect();
+        assert_eq!(ids, ["B", "OLD"], "the newest two, in arrival order");
+    }
+
+    #[test]
+    fn acks_only_rise_and_reading_resets_the_unread_count() {
+        let dir = TempDir::new();
+        let store = Store::open(dir.path()).unwrap();
+        record(&store, "c1", "111", &message("OUT", true, 1));
+        record(&store, "c1", "111", &message("IN1", false, 2));
+        record(&store, "c1", "111", &message("IN2", false, 3));
+        let update = store.set_chat_ack("c1", "OUT", "read").unwrap().unwrap();
+        assert_eq!(update.chat, "111");
+        assert_eq!(update.sent_row, Some(7));
+        store.set_chat_ack("c1", "OUT", "delivered").unwrap();
+        assert_eq!(store.chat_messages("c1", "111", 10).unwrap()[0].ack, "read");
+        assert!(store.set_chat_ack("c1", "NOPE", "read").unwrap().is_none());
+
+        let unread = store.unread_chat_message_ids("c1", "111").unwrap();
+        assert_eq!(unread, ["IN1", "IN2"]);
+        // A message that arrives after the ids were taken stays unread.
+        record(&store, "c1", "111", &message("IN3", false, 4));
+        assert_eq!(store.mark_chat_read("c1", "111", &unread).unwrap(), 1);
+        assert_eq!(store.chats_of("c1").unwrap()[0].unread_count, 1);
+        assert_eq!(store.unread_chat_message_ids("c1", "111").unwrap(), ["IN3"]);
+    }
+
+    #[test]
+    fn a_chat_keeps_its_newest_messages_and_media_goes_with_the_client() {
+        let dir = TempDir::new();
+        let store = Store::open(dir.path()).unwrap();
+        let txn = store.database().begin_write().unwrap();
+        for i in 0..(MAX_MESSAGES_PER_CHAT as u64 + 3) {
+            let m = message(&format!("M{i}"), true, i);
+            Store::record_chat_message_in(&txn, "c1", "111", None, &m).unwrap();
+        }
+        let mut pic = message("PIC", false, 9999);
+        pic.kind = "image".into();
+        pic.media = Some(MediaInfo {
+            mimetype: "image/jpeg".into(),
+            filename: Some("photo.jpg".into()),
+        });
+        Store::record_chat_message_in(&txn, "c1", "111", None, &pic).unwrap();
+        Store::put_chat_media_in(&txn, "c1", "PIC", b"jpeg bytes").unwrap();
+        txn.commit().unwrap();
+
+        let all = store.chat_messages("c1", "111", usize::MAX).unwrap();
+        assert_eq!(all.len(), MAX_MESSAGES_PER_CHAT);
+        assert_eq!(all[0].id, "M4", "the oldest went");
+        assert!(store.set_chat_ack("c1", "M0", "read").unwrap().is_none());
+        let (info, bytes) = store.chat_media("c1", "PIC").unwrap().unwrap();
+        assert_eq!(info.mimetype, "image/jpeg");
+        assert_eq!(bytes, b"jpeg bytes");
+        assert!(store.chat_media("c1", "M10").unwrap().is_none());
+        assert!(store.chat_media("c2", "PIC").unwrap().is_none());
+
+        let txn = store.database().begin_write().unwrap();
+        delete_client_chats(&txn, "c1").unwrap();
+        txn.commit().unwrap();
+        assert!(store.chats_of("c1").unwrap().is_empty());
+        assert!(store.chat_messages("c1", "111", 10).unwrap().is_empty());
+        assert!(store.chat_media("c1", "PIC").unwrap().is_none());
+    }
+}
