@@ -48,6 +48,8 @@ pub(super) struct EngineTask {
     pub logout_reply: Option<oneshot::Sender<()>>,
     /// Sending and receiving messages (`None`: pairing and presence only).
     pub messenger: Option<std::sync::Arc<super::messaging::Messenger>>,
+    /// Incoming calls: acked, reported, rejected when auto-reject is on (`calls.rs`).
+    pub calls: std::sync::Arc<super::calls::CallDesk>,
 }
 
 fn unix_ms() -> u64 {
@@ -509,6 +511,15 @@ impl EngineTask {
                     Ok(()) => None,
                     Err(e) => Some(state.lost(e.to_string())),
                 }
+            }
+            "call" => {
+                let own = creds.paired.as_ref().and_then(|p| Jid::parse(&p.jid()).ok());
+                for out in self.calls.answer(&node, own, || ids.next()) {
+                    if let Err(e) = conn.send(&out).await {
+                        return Some(state.lost(e.to_string()));
+                    }
+                }
+                None
             }
             "failure" => Some(failure_end(&node, state.connected)),
             "stream:error" => Some(stream_error_end(&node, state.connected)),

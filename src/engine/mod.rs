@@ -9,6 +9,7 @@
 //! - [`client_payload`]: the ClientPayload sent in the Noise handshake (registration or login).
 //! - [`status`]: what the engine reports; `connection`: the task itself; `wire`: the socket.
 
+pub mod calls;
 pub mod client_payload;
 mod connection;
 pub mod cred_store;
@@ -108,6 +109,8 @@ pub struct EngineHandle {
     task: JoinHandle<()>,
     /// Messaging, when started with [`start_messaging`].
     messenger: Option<Arc<messaging::Messenger>>,
+    /// Incoming calls (auto-reject on until the owner says otherwise).
+    calls: Arc<calls::CallDesk>,
 }
 
 /// Starts an engine for the credentials in `store` (fresh ones are generated and saved when empty).
@@ -152,6 +155,7 @@ fn launch(
     let (stop, stop_rx) = watch::channel(false);
     let last_frame_ms = Arc::new(AtomicU64::new(0));
     let (commands, commands_rx) = mpsc::unbounded_channel();
+    let calls = calls::CallDesk::new(true);
     let task = connection::EngineTask {
         config,
         commands: commands_rx,
@@ -162,6 +166,7 @@ fn launch(
         prekeys,
         logout_reply: None,
         messenger: messenger.clone(),
+        calls: Arc::clone(&calls),
     };
     EngineHandle {
         status,
@@ -170,6 +175,7 @@ fn launch(
         commands,
         task: tokio::spawn(task.run()),
         messenger,
+        calls,
     }
 }
 
