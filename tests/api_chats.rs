@@ -57,7 +57,11 @@ fn set(names: &[&str]) -> BTreeSet<String> {
 
 /// A sandbox server with client `desk` linked to phone OWN, and phone PEER ready to write.
 fn linked_desk() -> (Chattu, String, String) {
-    let chattu = Chattu::sandbox();
+    // The test polls the API; the default 100 requests per 15 minutes would be too few.
+    let chattu = Chattu::start(
+        &["--sandbox"],
+        &[("CHATTU_RATE_LIMITS_API_PER_15MIN", "100000")],
+    );
     let http = chattu.http();
     let (cookie, key) = chattu.admin();
     let added = http.add_number(&key, json!({"clientId": "desk", "phoneNumber": OWN}));
@@ -369,4 +373,30 @@ fn chat_routes_need_the_owners_session() {
         json!({}),
     );
     assert_eq!(read.status, 200, "{}", read.text());
+}
+
+#[test]
+fn sending_and_marking_read_share_the_chat_limiter() {
+    let chattu = Chattu::start(
+        &["--sandbox"],
+        &[("CHATTU_RATE_LIMITS_CHAT_PER_MINUTE", "3")],
+    );
+    let http = chattu.http();
+    let (cookie, key) = chattu.admin();
+    let added = http.add_number(&key, json!({"clientId": "desk", "phoneNumber": OWN}));
+    assert_eq!(added.status, 200, "{}", added.text());
+    let read = format!("/api/chats/desk/{PEER}@c.us/read");
+    for _ in 0..2 {
+        assert_eq!(post(&http, &cookie, &read, json!({})).status, 200);
+    }
+    let send = format!("/api/chats/desk/{PEER}@c.us/send");
+    let res = post(&http, &cookie, &send, json!({"message": "hi"}));
+    assert_eq!(res.status, 409, "not linked: {}", res.text());
+    for path in [&read, &send] {
+        let res = post(&http, &cookie, path, json!({"message": "hi"}));
+        assert_eq!(res.status, 429, "{path}: {}", res.text());
+        assert!(res.header("retry-after").is_some());
+    }
+    // Reading the chat list is not a chat action.
+    assert_eq!(get(&http, &cookie, "/api/chats/desk").status, 200);
 }
