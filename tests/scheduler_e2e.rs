@@ -1,0 +1,200 @@
+//! The scheduler sends through the real engine, exactly once, across a SIGKILL: the real `chattu`
+//! binary, a client linked to a simulated phone, schedules made through POST /schedule-message,
+//! and the recipient phone's inbox read back from the simulator's control API.
+//!
+//! For the kill test the simulator is a standalone `chattu sim` process, so the phones' inboxes
+//! survive when chattu (with its engines) is killed with SIGKILL while sends are due.
+
+mod api_engine_support;
+
+use api_engine_support::{create_phone, Chattu, Http, Process, Sim};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// `ms` since the epoch as `2025-10-06T18:30:00Z` (whole seconds, rounded up).
+fn rfc3339(ms: u64) -> String {
+    let secs = ms.div_ceil(1000);
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest % 3600 / 60,
+        rest % 60
+    )
+}
+
+fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or_default()
+}
+
+/// Logs in as admin and returns the session cookie (the schedule routes are session-only).
+fn session(chattu: &Chattu) -> String {
+    chattu.admin().0
+}
+
+fn schedule(http: &Http, cookie: &str, client: &str, to: &str, text: &str, at: &str) -> u64 {
+    let res = http.send(
+        "POST",
+        "/schedule-message",
+        &[("cookie", cookie)],
+        Some(json!({"clientId": client, "number": to, "message": text, "scheduleTime": at})),
+    );
+    assert!(res.status == 200 || res.status == 201, "{}", res.text());
+    res.json()["id"].as_u64().expect("schedule id")
+}
+
+fn schedules(http: &Http, cookie: &str) -> Vec<Value> {
+    let res = http.send("GET", "/scheduled-messages", &[("cookie", cookie)], None);
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json().as_array().cloned().unwrap_or_default()
+}
+
+/// Texts in the phone's inbox, in arrival order.
+fn inbox(sim: &Http, phone: &str) -> Vec<String> {
+    let res = sim.get(&format!("/sim/phones/{phone}/messages"));
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["received"]
+        .as_array()
+        .map(|r| {
+            r.iter()
+                .filter_map(|m| m["text"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Polls until `done` holds, for at most `secs` seconds.
+fn wait_until(secs: u64, what: &str, mut done: impl FnMut() -> bool) {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while !done() {
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn a_scheduled_message_reaches_the_phone_once_and_is_marked_sent() {
+    let chattu = Chattu::sandbox();
+    let http = chattu.http();
+    let (cookie, key) = chattu.admin();
+    create_phone(&http, "15550007101", "Desk");
+    create_phone(&http, "15550007102", "Noa");
+    let added = http.add_number(
+        &key,
+        json!({"clientId": "planner", "phoneNumber": "15550007101"}),
+    );
+    let qr = added.json()["qrText"].as_str().expect("qrText").to_string();
+    let scan = http.post("/sim/phones/15550007101/scan", json!({"qr": qr}));
+    assert_eq!(scan.status, 200, "{}", scan.text());
+    chattu.wait_status(&key, "planner", "Authenticated");
+
+    let at = rfc3339(now_ms() + 2_000);
+    let id = schedule(
+        &http,
+        &cookie,
+        "planner",
+        "+15550007102",
+        "good morning",
+        &at,
+    );
+    let before = schedules(&http, &cookie);
+    let mine = before.iter().find(|s| s["id"] == id).expect("listed");
+    assert_eq!(mine["status"], "pending", "{mine}");
+    assert_eq!(mine["sentTime"], Value::Null);
+
+    wait_until(30, "the scheduled text at the phone", || {
+        !inbox(&http, "15550007102").is_empty()
+    });
+    wait_until(30, "the schedule marked sent", || {
+        schedules(&http, &cookie)
+            .iter()
+            .any(|s| s["id"] == id && s["status"] == "sent")
+    });
+    let after = schedules(&http, &cookie);
+    let mine = after.iter().find(|s| s["id"] == id).expect("listed");
+    let sent_time = mine["sentTime"].as_str().expect("sentTime");
+    assert!(sent_time >= at.as_str(), "sent {sent_time} before due {at}");
+    // Not again on a later tick.
+    std::thread::sleep(Duration::from_secs(2));
+    assert_eq!(inbox(&http, "15550007102"), ["good morning"]);
+}
+
+#[test]
+fn scheduled_messages_due_during_a_sigkill_reach_the_phone_exactly_once() {
+    let sim = Sim::start();
+    let sim_http = sim.http();
+    let mut chattu = Chattu::against(&sim);
+    let http = chattu.http();
+    let (cookie, key) = chattu.admin();
+    create_phone(&sim_http, "15550007201", "Office");
+    create_phone(&sim_http, "15550007202", "Dana");
+    // Outside the sandbox the API gives no QR text; pair by code.
+    let added = http.add_number(
+        &key,
+        json!({"clientId": "office", "phoneNumber": "15550007201", "pairingMethod": "code"}),
+    );
+    let body = added.json();
+    let code = body["pairingCode"].as_str().expect("pairingCode");
+    let linked = sim_http.post("/sim/phones/15550007201/link-code", json!({"code": code}));
+    assert_eq!(linked.status, 200, "{}", linked.text());
+    chattu.wait_status(&key, "office", "Authenticated");
+
+    // Several schedules due at the same second; one client sends them one at a time, so a kill
+    // right after the first arrives catches the others pending, claimed or on the wire.
+    // Half of them are due two seconds later, so they are still pending at the kill.
+    let count = 8;
+    let base = now_ms() + 3_000;
+    let texts: Vec<String> = (0..count).map(|i| format!("reminder {i}")).collect();
+    for (i, text) in texts.iter().enumerate() {
+        let at = rfc3339(base + if i < count / 2 { 0 } else { 2_000 });
+        schedule(&http, &cookie, "office", "15550007202", text, &at);
+    }
+    let deadline = Instant::now() + Duration::from_secs(40);
+    while inbox(&sim_http, "15550007202").is_empty() {
+        assert!(Instant::now() < deadline, "no scheduled text arrived");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // SIGKILL: dropping a Process kills its child with SIGKILL (std's Child::kill).
+    let placeholder = Process::spawn(&["--version"], &[], &chattu.data.0);
+    drop(std::mem::replace(&mut chattu.process, placeholder));
+    let delivered_before_kill = inbox(&sim_http, "15550007202").len();
+    eprintln!("{delivered_before_kill} of {count} delivered before the kill");
+
+    chattu.start_again();
+    let http = chattu.http();
+    let cookie = session(&chattu);
+    wait_until(90, "every schedule marked sent after the restart", || {
+        let list = schedules(&http, &cookie);
+        list.len() == count && list.iter().all(|s| s["status"] == "sent")
+    });
+    // Give a duplicate time to arrive before counting.
+    std::thread::sleep(Duration::from_secs(2));
+    let mut received = inbox(&sim_http, "15550007202");
+    received.sort();
+    let mut expected = texts.clone();
+    expected.sort();
+    assert_eq!(received, expected, "each scheduled text exactly once");
+    for s in schedules(&http, &cookie) {
+        assert!(s["sentTime"].is_string(), "{s}");
+    }
+}
+
+#[test]
+fn dates_are_formatted_as_utc_rfc3339() {
+    assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
+    assert_eq!(rfc3339(1_759_775_400_000), "2025-10-06T18:30:00Z");
+    assert_eq!(rfc3339(951_782_400_500), "2000-02-29T00:00:01Z");
+}
