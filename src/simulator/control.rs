@@ -98,6 +98,9 @@ pub(super) async fn route(
     if let Some(response) = super::phone_messages::control_route(shared, method, &segments, body) {
         return response;
     }
+    if let Some(response) = super::calls::control_route(shared, method, &segments, body) {
+        return response;
+    }
     match (method, segments.as_slice()) {
         (&Method::GET, ["info"]) => json_response(
             StatusCode::OK,

@@ -9,6 +9,7 @@
 //! - [`registry`]: accounts, linked devices and live connections.
 //! - `session`, `iq`, `wire`: one client connection; `control`: the `/sim/` routes.
 
+mod calls;
 mod control;
 mod directory;
 pub mod identity;
@@ -53,6 +54,8 @@ pub(crate) struct Shared {
     mailboxes: routing::Mailboxes,
     /// The simulated phones' Signal sessions, inboxes and outboxes.
     phones: phone_messages::PhoneMessaging,
+    /// Calls placed by the simulated phones (`calls`).
+    calls: calls::CallBook,
 }
 
 /// A simulator instance: state and request handling, independent of any listener. Cheap to clone;
@@ -79,6 +82,7 @@ impl Simulator {
                 registry: Registry::default(),
                 mailboxes: routing::Mailboxes::default(),
                 phones: phone_messages::PhoneMessaging::default(),
+                calls: calls::CallBook::default(),
             }),
             shutdown: Arc::new(watch::channel(false).0),
         }

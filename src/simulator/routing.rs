@@ -151,6 +151,7 @@ pub(super) fn on_stanza(shared: &Shared, conn: ConnId, node: &Node) -> Option<No
     match node.tag.as_str() {
         "message" => Some(route_message(shared, &phone, device, node)),
         "receipt" => Some(route_receipt(shared, &phone, device, node)),
+        "call" => Some(super::calls::on_call(shared, &phone, device, node)),
         _ => None,
     }
 }
