@@ -26,6 +26,9 @@ use std::time::{Duration, Instant};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 
+/// How long a client's thread waits after a store error before its head may be tried again.
+const STORE_ERROR_PAUSE: Duration = Duration::from_secs(5);
+
 /// Controls a running worker.
 pub struct WorkerHandle {
     wake: Arc<Notify>,
@@ -165,6 +168,7 @@ impl Worker {
                 Ok(None) => return,
                 Err(e) => {
                     log::error!("webhook outbox of {client_id} cannot be read: {e}");
+                    self.pause_after_store_error();
                     return;
                 }
             };
@@ -188,6 +192,7 @@ impl Worker {
             }
             Err(e) => {
                 log::error!("client {client_id} cannot be read: {e}");
+                self.pause_after_store_error();
                 return false;
             }
         };
@@ -235,6 +240,7 @@ impl Worker {
                     Ok(false) => false,
                     Err(e) => {
                         log::error!("webhook delivery of {} not recorded: {e}", head.event_id);
+                        self.pause_after_store_error();
                         false
                     }
                 }
@@ -297,8 +303,18 @@ impl Worker {
             Ok(None) => false,
             Err(e) => {
                 log::error!("webhook failure of {} not recorded: {e}", head.event_id);
+                self.pause_after_store_error();
                 false
             }
+        }
+    }
+
+    /// When the store cannot be written (disk full, ...) the head stays due; without a pause the
+    /// worker would pick it up again at once and hammer the receiver with repeats.
+    fn pause_after_store_error(&self) {
+        let until = Instant::now() + STORE_ERROR_PAUSE;
+        while Instant::now() < until && !self.stopping.load(Ordering::SeqCst) {
+            std::thread::sleep(Duration::from_millis(50));
         }
     }
 
