@@ -180,6 +180,12 @@ fn scheduled_messages_due_during_a_sigkill_reach_the_phone_exactly_once() {
         let list = schedules(&http, &cookie);
         list.len() == count && list.iter().all(|s| s["status"] == "sent")
     });
+    // Which path each interrupted schedule took (informative; the kill's timing varies).
+    for line in chattu.process.output().lines() {
+        if line.contains("after restart") {
+            eprintln!("{line}");
+        }
+    }
     // Give a duplicate time to arrive before counting.
     std::thread::sleep(Duration::from_secs(2));
     let mut received = inbox(&sim_http, "15550007202");
