@@ -91,7 +91,7 @@ fn phone_messages(http: &Http, phone: &str) -> Value {
 
 #[test]
 fn chats_follow_real_traffic_in_both_directions() {
-    let (chattu, cookie, key) = linked_desk();
+    let (mut chattu, cookie, key) = linked_desk();
     let http = chattu.http();
 
     // The peer writes twice.
@@ -284,6 +284,16 @@ fn chats_follow_real_traffic_in_both_directions() {
     );
     assert_eq!(media.status, 404, "{}", media.text());
     assert_eq!(media.json()["code"], "MEDIA_NOT_FOUND");
+
+    // The chat state is durable: after a restart the list and messages are unchanged.
+    let before = get(&http, &cookie, &path(PEER)).json();
+    chattu.restart();
+    let http = chattu.http();
+    let (cookie, _) = chattu.admin();
+    let chats = get(&http, &cookie, "/api/chats/desk").json()["chats"].clone();
+    assert_eq!(chats[0]["lastMessage"]["body"], "hello Ruth");
+    assert_eq!(chats[0]["unreadCount"], 0);
+    assert_eq!(get(&http, &cookie, &path(PEER)).json(), before);
 }
 
 #[test]
