@@ -199,6 +199,8 @@ pub struct WhatsappConfig {
     pub reconnect_max_secs: u64,
     pub group_delay_min_ms: u64,
     pub group_delay_max_ms: u64,
+    /// Decline incoming calls at once (and send the `call_rejected` webhook); default true.
+    pub auto_reject_calls: bool,
 }
 
 impl WhatsappConfig {
@@ -229,6 +231,7 @@ impl Default for WhatsappConfig {
             reconnect_max_secs: 300,
             group_delay_min_ms: 2_000,
             group_delay_max_ms: 5_000,
+            auto_reject_calls: true,
         }
     }
 }
