@@ -305,3 +305,70 @@ async fn an_injected_refusal_fails_one_send_with_its_code() {
     assert_eq!(got.attr_text("id").as_deref(), Some("R2"));
     p.sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn simulated_phones_message_each_other_with_receipts() {
+    let sim = Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    for phone in ["15550004301", "15550004302"] {
+        let (status, _) = post(
+            format!("{}/sim/phones", sim.http_base()),
+            json!({ "phone": phone }),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let (status, sent) = post(
+        format!("{}/sim/phones/15550004301/messages", sim.http_base()),
+        json!({ "to": "+15550004302", "text": "phone to phone" }),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let id = sent["id"].as_str().unwrap().to_string();
+    let get = |phone: &'static str| {
+        let url = format!("{}/sim/phones/{phone}/messages", sim.http_base());
+        async move {
+            tokio::task::spawn_blocking(move || {
+                ureq::get(&url)
+                    .call()
+                    .unwrap()
+                    .into_json::<Value>()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    let inbox = get("15550004302").await;
+    let received = &inbox["received"][0];
+    assert_eq!(received["id"], id.as_str());
+    assert_eq!(received["text"], "phone to phone");
+    assert_eq!(received["chat"], "15550004301@s.whatsapp.net");
+    // Delivery was immediate (same process); reading raises the sender's status.
+    assert_eq!(get("15550004301").await["sent"][0]["status"], "delivered");
+    let (status, _) = post(
+        format!("{}/sim/phones/15550004302/read", sim.http_base()),
+        json!({ "id": id }),
+    )
+    .await;
+    assert_eq!(status, 200);
+    assert_eq!(get("15550004301").await["sent"][0]["status"], "read");
+    let (status, body) = post(
+        format!("{}/sim/phones/15550004302/read", sim.http_base()),
+        json!({ "id": "nope" }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("MESSAGE_NOT_FOUND"))
+    );
+    let (status, body) = post(
+        format!("{}/sim/phones/15550004301/messages", sim.http_base()),
+        json!({ "to": "15559999999", "text": "nobody" }),
+    )
+    .await;
+    assert_eq!(
+        (status, body["code"].as_str()),
+        (404, Some("RECIPIENT_NOT_FOUND"))
+    );
+    sim.shutdown().await;
+}
