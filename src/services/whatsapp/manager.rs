@@ -6,6 +6,8 @@
 //! clients' engines but this map, which is only locked for lookups and inserts. An engine that
 //! fails (stops, panics, loses its store) marks only its own client `Disconnected`.
 
+mod calls;
+
 use super::super::chats::{self, ChatSink};
 use super::super::live::LiveEvent;
 use super::super::webhooks::Webhooks;
@@ -171,6 +173,7 @@ impl EngineManager {
             Arc::downgrade(&handle),
         ));
         chats::follow_engine(&app, client_id, &handle);
+        calls::follow_calls(&app, client_id, &handle);
         log::info!("client {client_id}: WhatsApp engine started");
         engines.insert(
             client_id.to_string(),
