@@ -49,6 +49,9 @@ pub struct ChatRecord {
     pub unread_count: u32,
     pub muted: bool,
     pub pinned: bool,
+    /// How many messages the chat holds now (so the cap needs no count of the range).
+    #[serde(default)]
+    pub stored: u32,
 }
 
 /// Media carried by a message (the bytes are in their own table).
@@ -162,6 +165,7 @@ impl Store {
                 unread_count: 0,
                 muted: false,
                 pinned: false,
+                stored: 0,
             });
         if let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) {
             row.name = Some(name.to_string());
@@ -177,20 +181,21 @@ impl Store {
         if !message.from_me && !message.read {
             row.unread_count = row.unread_count.saturating_add(1);
         }
-        chats.insert((client_id, chat), encode(&row)?.as_slice())?;
 
         // Keep the chat bounded: drop its oldest messages beyond the cap.
+        row.stored = row.stored.saturating_add(1);
         let mut doomed = Vec::new();
-        let range = messages.range((client_id, chat, 0u64)..=(client_id, chat, u64::MAX))?;
-        let count = range.count();
-        if count > MAX_MESSAGES_PER_CHAT {
+        let excess = (row.stored as usize).saturating_sub(MAX_MESSAGES_PER_CHAT);
+        if excess > 0 {
             let range = messages.range((client_id, chat, 0u64)..=(client_id, chat, u64::MAX))?;
-            for entry in range.take(count - MAX_MESSAGES_PER_CHAT) {
+            for entry in range.take(excess) {
                 let (key, value) = entry?;
                 let old: ChatMessageRecord = decode(value.value())?;
                 doomed.push((key.value().2, old.id));
             }
         }
+        row.stored = row.stored.saturating_sub(doomed.len() as u32);
+        chats.insert((client_id, chat), encode(&row)?.as_slice())?;
         let mut media = txn.open_table(MEDIA)?;
         for (seq, id) in doomed {
             messages.remove((client_id, chat, seq))?;
@@ -504,6 +509,8 @@ mod tests {
         let all = store.chat_messages("c1", "111", usize::MAX).unwrap();
         assert_eq!(all.len(), MAX_MESSAGES_PER_CHAT);
         assert_eq!(all[0].id, "M4", "the oldest went");
+        let stored = store.chats_of("c1").unwrap()[0].stored as usize;
+        assert_eq!(stored, MAX_MESSAGES_PER_CHAT);
         assert!(store.set_chat_ack("c1", "M0", "read").unwrap().is_none());
         let (info, bytes) = store.chat_media("c1", "PIC").unwrap().unwrap();
         assert_eq!(info.mimetype, "image/jpeg");
