@@ -16,7 +16,7 @@ use crate::protocol::jid::Jid;
 use crate::services::chats::ack_name;
 use crate::services::scheduler::{Reconciled, ScheduledSender, ScheduledText, SendError, SentRef};
 use crate::services::webhooks::{ReplyError, ReplySender};
-use crate::services::App;
+use crate::services::{App, ClientStatus};
 use crate::store::chats::MAX_MESSAGES_PER_CHAT;
 use std::sync::{Arc, Weak};
 use tokio::runtime::Handle;
@@ -105,6 +105,9 @@ impl ScheduledSender for EngineSenders {
         let app = self.app().map_err(SendError::Unavailable)?;
         let client_id = message.client_id.as_str();
         match app.store.client(client_id) {
+            Ok(Some(client)) if client.status == ClientStatus::LoggedOut => {
+                return Err(SendError::Rejected("the client is logged out".into()))
+            }
             Ok(Some(_)) => {}
             Ok(None) => return Err(SendError::Rejected("the client was deleted".into())),
             Err(e) => return Err(SendError::Unavailable(e.to_string())),
@@ -206,7 +209,19 @@ impl ReplySender for EngineSenders {
 
 #[cfg(test)]
 mod tests {
-    use super::recipient_digits;
+    use super::*;
+    use crate::services::tests::harness;
+    use crate::services::Role;
+
+    fn scheduled(client_id: &str, recipient: &str, message_id: &str) -> ScheduledText {
+        ScheduledText {
+            schedule_id: 1,
+            client_id: client_id.into(),
+            recipient: recipient.into(),
+            text: "hello".into(),
+            message_id: message_id.into(),
+        }
+    }
 
     #[test]
     fn recipients_in_every_form_give_their_digits() {
@@ -225,5 +240,63 @@ mod tests {
         assert_eq!(recipient_digits("12ab@c.us"), None);
         assert_eq!(recipient_digits("+1"), None);
         assert_eq!(recipient_digits("120363123456@g.us"), None);
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn reconciliation_reads_the_recorded_ack_and_sends_need_a_connected_engine() {
+        let h = harness();
+        let (_, key) = (h.app.accounts)
+            .create_user_local("ops", Role::User, "ops-password-1")
+            .unwrap();
+        let caller = h.app.accounts.authenticate_api_key(&key).unwrap();
+        h.app
+            .clients
+            .create(&caller, "desk", "15550010001")
+            .unwrap();
+        let senders = Arc::new(EngineSenders::new(&h.app));
+        let app = h.app.clone();
+        let check = senders.clone();
+        tokio::task::spawn_blocking(move || {
+            // Never recorded: the engine never had it.
+            assert_eq!(check.reconcile("desk", "3EB0AA"), Reconciled::NotSent);
+            (app.chats)
+                .record_sent("desk", "15550010002", "3EB0AA", "hi", "pending", 1)
+                .unwrap();
+            assert_eq!(check.reconcile("desk", "3EB0AA"), Reconciled::Unknown);
+            app.chats.apply_ack(&app, "desk", "3EB0AA", "server");
+            assert_eq!(check.reconcile("desk", "3EB0AA"), Reconciled::Sent);
+            app.chats.apply_ack(&app, "desk", "3EB0AA", "read");
+            assert_eq!(check.reconcile("desk", "3EB0AA"), Reconciled::Sent);
+            (app.chats)
+                .record_sent("desk", "15550010002", "3EB0BB", "hi", "pending", 2)
+                .unwrap();
+            app.chats.apply_ack(&app, "desk", "3EB0BB", "failed");
+            assert_eq!(check.reconcile("desk", "3EB0BB"), Reconciled::NotSent);
+
+            // No engines in this App: retried later, and nothing recorded for the id.
+            let outcome =
+                ScheduledSender::send_text(&*check, &scheduled("desk", "+15550010002", "3EB0CC"));
+            assert!(
+                matches!(outcome, Err(SendError::Unavailable(_))),
+                "{outcome:?}"
+            );
+            assert_eq!(check.reconcile("desk", "3EB0CC"), Reconciled::NotSent);
+            // A deleted client or a non-number never goes out.
+            let outcome =
+                ScheduledSender::send_text(&*check, &scheduled("gone", "+15550010002", "3EB0DD"));
+            assert!(
+                matches!(outcome, Err(SendError::Rejected(_))),
+                "{outcome:?}"
+            );
+            let outcome = ScheduledSender::send_text(&*check, &scheduled("desk", "+12", "3EB0EE"));
+            assert!(
+                matches!(outcome, Err(SendError::Rejected(_))),
+                "{outcome:?}"
+            );
+            // A reply without an engine is refused at once.
+            assert!(ReplySender::send_text(&*check, "desk", "15550010002@c.us", "hi").is_err());
+        })
+        .await
+        .unwrap();
     }
 }
