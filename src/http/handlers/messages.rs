@@ -10,9 +10,11 @@ use std::sync::{Arc, Mutex, OnceLock, Weak};
 
 use hyper::StatusCode;
 use serde_json::json;
+use tokio::sync::mpsc;
 
 use super::{boxed_handlers, HandlerResult};
 use crate::engine::messaging::EngineEvent;
+use crate::engine::receive::AckLevel;
 use crate::engine::send::SendError;
 use crate::engine::{EngineHandle, EngineStatus};
 use crate::http::dispatch::{blocking, Ctx};
@@ -116,6 +118,7 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
         return Err(send_error(&SendError::NotConnected));
     }
     let recipient = format!("{digits}@c.us");
+    let register = follower(ctx.app(), &client_id, &handle);
     let outcome = handle.send_text(&Jid::phone(digits), &text).await;
     let status = match &outcome {
         Ok(sent) => sent.ack.as_str(),
@@ -133,7 +136,10 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
     })
     .await?;
     let sent = outcome.map_err(|e| send_error(&e))?;
-    follow_acks(ctx.app(), &client_id, &handle, &sent.id, row.id);
+    if let Some(register) = register {
+        // The listener catches up with receipts that arrived before this registration.
+        let _ = register.send((sent.id.clone(), row.id, sent.ack));
+    }
     Ok(response::json(
         StatusCode::OK,
         &json!({
@@ -152,10 +158,10 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
     ))
 }
 
-/// Which history row each sent WhatsApp message id belongs to, and the listener feeding them.
+/// Feeds one engine's ack changes into the history rows of the messages sent through this route.
 struct Follower {
     engine: Weak<EngineHandle>,
-    rows: Arc<Mutex<HashMap<String, u64>>>,
+    register: mpsc::UnboundedSender<(String, u64, AckLevel)>,
 }
 
 fn followers() -> &'static Mutex<HashMap<String, Follower>> {
@@ -163,67 +169,80 @@ fn followers() -> &'static Mutex<HashMap<String, Follower>> {
     FOLLOWERS.get_or_init(|| Mutex::new(HashMap::new()))
 }
 
-/// Makes later ack changes of `message_id` update history row `row`. One listener per engine.
-fn follow_acks(
+/// The registration channel of the client's follower, started (subscribed to the engine's events)
+/// when none follows this engine yet. Called BEFORE sending, so no ack change is missed.
+fn follower(
     app: &Arc<App>,
     client_id: &str,
     handle: &Arc<EngineHandle>,
-    message_id: &str,
-    row: u64,
-) {
+) -> Option<mpsc::UnboundedSender<(String, u64, AckLevel)>> {
     let mut all = followers().lock().unwrap_or_else(|e| e.into_inner());
-    let current = all
-        .get(client_id)
-        .is_some_and(|f| f.engine.upgrade().is_some_and(|e| Arc::ptr_eq(&e, handle)));
-    if !current {
-        let Some(events) = handle.events() else {
-            return;
-        };
-        let rows = Arc::new(Mutex::new(HashMap::new()));
-        tokio::spawn(listen(Arc::downgrade(app), events, Arc::clone(&rows)));
-        all.insert(
-            client_id.to_string(),
-            Follower {
-                engine: Arc::downgrade(handle),
-                rows,
-            },
-        );
+    let current = all.get(client_id).filter(|f| {
+        !f.register.is_closed() && f.engine.upgrade().is_some_and(|e| Arc::ptr_eq(&e, handle))
+    });
+    if let Some(f) = current {
+        return Some(f.register.clone());
     }
-    if let Some(f) = all.get(client_id) {
-        let mut rows = f.rows.lock().unwrap_or_else(|e| e.into_inner());
-        if rows.len() >= MAX_FOLLOWED {
-            rows.clear();
-        }
-        rows.insert(message_id.to_string(), row);
-    }
+    let events = handle.events()?;
+    let (register, registrations) = mpsc::unbounded_channel();
+    tokio::spawn(listen(
+        Arc::downgrade(app),
+        Arc::downgrade(handle),
+        events,
+        registrations,
+    ));
+    all.insert(
+        client_id.to_string(),
+        Follower {
+            engine: Arc::downgrade(handle),
+            register: register.clone(),
+        },
+    );
+    Some(register)
 }
 
+/// The only writer of the followed rows' statuses, so a status never goes back: each row keeps the
+/// best level written. A registration also catches up with receipts that came before it.
 async fn listen(
     app: Weak<App>,
+    engine: Weak<EngineHandle>,
     mut events: tokio::sync::broadcast::Receiver<EngineEvent>,
-    rows: Arc<Mutex<HashMap<String, u64>>>,
+    mut registrations: mpsc::UnboundedReceiver<(String, u64, AckLevel)>,
 ) {
     use tokio::sync::broadcast::error::RecvError;
+    let mut rows: HashMap<String, (u64, AckLevel)> = HashMap::new();
     loop {
-        let event = match events.recv().await {
-            Ok(event) => event,
-            Err(RecvError::Lagged(n)) => {
-                log::warn!("send-message: missed {n} engine events");
-                continue;
+        let (id, level) = tokio::select! {
+            registration = registrations.recv() => {
+                let Some((id, row, recorded)) = registration else { return };
+                if rows.len() >= MAX_FOLLOWED {
+                    rows.clear();
+                }
+                rows.insert(id.clone(), (row, recorded));
+                let Some(level) = engine.upgrade().and_then(|e| e.ack_level(&id)) else {
+                    continue;
+                };
+                (id, level)
             }
-            Err(RecvError::Closed) => return,
+            event = events.recv() => match event {
+                Ok(EngineEvent::AckChanged { id, level, .. }) => (id, level),
+                Ok(_) => continue,
+                Err(RecvError::Lagged(n)) => {
+                    log::warn!("send-message: missed {n} engine events");
+                    continue;
+                }
+                Err(RecvError::Closed) => return,
+            },
         };
-        let EngineEvent::AckChanged { id, level, .. } = event else {
+        let Some(entry) = rows.get_mut(&id) else {
             continue;
         };
-        let row = rows
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&id)
-            .copied();
-        let (Some(row), Some(app)) = (row, app.upgrade()) else {
+        if level <= entry.1 {
             continue;
-        };
+        }
+        entry.1 = level;
+        let row = entry.0;
+        let Some(app) = app.upgrade() else { return };
         let status = level.as_str().to_string();
         let updated =
             tokio::task::spawn_blocking(move || app.history.update_sent_status(row, &status)).await;
