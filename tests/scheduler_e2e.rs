@@ -8,29 +8,13 @@
 mod api_engine_support;
 
 use api_engine_support::{create_phone, Chattu, Http, Process, Sim};
+use chattu::services::time::format_rfc3339;
 use serde_json::{json, Value};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-/// `ms` since the epoch as `2025-10-06T18:30:00Z` (whole seconds, rounded up).
+/// `ms` since the epoch as `2025-10-06T18:30:00Z`.
 fn rfc3339(ms: u64) -> String {
-    let secs = ms.div_ceil(1000);
-    let (days, rest) = (secs / 86_400, secs % 86_400);
-    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
-    let z = days as i64 + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let day = doy - (153 * mp + 2) / 5 + 1;
-    let month = if mp < 10 { mp + 3 } else { mp - 9 };
-    let year = yoe + era * 400 + i64::from(month <= 2);
-    format!(
-        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
-        rest / 3600,
-        rest % 3600 / 60,
-        rest % 60
-    )
+    format_rfc3339(i64::try_from(ms).unwrap_or(i64::MAX))
 }
 
 fn now_ms() -> u64 {
@@ -196,11 +180,4 @@ fn scheduled_messages_due_during_a_sigkill_reach_the_phone_exactly_once() {
     for s in schedules(&http, &cookie) {
         assert!(s["sentTime"].is_string(), "{s}");
     }
-}
-
-#[test]
-fn dates_are_formatted_as_utc_rfc3339() {
-    assert_eq!(rfc3339(0), "1970-01-01T00:00:00Z");
-    assert_eq!(rfc3339(1_759_775_400_000), "2025-10-06T18:30:00Z");
-    assert_eq!(rfc3339(951_782_400_500), "2000-02-29T00:00:01Z");
 }
