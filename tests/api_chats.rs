@@ -5,6 +5,8 @@
 mod api_engine_support;
 
 use api_engine_support::{create_phone, Chattu, Http, Res};
+use chattu::store::chats::{ChatMessageRecord, MediaInfo};
+use chattu::store::Store;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
@@ -409,4 +411,69 @@ fn sending_and_marking_read_share_the_chat_limiter() {
     }
     // Reading the chat list is not a chat action.
     assert_eq!(get(&http, &cookie, "/api/chats/desk").status, 200);
+}
+
+#[test]
+fn stored_media_is_served_with_its_type_and_name() {
+    let mut chattu = Chattu::sandbox();
+    let (_, key) = chattu.admin();
+    let added = chattu
+        .http()
+        .add_number(&key, json!({"clientId": "desk", "phoneNumber": OWN}));
+    assert_eq!(added.status, 200, "{}", added.text());
+    // The engine does not download media yet: put an image message in the store while the
+    // server is stopped, as the receive path will.
+    chattu.stop();
+    let bytes: &[u8] = b"\x89PNG\r\n\x1a\n not really an image";
+    {
+        let store = Store::open(&chattu.data.0).expect("open the stopped server's store");
+        let message = ChatMessageRecord {
+            id: "3EB0MEDIA01".into(),
+            from_me: false,
+            body: "look".into(),
+            timestamp: 1_700_000_000,
+            kind: "image".into(),
+            ack: "delivered".into(),
+            media: Some(MediaInfo {
+                mimetype: "image/png".into(),
+                filename: Some("photo \"1\".png".into()),
+            }),
+            reactions: Vec::new(),
+            read: false,
+            sent_row: None,
+        };
+        let txn = store.database().begin_write().expect("write");
+        Store::record_chat_message_in(&txn, "desk", PEER, Some("Ruth"), &message).expect("record");
+        Store::put_chat_media_in(&txn, "desk", "3EB0MEDIA01", bytes).expect("media");
+        txn.commit().expect("commit");
+    }
+    chattu.start_again();
+    let http = chattu.http();
+    let (cookie, _) = chattu.admin();
+
+    let listed = get(
+        &http,
+        &cookie,
+        &format!("/api/chats/desk/{PEER}@c.us/messages"),
+    );
+    let m = listed.json()["messages"][0].clone();
+    assert_eq!(m["type"], "image");
+    assert_eq!(m["hasMedia"], true);
+    assert_eq!(m["filename"], "photo \"1\".png");
+    for id in [
+        "3EB0MEDIA01".to_string(),
+        format!("false_{PEER}@c.us_3EB0MEDIA01"),
+    ] {
+        let media = get(&http, &cookie, &format!("/api/chats/desk/media/{id}"));
+        assert_eq!(media.status, 200, "{id}: {}", media.text());
+        assert_eq!(media.header("content-type").as_deref(), Some("image/png"));
+        assert_eq!(
+            media.header("content-disposition").as_deref(),
+            Some("inline; filename=\"photo _1_.png\"")
+        );
+        assert_eq!(media.body, bytes);
+    }
+    let other = get(&http, &cookie, "/api/chats/desk/media/3EB0OTHER");
+    assert_eq!(other.status, 404);
+    assert_eq!(other.json()["code"], "MEDIA_NOT_FOUND");
 }
