@@ -372,3 +372,62 @@ async fn simulated_phones_message_each_other_with_receipts() {
     );
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn only_the_recipients_and_own_devices_are_reachable() {
+    let p = two_accounts("15550004401", "15550004402").await;
+    let carol = paired_creds(&p.sim, "15550004403").await;
+    let carol_device = Jid::phone("15550004403").with_device(carol.paired.unwrap().device);
+    let (mut alice, _, _) = login(&p.sim, &p.alice).await;
+    let bob_device = Jid::phone("15550004402").with_device(1);
+
+    // Unknown recipient: refused with 404, nothing routed.
+    alice
+        .send(&fan_out(
+            "U1",
+            "15559999999",
+            &[(bob_device.clone(), b"x")],
+            None,
+        ))
+        .await
+        .unwrap();
+    let ack = next_tagged(&mut alice, "ack").await;
+    assert_eq!(ack.attr_parse::<u16>("error"), Some(404));
+
+    // A message to bob that also names carol's device: bob's copy is queued, carol gets nothing.
+    alice
+        .send(&fan_out(
+            "U2",
+            "15550004402",
+            &[
+                (bob_device, b"for bob"),
+                (carol_device.clone(), b"smuggled"),
+            ],
+            None,
+        ))
+        .await
+        .unwrap();
+    assert!(!next_tagged(&mut alice, "ack").await.has_attr("error"));
+    let queue = |phone: &str, device: u16| {
+        let url = format!(
+            "{}/sim/phones/{phone}/devices/{device}/queue",
+            p.sim.http_base()
+        );
+        async move {
+            tokio::task::spawn_blocking(move || {
+                ureq::get(&url)
+                    .call()
+                    .unwrap()
+                    .into_json::<Value>()
+                    .unwrap()["queued"]
+                    .as_u64()
+                    .unwrap()
+            })
+            .await
+            .unwrap()
+        }
+    };
+    assert_eq!(queue("15550004402", 1).await, 1);
+    assert_eq!(queue("15550004403", carol_device.device).await, 0);
+    p.sim.shutdown().await;
+}
