@@ -181,3 +181,159 @@ fn scheduled_messages_due_during_a_sigkill_reach_the_phone_exactly_once() {
         assert!(s["sentTime"].is_string(), "{s}");
     }
 }
+
+/// The resend after an `Unknown` reconciliation: the same scheduled message sent twice under its
+/// message id is recorded once and reaches the phone once (the simulated phone, like WhatsApp,
+/// drops a repeated id from the same device). In-process, through the engine-backed sender.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_resend_under_the_same_message_id_reaches_the_phone_once() {
+    use chattu::engine::EngineStatus;
+    use chattu::services::scheduler::{new_message_id, Reconciled, ScheduledSender, ScheduledText};
+    use chattu::services::whatsapp::{self, EngineSenders};
+    use chattu::services::{App, OpenOptions, Role, SystemClock};
+    use http_body_util::BodyExt;
+    use hyper::Method;
+    use std::sync::Arc;
+
+    let dir = api_engine_support::TempDir::new("resend");
+    let mut config = chattu::config::Config::default();
+    config.storage.data_dir = dir.0.clone();
+    config.accounts.argon2_memory_kib = 1024;
+    config.accounts.argon2_iterations = 1;
+    let options = OpenOptions {
+        clock: Arc::new(SystemClock),
+        initial_admin_password: Some("admin-password-1".into()),
+    };
+    let app = App::open_with(config, options).expect("open app");
+    let (_, key) = (app.accounts)
+        .create_user_local("ops", Role::User, "ops-password-1")
+        .expect("user");
+    let caller = app.accounts.authenticate_api_key(&key).expect("caller");
+    app.clients
+        .create(&caller, "desk", "15550007401")
+        .expect("client");
+    let manager = whatsapp::start(&app, true).await.expect("engines");
+    let sandbox = app.whatsapp.sandbox().expect("sandbox").clone();
+    let control = |method: Method, path: String, body: Value| {
+        let sandbox = sandbox.clone();
+        async move {
+            let bytes = match body {
+                Value::Null => bytes::Bytes::new(),
+                body => bytes::Bytes::from(body.to_string()),
+            };
+            let res = sandbox.control(method, &path, bytes).await;
+            let status = res.status().as_u16();
+            let body = res.into_body().collect().await.expect("body").to_bytes();
+            (
+                status,
+                serde_json::from_slice::<Value>(&body).unwrap_or(Value::Null),
+            )
+        }
+    };
+    for phone in ["15550007401", "15550007402"] {
+        let (status, body) = control(
+            Method::POST,
+            "/sim/phones".into(),
+            json!({"phone": phone, "name": phone}),
+        )
+        .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let status = manager
+        .settled_status("desk", Duration::from_secs(10))
+        .await
+        .expect("engine");
+    let EngineStatus::PendingAuth { qr, .. } = status else {
+        panic!("expected a QR code, got {status:?}");
+    };
+    let (status, body) = control(
+        Method::POST,
+        "/sim/phones/15550007401/scan".into(),
+        json!({"qr": qr}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let engine = manager.handle("desk").expect("engine");
+    tokio::time::timeout(
+        Duration::from_secs(20),
+        engine.wait_for(|s| matches!(s, EngineStatus::Connected { .. })),
+    )
+    .await
+    .expect("connected in time");
+
+    let senders = Arc::new(EngineSenders::new(&app));
+    let message = ScheduledText {
+        schedule_id: 1,
+        client_id: "desk".into(),
+        recipient: "+15550007402".into(),
+        text: "only once".into(),
+        message_id: new_message_id(),
+    };
+    let sender = senders.clone();
+    let sent = tokio::task::spawn_blocking(move || {
+        assert_eq!(
+            sender.reconcile("desk", &message.message_id),
+            Reconciled::NotSent
+        );
+        let mut sends = 0;
+        let deadline = Instant::now() + Duration::from_secs(20);
+        // Connected is published a moment before the engine can send; Unavailable is retried.
+        while sends < 2 {
+            match sender.send_text(&message) {
+                Ok(_) => sends += 1,
+                Err(e) if Instant::now() < deadline => {
+                    eprintln!("not yet: {e}");
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                Err(e) => panic!("send: {e}"),
+            }
+        }
+        message
+    })
+    .await
+    .expect("sends");
+
+    let mut received = Vec::new();
+    for _ in 0..40 {
+        let (_, inbox) = control(
+            Method::GET,
+            "/sim/phones/15550007402/messages".into(),
+            Value::Null,
+        )
+        .await;
+        received = inbox["received"].as_array().cloned().unwrap_or_default();
+        if !received.is_empty() {
+            // Time for a duplicate to show up.
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            let (_, inbox) = control(
+                Method::GET,
+                "/sim/phones/15550007402/messages".into(),
+                Value::Null,
+            )
+            .await;
+            received = inbox["received"].as_array().cloned().unwrap_or_default();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(received.len(), 1, "{received:?}");
+    assert_eq!(received[0]["text"], "only once");
+    assert_eq!(received[0]["id"], sent.message_id.as_str());
+    // One history row for the two attempts, and the server's ack recorded for reconciliation.
+    let history = app.history.sent(&caller).expect("history");
+    assert_eq!(
+        history.iter().filter(|m| m.message == "only once").count(),
+        1
+    );
+    for _ in 0..40 {
+        if senders.reconcile("desk", &sent.message_id) == Reconciled::Sent {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(
+        senders.reconcile("desk", &sent.message_id),
+        Reconciled::Sent
+    );
+    whatsapp::stop(&app).await;
+}
