@@ -25,6 +25,14 @@ fn now_ms() -> i64 {
 pub(super) fn follow_calls(app: &Arc<App>, client_id: &str, handle: &EngineHandle) {
     let desk = handle.calls();
     desk.set_auto_reject(app.config.whatsapp.auto_reject_calls);
+    log::debug!(
+        "client {client_id}: incoming calls {}",
+        if desk.auto_reject() {
+            "rejected"
+        } else {
+            "left ringing"
+        }
+    );
     let mut events = desk.subscribe();
     let app = Arc::downgrade(app);
     let client_id = client_id.to_string();
