@@ -258,7 +258,47 @@ async fn offline_devices_get_their_queue_before_the_marker() {
         messages[1].child("enc").unwrap().content_bytes(),
         Some(&b"second"[..])
     );
-    // A second login finds the queue empty.
+    // Bob never confirmed them: the next login gets them again.
+    drop(bob);
+    let (mut bob, queued, count) = login(&p.sim, &p.bob).await;
+    assert_eq!(count, 2);
+    let ids: Vec<String> = queued
+        .iter()
+        .filter(|n| n.tag == "message")
+        .filter_map(|n| n.attr_text("id").map(|i| i.into_owned()))
+        .collect();
+    assert_eq!(ids, ["Q1", "Q2"]);
+    // A receipt for one and an ack for the other confirm both; the next login finds nothing.
+    bob.send(
+        &Node::new("receipt")
+            .with_attr("id", "Q1")
+            .with_attr("to", Jid::phone("15550004101").with_device(1)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        next_tagged(&mut bob, "ack").await.attr("class"),
+        Some("receipt")
+    );
+    bob.send(
+        &Node::new("ack")
+            .with_attr("id", "Q2")
+            .with_attr("class", "message")
+            .with_attr("to", Jid::phone("15550004101").with_device(1)),
+    )
+    .await
+    .unwrap();
+    // The ack has no answer; a ping round trip shows the server has read it.
+    bob.send(
+        &Node::new("iq")
+            .with_attr("id", "p1")
+            .with_attr("xmlns", "w:p")
+            .with_attr("type", "get")
+            .with_attr("to", Jid::server_jid()),
+    )
+    .await
+    .unwrap();
+    next_tagged(&mut bob, "iq").await;
     drop(bob);
     let (_bob, queued, count) = login(&p.sim, &p.bob).await;
     assert_eq!(count, 0);

@@ -8,6 +8,7 @@ use super::phone_messages;
 use super::registry::{unix_now, Account, ConnId, ConnRole};
 use super::Shared;
 use crate::engine::message_id::participant_hash;
+use crate::engine::receive::receipt_ids;
 use crate::protocol::binary::Node;
 use crate::protocol::jid::{Jid, Server};
 use std::collections::{BTreeMap, HashMap, VecDeque};
@@ -27,6 +28,9 @@ struct MailState {
     offline: HashMap<(String, u16), VecDeque<Node>>,
     /// Error code for the next `<message>` a device sends (fault injection).
     refusals: HashMap<(String, u16), u16>,
+    /// Messages written to a device and not yet acknowledged (receipt or ack), by id: replayed at
+    /// its next login, as the real server redelivers what a device never confirmed.
+    unacked: HashMap<(String, u16), VecDeque<(String, Node)>>,
 }
 
 impl Mailboxes {
@@ -65,13 +69,56 @@ impl Mailboxes {
             .map_or(0, VecDeque::len)
     }
 
+    /// What a device that just logged in must get: messages an earlier connection never
+    /// acknowledged, then the queue. Messages among them stay unacknowledged until confirmed.
     fn take(&self, phone: &str, device: u16) -> Vec<Node> {
-        self.lock()
-            .offline
-            .remove(&(phone.to_string(), device))
-            .map(Vec::from)
-            .unwrap_or_default()
+        let mut state = self.lock();
+        let key = (phone.to_string(), device);
+        let mut out: Vec<Node> = state
+            .unacked
+            .remove(&key)
+            .map(|pending| pending.into_iter().map(|(_, n)| n).collect())
+            .unwrap_or_default();
+        out.extend(
+            state
+                .offline
+                .remove(&key)
+                .map(Vec::from)
+                .unwrap_or_default(),
+        );
+        for node in &out {
+            remember_unacked(&mut state, &key, node);
+        }
+        out
     }
+
+    fn written(&self, phone: &str, device: u16, node: &Node) {
+        remember_unacked(&mut self.lock(), &(phone.to_string(), device), node);
+    }
+
+    /// The device confirmed these message ids.
+    fn acknowledged(&self, phone: &str, device: u16, ids: &[String]) {
+        let mut state = self.lock();
+        if let Some(pending) = state.unacked.get_mut(&(phone.to_string(), device)) {
+            pending.retain(|(id, _)| !ids.contains(id));
+        }
+    }
+}
+
+fn remember_unacked(state: &mut MailState, key: &(String, u16), node: &Node) {
+    if node.tag != "message" {
+        return;
+    }
+    let Some(id) = node.attr_text("id").map(|i| i.into_owned()) else {
+        return;
+    };
+    let pending = state.unacked.entry(key.clone()).or_default();
+    if pending.len() >= MAX_QUEUED {
+        pending.pop_front();
+    }
+    let mut node = node.clone();
+    node.remove_attr("offline");
+    pending.push_back((id, node));
 }
 
 /// The account a JID names, by phone number or LID.
@@ -126,7 +173,10 @@ pub(super) fn deliver(shared: &Shared, phone: &str, device: u16, node: Node) {
         Some(c)
             if c.tx
                 .send(super::registry::ToConnection::Send(node.clone()))
-                .is_ok() => {}
+                .is_ok() =>
+        {
+            shared.mailboxes.written(phone, device, &node);
+        }
         // Queued while the registry is locked, so a login cannot slip in between.
         _ => shared.mailboxes.queue(phone, device, node),
     }
@@ -150,7 +200,19 @@ pub(super) fn on_stanza(shared: &Shared, conn: ConnId, node: &Node) -> Option<No
     let (phone, device) = shared.registry.logged_in_as(conn)?;
     match node.tag.as_str() {
         "message" => Some(route_message(shared, &phone, device, node)),
-        "receipt" => Some(route_receipt(shared, &phone, device, node)),
+        "receipt" => {
+            shared
+                .mailboxes
+                .acknowledged(&phone, device, &receipt_ids(node));
+            Some(route_receipt(shared, &phone, device, node))
+        }
+        "ack" if node.attr("class") == Some("message") => {
+            let id = node.attr_text("id").map(|i| i.into_owned());
+            shared
+                .mailboxes
+                .acknowledged(&phone, device, &id.into_iter().collect::<Vec<_>>());
+            None
+        }
         "call" => Some(super::calls::on_call(shared, &phone, device, node)),
         _ => None,
     }
