@@ -2,8 +2,8 @@
 //! `chattu serve --sandbox`, a client linked to a simulated phone, a webhook receiver on
 //! 127.0.0.1 answering with a `response`, and the sender phone's inbox read from /sim/.
 //!
-//! Calls are not simulated yet (docs/simulator.md), so the `rejectionMessage` of `call_rejected`
-//! has no end-to-end test here; its text choice is unit-tested in src/services/webhooks/replies.rs.
+//! The other reply, `rejectionMessage` to `call_rejected` (custom and the default Hebrew text),
+//! goes through the same sender; tests/calls_e2e.rs shows it reaching the caller.
 
 mod api_engine_support;
 
