@@ -168,8 +168,9 @@ fn call_ack(node: &Node) -> Node {
     if let Some(from) = node.attr_jid("from") {
         ack.set_attr("to", from);
     }
-    if let Some(kind) = node.children().first() {
-        ack.set_attr("type", kind.tag.as_str());
+    // Like whatsmeow: `type` only when the stanza has one (offers carry none).
+    if let Some(kind) = node.attr_text("type") {
+        ack.set_attr("type", kind.into_owned());
     }
     ack
 }
@@ -217,6 +218,7 @@ mod tests {
         assert_eq!(out[0].tag, "ack");
         assert_eq!(out[0].attr_text("class").as_deref(), Some("call"));
         assert_eq!(out[0].attr_text("id").as_deref(), Some("S1"));
+        assert_eq!(out[0].attr_jid("to"), Some(Jid::phone("15550001111")));
         let reject = out[1].child("reject").expect("reject child");
         assert_eq!(reject.attr_text("call-id").as_deref(), Some("CID1"));
         assert_eq!(
