@@ -25,10 +25,20 @@ const PATIENCE: Duration = Duration::from_secs(20);
 /// The test's own record of received messages, written inside the engine's transaction.
 const INBOX: TableDefinition<&str, &str> = TableDefinition::new("test_inbox");
 
-struct TableSink;
+/// Records into [`INBOX`]; refuses (like a full disk) while `fail` is set.
+#[derive(Default)]
+struct TableSink {
+    fail: std::sync::atomic::AtomicBool,
+    attempts: std::sync::atomic::AtomicUsize,
+}
 
 impl InboundSink for TableSink {
     fn record(&self, txn: &WriteTransaction, message: &ReceivedMessage) -> Result<(), String> {
+        use std::sync::atomic::Ordering;
+        self.attempts.fetch_add(1, Ordering::SeqCst);
+        if self.fail.load(Ordering::SeqCst) {
+            return Err("disk full".into());
+        }
         let mut table = txn.open_table(INBOX).map_err(|e| e.to_string())?;
         let text = message.text.clone().unwrap_or_default();
         table
@@ -101,6 +111,15 @@ async fn create_phone(sim: &SimulatorHandle, phone: &str) {
 }
 
 fn start(sim: &SimulatorHandle, creds: &Arc<MemoryCredentialStore>, db: &TempDb) -> EngineHandle {
+    start_with_sink(sim, creds, db, Arc::new(TableSink::default()))
+}
+
+fn start_with_sink(
+    sim: &SimulatorHandle,
+    creds: &Arc<MemoryCredentialStore>,
+    db: &TempDb,
+    sink: Arc<TableSink>,
+) -> EngineHandle {
     let signal_db: Arc<dyn SignalDb> = db.db.clone();
     engine::start_messaging(
         EngineConfig::simulator(sim.ws_url(), sim.trusted_root()),
@@ -109,7 +128,7 @@ fn start(sim: &SimulatorHandle, creds: &Arc<MemoryCredentialStore>, db: &TempDb)
         MessagingSetup {
             db: signal_db,
             namespace: "client-1".into(),
-            sink: Arc::new(TableSink),
+            sink,
         },
     )
 }
@@ -533,6 +552,45 @@ async fn a_phash_mismatch_refreshes_the_cached_device_list() {
     let fresh = engine.send_text(&friend, "x3").await.unwrap();
     phone_received(&sim, "15550003402", &fresh.id).await;
     assert_eq!(queued_for(&sim, "15550003402", 1).await, 1);
+    engine.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_message_that_could_not_be_recorded_comes_again_after_reconnecting() {
+    use std::sync::atomic::Ordering;
+    let sim = Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let db = TempDb::new("unrecorded");
+    let creds = Arc::new(MemoryCredentialStore::new());
+    let engine = paired_engine(&sim, "15550003501", &creds, &db).await;
+    engine.shutdown().await;
+    create_phone(&sim, "15550003502").await;
+
+    // The store refuses: decrypted but not committed, so not acknowledged either.
+    let sink = Arc::new(TableSink::default());
+    sink.fail.store(true, Ordering::SeqCst);
+    let engine = start_with_sink(&sim, &creds, &db, sink.clone());
+    connected(&engine).await;
+    let id = phone_sends(&sim, "15550003502", "15550003501", "keep me").await;
+    for _ in 0..200 {
+        if sink.attempts.load(Ordering::SeqCst) > 0 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(25)).await;
+    }
+    assert!(sink.attempts.load(Ordering::SeqCst) > 0);
+    assert_eq!(db.recorded(&id), None);
+    engine.shutdown().await;
+
+    // After a restart the server delivers it again and the same ciphertext decrypts.
+    let sink = Arc::new(TableSink::default());
+    let engine = start_with_sink(&sim, &creds, &db, sink.clone());
+    let mut events = engine.events().unwrap();
+    connected(&engine).await;
+    let got = received_by_engine(&mut events, &id).await;
+    assert_eq!(got.text.as_deref(), Some("keep me"));
+    assert_eq!(db.recorded(&id).as_deref(), Some("keep me"));
+    assert_eq!(sink.attempts.load(Ordering::SeqCst), 1);
     engine.shutdown().await;
     sim.shutdown().await;
 }
