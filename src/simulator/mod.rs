@@ -12,6 +12,7 @@
 mod calls;
 mod control;
 mod directory;
+mod groups;
 pub mod identity;
 mod iq;
 pub mod keys;
@@ -56,6 +57,8 @@ pub(crate) struct Shared {
     phones: phone_messages::PhoneMessaging,
     /// Calls placed by the simulated phones (`calls`).
     calls: calls::CallBook,
+    /// Simulated groups and the phones' group inboxes (`groups`).
+    groups: groups::GroupBook,
 }
 
 /// A simulator instance: state and request handling, independent of any listener. Cheap to clone;
@@ -83,6 +86,7 @@ impl Simulator {
                 mailboxes: routing::Mailboxes::default(),
                 phones: phone_messages::PhoneMessaging::default(),
                 calls: calls::CallBook::default(),
+                groups: groups::GroupBook::default(),
             }),
             shutdown: Arc::new(watch::channel(false).0),
         }

@@ -117,6 +117,15 @@ fn with_state<T>(shared: &Shared, phone: &str, f: impl FnOnce(&mut PhoneState) -
     Some(f(state))
 }
 
+/// Runs `f` on `phone`'s Signal store (group messaging shares the phone's sessions and keys).
+pub(super) fn with_phone_store<T>(
+    shared: &Shared,
+    phone: &str,
+    f: impl FnOnce(&mut MemoryStore) -> T,
+) -> Option<T> {
+    with_state(shared, phone, |s| f(&mut s.store))
+}
+
 /// `phone` sends `text` to `to` (a phone number or JID): returns the message id.
 pub(crate) fn send_text(
     shared: &Shared,

@@ -207,6 +207,10 @@ where
                     }
                     continue;
                 }
+                if let Some(reply) = super::groups::on_stanza(shared, conn_id, &node) {
+                    conn.send(&reply).await?;
+                    continue;
+                }
                 if let Some(reply) = super::routing::on_stanza(shared, conn_id, &node) {
                     conn.send(&reply).await?;
                     continue;
