@@ -3,6 +3,10 @@
 //! - `dashboard_against_the_real_server`: starts `chattu serve` on an ephemeral port with a fresh data dir
 //!   and runs tests/browser/dashboard.test.mjs against it (login, every page, add a number, schedule in
 //!   Asia/Jerusalem, API docs search, screenshots under target/screenshots/).
+//! - `live_dashboard_against_the_sandbox`: the same against `chattu serve --sandbox`
+//!   (tests/browser/sandbox.test.mjs): a simulated phone scans the QR code the UI shows, the status turns
+//!   connected over /ws, a chat with a second simulated phone runs both ways live, scheduling in
+//!   Asia/Jerusalem.
 //! - `dashboard_views_against_the_mock_server`: the chat, groups and webhook views with data the real
 //!   server only has once the engine exists (tests/browser/mock.test.mjs).
 //! - `time_zone_conversion`: the wall-time-to-UTC rules of assets/js/tz.js under Node's test runner.
@@ -102,10 +106,13 @@ fn forward_lines(stream: impl Read + Send + 'static, sender: mpsc::Sender<String
     });
 }
 
-/// Starts `chattu serve` and returns it with the address from its `listening on <addr>` line.
-fn start_server(data_dir: &Path, password: &str) -> (Server, String) {
+/// Starts `chattu serve` (with `extra_args`, such as `--sandbox`) and returns it with the address from its
+/// `listening on <addr>` line.
+fn start_server(data_dir: &Path, password: &str, extra_args: &[&str]) -> (Server, String) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_chattu"))
-        .args(["serve", "--listen", "127.0.0.1:0", "--data-dir"])
+        .arg("serve")
+        .args(extra_args)
+        .args(["--listen", "127.0.0.1:0", "--data-dir"])
         .arg(data_dir)
         .env("CHATTU_ADMIN_PASSWORD", password)
         // The suite loads every page several times from one IP; the default 100 API requests per
@@ -183,7 +190,7 @@ fn dashboard_against_the_real_server() {
     }
     let data = TempDir::new();
     let password = format!("browser-test-{}", unique_suffix());
-    let (server, addr) = start_server(&data.0, &password);
+    let (server, addr) = start_server(&data.0, &password, &[]);
     let screenshots = repo().join("target").join("screenshots");
     let screenshots = screenshots.to_string_lossy();
     run_node(
@@ -191,6 +198,25 @@ fn dashboard_against_the_real_server() {
         &[
             ("CHATTU_ADMIN_PASSWORD", &password),
             ("CHATTU_SCREENSHOTS", &screenshots),
+        ],
+    );
+    drop(server);
+}
+
+#[test]
+fn live_dashboard_against_the_sandbox() {
+    if !browser_available("live_dashboard_against_the_sandbox") {
+        return;
+    }
+    let data = TempDir::new();
+    let password = format!("browser-test-{}", unique_suffix());
+    let (server, addr) = start_server(&data.0, &password, &["--sandbox"]);
+    let screenshots = repo().join("target").join("screenshots");
+    run_node(
+        &["sandbox.test.mjs", &format!("http://{addr}")],
+        &[
+            ("CHATTU_ADMIN_PASSWORD", &password),
+            ("CHATTU_SCREENSHOTS", &screenshots.to_string_lossy()),
         ],
     );
     drop(server);
