@@ -18,8 +18,9 @@ pub struct CallOffer {
     pub call_id: String,
     /// The device that placed the call (`call-creator`, else the stanza's `from`).
     pub creator: Jid,
-    /// The caller's phone number (digits): `caller_pn` when the call is LID-addressed.
-    pub caller_phone: String,
+    /// The caller's phone number (digits): `caller_pn` when the call is LID-addressed; `None`
+    /// when a LID-addressed offer does not carry it.
+    pub caller_phone: Option<String>,
     pub video: bool,
     /// Server time of the offer, Unix seconds.
     pub timestamp: u64,
@@ -28,9 +29,13 @@ pub struct CallOffer {
 }
 
 impl CallOffer {
-    /// The caller as the API shows it: `NUMBER@c.us`.
+    /// The caller as the API shows it: `NUMBER@c.us` (the bare LID JID when the number is
+    /// unknown).
     pub fn caller_c_us(&self) -> String {
-        format!("{}@c.us", self.caller_phone)
+        match &self.caller_phone {
+            Some(phone) => format!("{phone}@c.us"),
+            None => self.creator.to_non_ad().to_string(),
+        }
     }
 }
 
@@ -146,9 +151,9 @@ fn parse_offer(node: &Node, offer: &Node, call_id: String) -> Option<CallOffer> 
         .attr_jid("call-creator")
         .or_else(|| node.attr_jid("from"))?;
     let caller_phone = match offer.attr_jid("caller_pn") {
-        Some(pn) => pn.user,
-        None if creator.is_phone_user() => creator.user.clone(),
-        None => return None,
+        Some(pn) => Some(pn.user),
+        None if creator.is_phone_user() => Some(creator.user.clone()),
+        None => None,
     };
     Some(CallOffer {
         call_id,
@@ -277,6 +282,55 @@ mod tests {
                 }
             })
         );
+    }
+
+    #[test]
+    fn a_lid_addressed_offer_names_the_caller_by_caller_pn() {
+        let lid = Jid::lid("123456789012345");
+        let stanza = |pn: Option<Jid>| {
+            Node::new("call")
+                .with_attr("from", lid.clone())
+                .with_attr("id", "S3")
+                .with_attr("t", "1700000001")
+                .with_attr("offline", "0")
+                .with_child(
+                    Node::new("offer")
+                        .with_attr("call-id", "CID2")
+                        .with_attr("call-creator", lid.clone().with_device(0))
+                        .with_opt_attr("caller_pn", pn),
+                )
+        };
+        let desk = CallDesk::new(true);
+        let mut events = desk.subscribe();
+        let out = desk.answer(
+            &stanza(Some(Jid::phone("15550002222"))),
+            Some(Jid::phone("1555")),
+            || "R2".into(),
+        );
+        assert_eq!(out.len(), 2, "acked and rejected");
+        assert_eq!(
+            out[1].attr_jid("to"),
+            Some(lid.clone()),
+            "the reject goes to the creator"
+        );
+        match events.try_recv() {
+            Ok(CallEvent::Offered { offer, .. }) => {
+                assert_eq!(offer.caller_c_us(), "15550002222@c.us");
+                assert!(offer.offline);
+                assert!(!offer.video);
+            }
+            other => panic!("unexpected {other:?}"),
+        }
+        // Without a phone number it is still rejected; the caller is shown by LID.
+        let out = desk.answer(&stanza(None), Some(Jid::phone("1555")), || "R3".into());
+        assert_eq!(out.len(), 2);
+        match events.try_recv() {
+            Ok(CallEvent::Offered { offer, rejected }) => {
+                assert!(rejected);
+                assert_eq!(offer.caller_c_us(), "123456789012345@lid");
+            }
+            other => panic!("unexpected {other:?}"),
+        }
     }
 
     #[test]
