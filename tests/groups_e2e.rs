@@ -1,10 +1,19 @@
-//! Groups on the simulator over real sockets: a group created through `/sim/groups` is described by
+//! Groups over real sockets. On the simulator: a group created through `/sim/groups` is described by
 //! the control API, a phone's group message (SKDM pairwise, then one skmsg) is decrypted by every
 //! other participant and by nobody outside the group, announce-only groups refuse non-admins, and
-//! unknown phones or groups are refused.
+//! unknown phones or groups are refused. With the engine: the participating list over `w:g2`, a
+//! group text the phones decrypt (first with, then without SKDMs), a phone's group text received
+//! by the engine, and READ_ONLY / not-found refusals.
 
+use chattu::engine::groups::GroupError;
+use chattu::engine::messaging::{EngineEvent, MessagingSetup, NoSink, SignalDb};
+use chattu::engine::signal_prekeys::RedbPreKeys;
+use chattu::engine::{self, EngineConfig, EngineHandle, EngineStatus, MemoryCredentialStore};
+use chattu::protocol::jid::Jid;
 use chattu::simulator::{Simulator, SimulatorHandle};
 use serde_json::{json, Value};
+use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
@@ -177,5 +186,193 @@ async fn announce_groups_and_unknown_ids_are_refused() {
         (status, body["code"].as_str()),
         (404, Some("GROUP_NOT_FOUND"))
     );
+    sim.shutdown().await;
+}
+
+struct TempDb {
+    dir: PathBuf,
+    db: Arc<redb::Database>,
+}
+
+impl TempDb {
+    fn new(name: &str) -> TempDb {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir = std::env::temp_dir().join(format!(
+            "chattu-groups-{name}-{}-{nanos}",
+            std::process::id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Arc::new(redb::Database::create(dir.join("signal.redb")).unwrap());
+        TempDb { dir, db }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Pairs a messaging engine with a new phone `phone` by QR and waits for its prekeys.
+async fn paired_engine(sim: &SimulatorHandle, phone: &str, db: &TempDb) -> EngineHandle {
+    create_phone(sim, phone).await;
+    let signal_db: Arc<dyn SignalDb> = db.db.clone();
+    let engine = engine::start_messaging(
+        EngineConfig::simulator(sim.ws_url(), sim.trusted_root()),
+        Arc::new(MemoryCredentialStore::default()),
+        Arc::new(RedbPreKeys::new(signal_db.clone(), "client-1")),
+        MessagingSetup {
+            db: signal_db,
+            namespace: "client-1".into(),
+            sink: Arc::new(NoSink),
+        },
+    );
+    let qr = match tokio::time::timeout(
+        PATIENCE,
+        engine.wait_for(|s| matches!(s, EngineStatus::PendingAuth { .. })),
+    )
+    .await
+    {
+        Ok(EngineStatus::PendingAuth { qr, .. }) => qr,
+        other => panic!("no QR: {other:?}"),
+    };
+    let (status, _) = http(
+        "POST",
+        format!("{}/sim/phones/{phone}/scan", sim.http_base()),
+        Some(json!({ "qr": qr })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let connected = tokio::time::timeout(
+        PATIENCE,
+        engine.wait_for(|s| matches!(s, EngineStatus::Connected { .. })),
+    )
+    .await;
+    assert!(
+        matches!(connected, Ok(EngineStatus::Connected { .. })),
+        "{connected:?}"
+    );
+    for _ in 0..200 {
+        let (_, view) = http(
+            "GET",
+            format!("{}/sim/phones/{phone}", sim.http_base()),
+            None,
+        )
+        .await;
+        if view["devices"][0]["prekeys"].as_u64().unwrap_or(0) > 0 {
+            return engine;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the engine never uploaded prekeys");
+}
+
+/// Polls until `phone`'s inbox in `group` holds `count` messages.
+async fn inbox_reaches(
+    sim: &SimulatorHandle,
+    group: &str,
+    phone: &str,
+    count: usize,
+) -> Vec<String> {
+    for _ in 0..200 {
+        let messages = inbox(sim, group, phone).await;
+        if messages.len() >= count {
+            return messages
+                .iter()
+                .map(|m| m["text"].as_str().unwrap_or_default().to_string())
+                .collect();
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{phone} never got {count} messages in {group}");
+}
+
+async fn new_group(sim: &SimulatorHandle, body: Value) -> String {
+    let (status, created) = http(
+        "POST",
+        format!("{}/sim/groups", sim.http_base()),
+        Some(body),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    created["id"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn engine_lists_sends_to_and_receives_from_groups() {
+    let sim = simulator().await;
+    let db = TempDb::new("engine");
+    let (me, bob, carol) = ("15550103001", "15550103002", "15550103003");
+    let engine = paired_engine(&sim, me, &db).await;
+    create_phone(&sim, bob).await;
+    create_phone(&sim, carol).await;
+    let id = new_group(
+        &sim,
+        json!({ "creator": me, "subject": "משפחה 👪", "participants": [bob, carol], "description": "תיאור" }),
+    )
+    .await;
+    let group = Jid::parse(&id).unwrap();
+
+    let groups = engine.groups().await.unwrap();
+    assert_eq!(groups.len(), 1, "{groups:?}");
+    assert_eq!(groups[0].id, group);
+    assert_eq!(groups[0].subject, "משפחה 👪");
+    assert_eq!(groups[0].description.as_deref(), Some("תיאור"));
+    assert_eq!(groups[0].participants.len(), 3);
+    assert!(groups[0].is_admin(me) && !groups[0].is_admin(bob));
+    assert!(!groups[0].announce);
+
+    let sent = engine.send_group_text(&group, "שלום קבוצה").await.unwrap();
+    assert_eq!(sent.to, group);
+    assert_eq!(inbox_reaches(&sim, &id, bob, 1).await, ["שלום קבוצה"]);
+    assert_eq!(inbox_reaches(&sim, &id, carol, 1).await, ["שלום קבוצה"]);
+    // The second send carries no SKDM: the phones hold the sender key already.
+    engine.send_group_text(&group, "again").await.unwrap();
+    assert_eq!(
+        inbox_reaches(&sim, &id, bob, 2).await,
+        ["שלום קבוצה", "again"]
+    );
+
+    let mut events = engine.events().unwrap();
+    let (status, posted) = http(
+        "POST",
+        format!("{}/sim/groups/{id}/send", sim.http_base()),
+        Some(json!({ "from": bob, "text": "reply from bob" })),
+    )
+    .await;
+    assert_eq!(status, 200, "{posted}");
+    let received = tokio::time::timeout(PATIENCE, async {
+        loop {
+            match events.recv().await {
+                Ok(EngineEvent::MessageReceived(m)) => return m,
+                Ok(_) => {}
+                Err(e) => panic!("{e}"),
+            }
+        }
+    })
+    .await
+    .unwrap();
+    assert_eq!(received.chat, group);
+    assert_eq!(received.from.user, bob);
+    assert_eq!(received.id, posted["id"].as_str().unwrap());
+    assert_eq!(received.text.as_deref(), Some("reply from bob"));
+
+    let announce = new_group(
+        &sim,
+        json!({ "creator": bob, "subject": "news", "participants": [me], "announce": true }),
+    )
+    .await;
+    let announce = Jid::parse(&announce).unwrap();
+    assert_eq!(
+        engine.send_group_text(&announce, "hi").await,
+        Err(GroupError::ReadOnly)
+    );
+    assert_eq!(engine.groups().await.unwrap().len(), 2);
+    let unknown = Jid::parse("120363999999999@g.us").unwrap();
+    assert_eq!(engine.group_info(&unknown).await, Err(GroupError::NotFound));
+    engine.shutdown().await;
     sim.shutdown().await;
 }

@@ -107,6 +107,10 @@ pub(super) async fn receive_worker(
             }
             continue;
         }
+        if super::groups::is_group_message(&node) {
+            super::groups::receive_group(&m, &node, &own.phone).await;
+            continue;
+        }
         let Some(incoming) = parse_incoming(&node, &own.phone) else {
             continue;
         };

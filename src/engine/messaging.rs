@@ -339,7 +339,12 @@ impl Messenger {
 
     /// Writes `node` and waits for the answer filed under `key`. When the connection drops first,
     /// `lost` is the error (the stanza may or may not have reached the server).
-    async fn request(&self, key: String, node: Node, lost: SendError) -> Result<Node, SendError> {
+    pub(super) async fn request(
+        &self,
+        key: String,
+        node: Node,
+        lost: SendError,
+    ) -> Result<Node, SendError> {
         let (tx, rx) = oneshot::channel();
         lock(&self.waiters).insert(key.clone(), tx);
         let out = lock(&self.link).as_ref().map(|l| l.out.clone());

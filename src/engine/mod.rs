@@ -15,6 +15,7 @@ mod connection;
 pub mod cred_store;
 pub mod creds;
 mod disconnect;
+pub mod groups;
 mod inbox;
 pub mod message_id;
 pub mod messaging;
