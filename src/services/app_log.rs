@@ -11,9 +11,13 @@ use super::time::{format_rfc3339_millis, Clock, SystemClock};
 use super::{Caller, Error, Shared};
 use log::{LevelFilter, Log, Metadata, Record};
 use serde::Serialize;
+use std::cell::RefCell;
 use std::collections::VecDeque;
-use std::io::Write;
+use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
+use terminal::Terminal;
+
+mod terminal;
 
 /// Longest message kept in the ring (characters), so one huge line cannot hold much memory.
 const MAX_LINE_CHARS: usize = 2000;
@@ -27,11 +31,21 @@ pub struct LogLine {
     pub message: String,
 }
 
+/// A ring slot: the time and level as values, target and message in one string whose
+/// allocation is reused when the slot is recycled, so a full ring allocates nothing per line.
+#[derive(Debug)]
+struct Slot {
+    time_ms: i64,
+    level: log::Level,
+    target_len: usize,
+    text: String,
+}
+
 /// A bounded ring of recent lines.
 #[derive(Debug)]
 pub struct LogRing {
     capacity: usize,
-    lines: Mutex<VecDeque<LogLine>>,
+    lines: Mutex<VecDeque<Slot>>,
 }
 
 impl LogRing {
@@ -42,15 +56,31 @@ impl LogRing {
         }
     }
 
-    pub fn push(&self, line: LogLine) {
+    /// Remembers one line (the message cut to [`MAX_LINE_CHARS`] characters).
+    pub fn push(&self, time_ms: i64, level: log::Level, target: &str, message: &str) {
+        let message = match message.char_indices().nth(MAX_LINE_CHARS) {
+            Some((end, _)) => &message[..end],
+            None => message,
+        };
         let mut lines = self
             .lines
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
+        let mut slot = Slot {
+            time_ms,
+            level,
+            target_len: target.len(),
+            text: String::new(),
+        };
         while lines.len() >= self.capacity {
-            lines.pop_front();
+            if let Some(oldest) = lines.pop_front() {
+                slot.text = oldest.text;
+            }
         }
-        lines.push_back(line);
+        slot.text.clear();
+        slot.text.push_str(target);
+        slot.text.push_str(message);
+        lines.push_back(slot);
     }
 
     /// Oldest first.
@@ -59,7 +89,21 @@ impl LogRing {
             .lines
             .lock()
             .unwrap_or_else(|poisoned| poisoned.into_inner());
-        lines.iter().cloned().collect()
+        lines
+            .iter()
+            .map(|slot| {
+                let (target, message) = slot
+                    .text
+                    .split_at_checked(slot.target_len)
+                    .unwrap_or(("", slot.text.as_str()));
+                LogLine {
+                    time: format_rfc3339_millis(slot.time_ms),
+                    level: slot.level.as_str().to_string(),
+                    target: target.to_string(),
+                    message: message.to_string(),
+                }
+            })
+            .collect()
     }
 }
 
@@ -71,7 +115,12 @@ pub fn global_ring(capacity: usize) -> Arc<LogRing> {
         .clone()
 }
 
-/// The logger: stderr plus the ring.
+thread_local! {
+    /// Each thread formats its lines here, so a line costs no allocation once warmed up.
+    static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+}
+
+/// The logger: stderr (written behind the caller's back, see [`terminal`]) plus the ring.
 pub struct ChattuLogger {
     level: LevelFilter,
     ring: Arc<LogRing>,
@@ -97,6 +146,35 @@ impl ChattuLogger {
         };
         level <= limit
     }
+
+    /// Formats `time LEVEL target: message\n` into `line` and hands it on.
+    fn emit(&self, record: &Record, line: &mut String) {
+        let time_ms = SystemClock.now_ms();
+        let level = record.level();
+        let target = record.target();
+        line.clear();
+        line.push_str(&format_rfc3339_millis(time_ms));
+        let _ = write!(line, " {:<5} {target}: ", level.as_str());
+        let message_start = line.len();
+        match record.args().as_str() {
+            Some(text) => line.push_str(text),
+            None => {
+                let _ = line.write_fmt(*record.args());
+            }
+        }
+        line.push('\n');
+        if self.echo {
+            let terminal = Terminal::stderr();
+            terminal.enqueue(line.as_bytes());
+            if level <= log::Level::Warn {
+                terminal.flush();
+            }
+        }
+        if target != SECRET_LOG_TARGET {
+            let message = line.get(message_start..line.len() - 1).unwrap_or_default();
+            self.ring.push(time_ms, level, target, message);
+        }
+    }
 }
 
 impl Log for ChattuLogger {
@@ -108,29 +186,23 @@ impl Log for ChattuLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        let time = format_rfc3339_millis(SystemClock.now_ms());
-        let message = record.args().to_string();
-        let level = record.level().to_string();
-        if self.echo {
-            let _ = writeln!(
-                std::io::stderr().lock(),
-                "{time} {level:<5} {}: {message}",
-                record.target()
-            );
-        }
-        if record.target() != SECRET_LOG_TARGET {
-            let message = message.chars().take(MAX_LINE_CHARS).collect();
-            self.ring.push(LogLine {
-                time,
-                level,
-                target: record.target().to_string(),
-                message,
-            });
+        // A message whose formatting logs again finds the buffer taken: it gets its own.
+        let reused = LINE.try_with(|line| match line.try_borrow_mut() {
+            Ok(mut line) => {
+                self.emit(record, &mut line);
+                true
+            }
+            Err(_) => false,
+        });
+        if reused != Ok(true) {
+            self.emit(record, &mut String::new());
         }
     }
 
     fn flush(&self) {
-        let _ = std::io::stderr().flush();
+        if self.echo {
+            Terminal::stderr().flush();
+        }
     }
 }
 
@@ -169,12 +241,7 @@ mod tests {
     fn ring_keeps_only_the_newest_lines() {
         let ring = LogRing::new(3);
         for i in 0..5 {
-            ring.push(LogLine {
-                time: String::new(),
-                level: "INFO".into(),
-                target: "t".into(),
-                message: i.to_string(),
-            });
+            ring.push(0, log::Level::Info, "t", &i.to_string());
         }
         let kept: Vec<String> = ring.snapshot().into_iter().map(|l| l.message).collect();
         assert_eq!(kept, ["2", "3", "4"]);
