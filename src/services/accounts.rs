@@ -3,7 +3,7 @@
 use super::{secrets, validate};
 use super::{AuthVia, Caller, Error, Shared, User};
 use crate::store::{digest, UserInsert};
-use crate::store::{KeyOwner, Role, SessionRecord, UserRecord};
+use crate::store::{Role, SessionRecord, UserRecord};
 use serde::Serialize;
 
 /// GET /api/profile.
@@ -42,24 +42,25 @@ impl Accounts {
         if !secrets::looks_like_key(key) {
             return Err(Error::AuthFailed);
         }
-        let store = &self.shared.store;
-        let (username, stored_key, via) = match store.key_owner(&digest(key))? {
-            None => return Err(Error::AuthFailed),
-            Some(KeyOwner::Account { username }) => {
-                let user = store.user(&username)?.ok_or(Error::AuthFailed)?;
-                (username, user.api_key, AuthVia::AccountKey)
-            }
-            Some(KeyOwner::Client { client_id }) => {
-                let client = store.client(&client_id)?.ok_or(Error::AuthFailed)?;
-                (client.owner, client.api_key, AuthVia::ClientKey(client_id))
-            }
+        // One read transaction for key, account and client (this runs on every API request).
+        let Some((record, client)) = self.shared.store.key_holder(&digest(key))? else {
+            return Err(Error::AuthFailed);
+        };
+        let (stored_key, via) = match client {
+            None => (record.api_key.as_str(), AuthVia::AccountKey),
+            Some(ref client) => (
+                client.api_key.as_str(),
+                AuthVia::ClientKey(client.client_id.clone()),
+            ),
         };
         // The digest matched; comparing the keys themselves guards against a stale index entry.
-        if !secrets::constant_time_eq(stored_key.as_bytes(), key.as_bytes()) {
+        if !secrets::constant_time_eq(stored_key.as_bytes(), key.as_bytes()) || record.disabled {
             return Err(Error::AuthFailed);
         }
-        let user = self.active_user(&username)?;
-        Ok(Caller { user, via })
+        Ok(Caller {
+            user: User::from(&record),
+            via,
+        })
     }
 
     /// Checks a username and password and opens a session; returns the caller and the token
@@ -137,12 +138,11 @@ impl Accounts {
 
     pub fn profile(&self, caller: &Caller) -> Result<Profile, Error> {
         caller.require_account()?;
-        let record = self
+        let (record, client_count) = self
             .shared
             .store
-            .user(&caller.user.username)?
+            .user_with_client_count(&caller.user.username)?
             .ok_or(Error::AuthFailed)?;
-        let client_count = self.shared.store.clients_of(&record.username)?.len() as u64;
         Ok(Profile {
             username: record.username,
             role: record.role,

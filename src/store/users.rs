@@ -1,6 +1,8 @@
 //! Accounts and the API key index.
 
-use super::{decode, encode, get_json, tables, KeyOwner, Store, StoreResult, UserRecord};
+use super::{
+    decode, encode, get_json, tables, ClientRecord, KeyOwner, Store, StoreResult, UserRecord,
+};
 use redb::{ReadableTable, ReadableTableMetadata, WriteTransaction};
 
 /// SHA-256 of an API key or session token: the index key, so stored keys are never scanned.
@@ -125,6 +127,53 @@ impl Store {
         let txn = super::clients::clear_signal_accounts(txn, &client_ids)?;
         txn.commit()?;
         Ok(Some(user))
+    }
+
+    /// Everything API key authentication needs, read in one transaction: the account the key with
+    /// this SHA-256 digest belongs to and, for a client key, the client. None when the digest, or
+    /// the account or client it points to, is unknown.
+    pub fn key_holder(
+        &self,
+        key_digest: &[u8; 32],
+    ) -> StoreResult<Option<(UserRecord, Option<ClientRecord>)>> {
+        let txn = self.db.begin_read()?;
+        let keys = txn.open_table(tables::API_KEYS)?;
+        let Some(owner) = get_json::<&[u8], KeyOwner, _>(&keys, key_digest.as_slice())? else {
+            return Ok(None);
+        };
+        let users = txn.open_table(tables::USERS)?;
+        let (username, client) = match owner {
+            KeyOwner::Account { username } => (username, None),
+            KeyOwner::Client { client_id } => {
+                let clients = txn.open_table(tables::CLIENTS)?;
+                let Some(client) = get_json::<&str, ClientRecord, _>(&clients, client_id.as_str())?
+                else {
+                    return Ok(None);
+                };
+                (client.owner.clone(), Some(client))
+            }
+        };
+        let user = get_json::<&str, UserRecord, _>(&users, username.as_str())?;
+        Ok(user.map(|user| (user, client)))
+    }
+
+    /// An account with the number of clients it owns, read in one transaction (GET /api/profile).
+    pub fn user_with_client_count(&self, username: &str) -> StoreResult<Option<(UserRecord, u64)>> {
+        let txn = self.db.begin_read()?;
+        let users = txn.open_table(tables::USERS)?;
+        let Some(user) = get_json::<&str, UserRecord, _>(&users, username)? else {
+            return Ok(None);
+        };
+        let clients = txn.open_table(tables::CLIENTS)?;
+        let mut count = 0u64;
+        for entry in clients.iter()? {
+            let (_, value) = entry?;
+            let client: ClientRecord = decode(value.value())?;
+            if client.owner == username {
+                count += 1;
+            }
+        }
+        Ok(Some((user, count)))
     }
 
     /// Who owns the API key with this SHA-256 digest.
