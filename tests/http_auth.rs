@@ -408,6 +408,41 @@ fn cases() -> Vec<Case> {
                 )
             },
         },
+        // Groups: a1 never linked, so an authorised caller gets 409 CLIENT_NOT_CONNECTED.
+        Case {
+            method: "GET",
+            path: "/api/groups/{clientId}",
+            expect: [401, 401, 403, 403, 409, 409, 409],
+            build: |w, c| w.with(w.server.get("/api/groups/a1"), c, Owner::Alice),
+        },
+        Case {
+            method: "POST",
+            path: "/api/send-group-message",
+            expect: [401, 401, 403, 403, 409, 409, 403],
+            build: |w, c| {
+                w.with(
+                    w.server.post("/api/send-group-message").json(
+                        &json!({"clientId": "a1", "groupId": "120363000000000001@g.us", "message": "hi"}),
+                    ),
+                    c,
+                    Owner::Alice,
+                )
+            },
+        },
+        Case {
+            method: "POST",
+            path: "/api/groups/{clientId}/{groupId}/send",
+            expect: [401, 401, 401, 401, 401, 409, 403],
+            build: |w, c| {
+                w.with(
+                    w.server
+                        .post("/api/groups/a1/120363000000000001@g.us/send")
+                        .json(&json!({"message": "hi"})),
+                    c,
+                    Owner::Alice,
+                )
+            },
+        },
         Case {
             method: "POST",
             path: "/api/chats/{clientId}/{chatId}/read",

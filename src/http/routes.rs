@@ -9,8 +9,8 @@
 //! Adding a route: add a line here, write the handler in `handlers/`, describe it in `openapi.rs`.
 
 use super::handlers::{
-    accounts, admin, chats, clients, history, messages, schedules, session, system, whatsapp,
-    Handler,
+    accounts, admin, chats, clients, groups, history, messages, schedules, session, system,
+    whatsapp, Handler,
 };
 
 /// HTTP methods the API uses.
@@ -174,6 +174,28 @@ pub const ROUTES: &[Route] = &[
         SessionOnly,
         API,
         chats::media,
+    ),
+    // Groups (channels are listed empty for now)
+    route(
+        Get,
+        "/api/groups/{clientId}",
+        KeyOrSession,
+        API,
+        groups::list,
+    ),
+    route(
+        Post,
+        "/api/send-group-message",
+        KeyOrSession,
+        API,
+        groups::send_api,
+    ),
+    route(
+        Post,
+        "/api/groups/{clientId}/{groupId}/send",
+        SessionOnly,
+        &[Api, Chat],
+        groups::send_session,
     ),
     // Scheduled messages (stored here; the scheduler sends them)
     route(

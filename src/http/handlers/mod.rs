@@ -14,6 +14,7 @@ pub mod accounts;
 pub mod admin;
 pub mod chats;
 pub mod clients;
+pub mod groups;
 pub mod history;
 pub mod messages;
 pub mod schedules;

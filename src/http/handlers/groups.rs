@@ -1,0 +1,366 @@
+//! Groups and channels: the client's groups (`GET /api/groups/:clientId`), sending a text to a group
+//! with an API key (`POST /api/send-group-message`, after a random 2–5 s anti-spam delay from
+//! `[whatsapp] group_delay_min_ms/group_delay_max_ms`) and from the dashboard
+//! (`POST /api/groups/:clientId/:groupId/send`, no delay). Groups come from the client's WhatsApp
+//! engine (`w:g2`); channels (newsletters) are not listed yet, so `channels` is empty.
+//!
+//! Media (`mediaUrl`) is not sent yet: such requests get 400 `MEDIA_ERROR`.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::StatusCode;
+use serde_json::{json, Value};
+
+use super::{boxed_handlers, HandlerResult};
+use crate::engine::groups::{GroupError, GroupInfo};
+use crate::engine::messaging::SentMessage;
+use crate::engine::send::SendError;
+use crate::engine::{EngineHandle, EngineStatus};
+use crate::http::dispatch::{blocking, Ctx};
+use crate::http::error::ApiError;
+use crate::http::response;
+use crate::protocol::jid::Jid;
+
+boxed_handlers! {
+    list => list_impl;
+    send_api => send_api_impl;
+    send_session => send_session_impl;
+}
+
+/// The longest group text the API accepts (the API doc's limit).
+const MAX_GROUP_TEXT_CHARS: usize = 4096;
+
+fn not_connected(detail: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "CLIENT_NOT_CONNECTED", detail)
+}
+
+fn group_not_found() -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "GROUP_NOT_FOUND",
+        "No such group on this WhatsApp client.",
+    )
+}
+
+fn group_error(e: &GroupError) -> ApiError {
+    match e {
+        GroupError::NotFound => group_not_found(),
+        GroupError::NotParticipant => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "ACCESS_DENIED",
+            "This WhatsApp client is not a participant of the group.",
+        ),
+        GroupError::ReadOnly => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "READ_ONLY_CHAT",
+            "Only group admins can send messages to this group.",
+        ),
+        GroupError::Send(SendError::NotConnected) => {
+            not_connected("The client's WhatsApp session is not connected.")
+        }
+        GroupError::Send(SendError::Timeout) => ApiError::new(
+            StatusCode::GATEWAY_TIMEOUT,
+            "WHATSAPP_TIMEOUT",
+            "WhatsApp did not answer in time.",
+        ),
+        GroupError::Send(SendError::Refused(code)) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "WHATSAPP_ERROR",
+            format!("WhatsApp refused the request (error {code})."),
+        ),
+        GroupError::Send(other) => {
+            log::error!("group send: {other}");
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                "WHATSAPP_ERROR",
+                "The message could not be sent.",
+            )
+        }
+    }
+}
+
+/// The client's engine, connected, or 409.
+fn connected_engine(ctx: &Ctx, client_id: &str) -> Result<Arc<EngineHandle>, ApiError> {
+    let manager = ctx
+        .app()
+        .whatsapp
+        .manager()
+        .ok_or_else(|| not_connected("WhatsApp sessions are not running on this server."))?;
+    let handle = manager
+        .ensure_running(client_id)
+        .map_err(|e| not_connected(e.to_string()))?;
+    if !matches!(handle.status(), EngineStatus::Connected { .. }) {
+        return Err(not_connected(
+            "The client's WhatsApp session is not connected.",
+        ));
+    }
+    Ok(handle)
+}
+
+/// A group id from the caller: `<digits>@g.us` (or bare digits of a group). A phone chat, a
+/// channel or anything else is not a group chat (400 `INVALID_CHAT_TYPE`).
+fn group_jid(raw: &str) -> Result<Jid, ApiError> {
+    let raw = raw.trim();
+    let invalid = |what: &str| {
+        ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_CHAT_TYPE",
+            format!("{what} is not a group; use <id>@g.us."),
+        )
+    };
+    if raw.is_empty() {
+        return Err(ApiError::validation("groupId", "groupId is required."));
+    }
+    if raw.ends_with("@newsletter") {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "INVALID_CHAT_TYPE",
+            "Channels (newsletters) are not supported yet.",
+        ));
+    }
+    let user = raw.strip_suffix("@g.us").ok_or_else(|| invalid(raw))?;
+    let valid = !user.is_empty()
+        && user.len() <= 40
+        && user.bytes().all(|b| b.is_ascii_digit() || b == b'-');
+    if !valid {
+        return Err(invalid(raw));
+    }
+    Ok(Jid::group(user))
+}
+
+/// The caller's text: required, at most [`MAX_GROUP_TEXT_CHARS`]; media is refused for now.
+fn group_text(message: Option<String>, media_url: Option<String>) -> Result<String, ApiError> {
+    if media_url.is_some_and(|u| !u.trim().is_empty()) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "MEDIA_ERROR",
+            "Sending media is not supported yet; send the text without mediaUrl.",
+        ));
+    }
+    let text = message.unwrap_or_default();
+    if text.trim().is_empty() {
+        return Err(ApiError::validation(
+            "message",
+            "Either a text message or media attachment must be included.",
+        ));
+    }
+    if text.chars().count() > MAX_GROUP_TEXT_CHARS {
+        return Err(ApiError::validation(
+            "message",
+            format!("message is longer than {MAX_GROUP_TEXT_CHARS} characters."),
+        ));
+    }
+    Ok(text)
+}
+
+/// True when we may not send: an announcement group where our number is not an admin.
+fn read_only(info: &GroupInfo, own_phone: Option<&str>) -> bool {
+    info.announce && !own_phone.is_some_and(|p| info.is_admin(p))
+}
+
+fn group_view(info: &GroupInfo, own_phone: Option<&str>) -> Value {
+    json!({
+        "id": info.id.to_string(),
+        "name": info.subject,
+        "description": info.description,
+        "profilePic": null,
+        "participants": info.participants.len(),
+        "owner": info.creator.as_ref().map(|c| format!("{}@c.us", c.user)),
+        "createdAt": (info.creation > 0).then_some(info.creation),
+        "lastMessage": null,
+        "timestamp": info.creation,
+        "unreadCount": 0,
+        "isMuted": false,
+        "pinned": false,
+        "isReadOnly": read_only(info, own_phone),
+        "type": "group",
+    })
+}
+
+/// Our own phone number on the engine, when connected.
+fn own_phone(handle: &EngineHandle) -> Option<String> {
+    match handle.status() {
+        EngineStatus::Connected { jid, .. } => Jid::parse(&jid).ok().map(|j| j.user),
+        _ => None,
+    }
+}
+
+/// GET /api/groups/:clientId
+async fn list_impl(ctx: Ctx) -> HandlerResult {
+    let caller = ctx.caller()?.clone();
+    let client_id = ctx.param("clientId")?.to_string();
+    let id = client_id.clone();
+    blocking(ctx.app(), move |app| app.clients.record(&caller, &id)).await?;
+    let handle = connected_engine(&ctx, &client_id)?;
+    let mut groups = handle.groups().await.map_err(|e| group_error(&e))?;
+    groups.sort_by(|a, b| b.creation.cmp(&a.creation));
+    let me = own_phone(&handle);
+    let views: Vec<Value> = groups
+        .iter()
+        .map(|g| group_view(g, me.as_deref()))
+        .collect();
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({ "total": views.len(), "groups": views, "channels": [] }),
+    ))
+}
+
+fn sent_json(sent: &SentMessage, text: &str) -> Value {
+    json!({
+        "id": { "_serialized": format!("true_{}_{}", sent.to, sent.id), "id": sent.id },
+        "body": text,
+        "timestamp": sent.timestamp,
+        "type": "chat",
+    })
+}
+
+/// Checks the group (found, we may send) and sends; records the text in the sent history.
+async fn send_to_group(
+    ctx: &Ctx,
+    client_id: &str,
+    group: &Jid,
+    text: &str,
+    delay: Option<Duration>,
+) -> Result<(SentMessage, GroupInfo), ApiError> {
+    let handle = connected_engine(ctx, client_id)?;
+    let info = handle
+        .group_info(group)
+        .await
+        .map_err(|e| group_error(&e))?;
+    if read_only(&info, own_phone(&handle).as_deref()) {
+        return Err(group_error(&GroupError::ReadOnly));
+    }
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    let outcome = handle.send_group_text(group, text).await;
+    let status = match &outcome {
+        Ok(sent) => sent.ack.as_str(),
+        Err(GroupError::Send(SendError::Refused(_))) => "failed",
+        Err(e) => return Err(group_error(e)),
+    };
+    let (cid, to, body, st) = (
+        client_id.to_string(),
+        group.to_string(),
+        text.to_string(),
+        status.to_string(),
+    );
+    blocking(ctx.app(), move |app| {
+        app.history.record_sent(&cid, &to, &body, &st)
+    })
+    .await?;
+    let sent = outcome.map_err(|e| group_error(&e))?;
+    Ok((sent, info))
+}
+
+/// A random delay between the configured bounds (milliseconds, inclusive).
+fn anti_spam_delay(min_ms: u64, max_ms: u64) -> Duration {
+    use ring::rand::SecureRandom;
+    let (low, high) = (min_ms.min(max_ms), min_ms.max(max_ms));
+    let mut bytes = [0u8; 8];
+    let spread = if ring::rand::SystemRandom::new().fill(&mut bytes).is_ok() {
+        u64::from_le_bytes(bytes) % (high - low + 1)
+    } else {
+        0
+    };
+    Duration::from_millis(low + spread)
+}
+
+/// POST /api/send-group-message `{clientId, groupId, message, mediaUrl?}`
+async fn send_api_impl(ctx: Ctx) -> HandlerResult {
+    let fields = ctx.json()?;
+    let client_id = fields.string("clientId")?;
+    let group = group_jid(&fields.string("groupId")?)?;
+    let text = group_text(
+        fields.opt_string("message")?,
+        fields.opt_string("mediaUrl")?,
+    )?;
+    let caller = ctx.caller()?.clone();
+    let id = client_id.clone();
+    blocking(ctx.app(), move |app| app.clients.record(&caller, &id)).await?;
+    let config = &ctx.app().config.whatsapp;
+    let delay = anti_spam_delay(config.group_delay_min_ms, config.group_delay_max_ms);
+    let (sent, info) = send_to_group(&ctx, &client_id, &group, &text, Some(delay)).await?;
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({
+            "success": true,
+            "message": sent_json(&sent, &text),
+            "groupId": group.to_string(),
+            "groupName": info.subject,
+        }),
+    ))
+}
+
+/// POST /api/groups/:clientId/:groupId/send `{message, mediaUrl?}` (session, chat limiter)
+async fn send_session_impl(ctx: Ctx) -> HandlerResult {
+    let client_id = ctx.param("clientId")?.to_string();
+    let group = group_jid(ctx.param("groupId")?)?;
+    let fields = ctx.json()?;
+    let text = group_text(
+        fields.opt_string("message")?,
+        fields.opt_string("mediaUrl")?,
+    )?;
+    let caller = ctx.caller()?.clone();
+    let id = client_id.clone();
+    blocking(ctx.app(), move |app| app.clients.record(&caller, &id)).await?;
+    let (sent, info) = send_to_group(&ctx, &client_id, &group, &text, None).await?;
+    Ok(response::json(
+        StatusCode::OK,
+        &json!({
+            "success": true,
+            "message": sent_json(&sent, &text),
+            "groupId": group.to_string(),
+            "groupName": info.subject,
+        }),
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_group_ids_are_groups() {
+        assert_eq!(
+            group_jid("120363123456789012@g.us")
+                .map(|j| j.to_string())
+                .ok(),
+            Some("120363123456789012@g.us".to_string())
+        );
+        for bad in [
+            "15550001111@c.us",
+            "15550001111",
+            "x@g.us",
+            "@g.us",
+            "1@newsletter",
+        ] {
+            let e = group_jid(bad).err().map(|e| e.code.to_string());
+            assert_eq!(e.as_deref(), Some("INVALID_CHAT_TYPE"), "{bad}");
+        }
+    }
+
+    #[test]
+    fn texts_are_limited_and_media_refused() {
+        assert!(group_text(Some("שלום".into()), None).is_ok());
+        assert!(group_text(Some("x".repeat(4096)), None).is_ok());
+        assert!(group_text(Some("x".repeat(4097)), None).is_err());
+        assert!(group_text(Some("  ".into()), None).is_err());
+        let media = group_text(Some("hi".into()), Some("http://x/y.png".into()));
+        assert_eq!(
+            media.err().map(|e| e.code.to_string()).as_deref(),
+            Some("MEDIA_ERROR")
+        );
+    }
+
+    #[test]
+    fn the_delay_stays_within_its_bounds() {
+        for _ in 0..50 {
+            let d = anti_spam_delay(2_000, 5_000).as_millis();
+            assert!((2_000..=5_000).contains(&d), "{d}");
+        }
+        assert_eq!(anti_spam_delay(0, 0), Duration::ZERO);
+        assert_eq!(anti_spam_delay(7, 7), Duration::from_millis(7));
+    }
+}
