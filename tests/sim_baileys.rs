@@ -24,6 +24,10 @@ const INSTALL_HINT: &str = "install Node.js 20+ and run `npm ci --prefix tests/b
 /// Upper bound on one driver run; the driver bounds each of its own waits (30 s) well below this.
 const DRIVER_LIMIT: Duration = Duration::from_secs(240);
 
+/// One Baileys at a time: each Node start loads Baileys and protobufjs (CPU-heavy), and a starved
+/// client is more likely to lose the race in /work/coord/baileys-gaps.md G1b.
+static ONE_CLIENT_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
 /// The phones the driver creates (interop.mjs `ACCOUNT_PHONE`, `PEER_PHONE`).
 const ACCOUNT_PHONE: &str = "15550001111";
 const PEER_PHONE: &str = "15550002222";
@@ -159,6 +163,7 @@ fn run_driver(ws_url: String, control_url: String, extra: &[&str]) -> DriverRun 
 
 async fn drive(sim: &SimulatorHandle, extra: &'static [&'static str]) -> DriverRun {
     let (ws, control) = (sim.ws_url(), sim.http_base());
+    let _turn = ONE_CLIENT_AT_A_TIME.lock().await;
     match tokio::task::spawn_blocking(move || run_driver(ws, control, extra)).await {
         Ok(run) => run,
         Err(e) => std::panic::resume_unwind(e.into_panic()),
