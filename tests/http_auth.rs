@@ -472,6 +472,43 @@ fn cases() -> Vec<Case> {
         // check refuses another site even for a GET.
         Case {
             method: "GET",
+            path: "/api/webhooks/{clientId}/deliveries",
+            expect: [401, 401, 403, 403, 200, 200, 200],
+            build: |w, c| w.with(w.server.get("/api/webhooks/a1/deliveries"), c, Owner::Alice),
+        },
+        Case {
+            method: "POST",
+            path: "/api/webhooks/{clientId}/deliveries/{eventId}/replay",
+            // Nothing is dead-lettered in this test: the owner gets 404 NOT_FOUND.
+            expect: [401, 401, 403, 403, 404, 404, 403],
+            build: |w, c| {
+                w.with(
+                    w.server.post(
+                        "/api/webhooks/a1/deliveries/evt_00000000000000000000000000000000/replay",
+                    ),
+                    c,
+                    Owner::Alice,
+                )
+            },
+        },
+        Case {
+            method: "POST",
+            path: "/api/webhooks/{clientId}/test",
+            // a1's webhook URL is cleared first, so the owner gets 400 and nothing is queued.
+            expect: [401, 401, 403, 403, 400, 400, 403],
+            build: |w, c| {
+                let cleared = w
+                    .server
+                    .post("/api/update-webhook")
+                    .key(&w.fx.alice_key)
+                    .json(&json!({"clientId": "a1", "webhookUrl": null}))
+                    .send();
+                assert_eq!(cleared.status, 200, "{}", cleared.text());
+                w.with(w.server.post("/api/webhooks/a1/test"), c, Owner::Alice)
+            },
+        },
+        Case {
+            method: "GET",
             path: "/ws",
             expect: [401, 401, 426, 426, 426, 426, 403],
             build: |w, c| w.with(w.server.get("/ws"), c, Owner::Alice),

@@ -83,6 +83,9 @@ const OPS: &[Op] = &[
     op(Post, "/api/admin/users/{username}/disable", "admin", "Disable or re-enable a user (admin).", Some("DisableUserRequest"), 200, "DisableUserResponse", &[400, 401, 403, 404, 429]),
     op(Post, "/api/admin/users/{username}/plan", "admin", "Set a user's plan: the maximum number of clients (admin).", Some("SetPlanRequest"), 200, "SetPlanResponse", &[400, 401, 403, 404, 429]),
     op(Get, "/api/admin/security-events", "admin", "Recent security events (admin).", None, 200, "SecurityEventList", &[401, 403, 429]),
+    op(Get, "/api/webhooks/{clientId}/deliveries", "webhooks", "Pending webhook events, dead letters and recent delivery attempts of a client (docs/webhooks.md).", None, 200, "WebhookDeliveries", &[401, 403, 404, 429]),
+    op(Post, "/api/webhooks/{clientId}/deliveries/{eventId}/replay", "webhooks", "Queue a dead-lettered webhook event again (same event id, end of the client's queue).", None, 200, "WebhookQueued", &[401, 403, 404, 429]),
+    op(Post, "/api/webhooks/{clientId}/test", "webhooks", "Queue a webhook_test event for the client's webhook.", None, 200, "WebhookQueued", &[400, 401, 403, 404, 429]),
     op(Get, "/ws", "live", "WebSocket of live events for the caller's clients (JSON text frames; docs/api.md). Same-origin only.", None, 101, "LiveEvent", &[400, 401, 403, 426, 429]),
 ];
 
@@ -276,13 +279,22 @@ fn schemas() -> Value {
     m.insert("SendMessageRequest".into(), object(&["clientId", "number"], json!({"clientId": s(), "number": {"type": "string", "description": "Recipient phone number with country code (digits; +, spaces and dashes are ignored)."}, "message": {"type": "string", "description": "The text (required while media is not supported)."}, "mediaUrl": {"type": "string", "description": "Not supported yet: answered with 400 MEDIA_ERROR."}})));
     m.insert("ChatList".into(), object(&["chats"], json!({"chats": {"type": "array", "items": {"type": "object", "required": ["id", "name", "profilePic", "lastMessage", "timestamp", "unreadCount", "isMuted", "pinned"], "properties": {"id": {"type": "object", "properties": {"_serialized": s()}}, "name": s(), "profilePic": nullable_string(), "lastMessage": {"type": "object", "nullable": true, "properties": {"body": s(), "timestamp": {"type": "integer"}, "fromMe": {"type": "boolean"}}}, "timestamp": {"type": "integer"}, "unreadCount": {"type": "integer"}, "isMuted": {"type": "boolean"}, "pinned": {"type": "boolean"}}}}})));
     m.insert("ChatMessages".into(), object(&["messages"], json!({"messages": {"type": "array", "items": {"type": "object", "required": ["id", "body", "fromMe", "timestamp", "type", "hasMedia", "hasReaction", "reactions", "ack", "filename"], "properties": {"id": {"type": "object", "properties": {"_serialized": s()}}, "body": s(), "fromMe": {"type": "boolean"}, "timestamp": {"type": "integer"}, "type": s(), "hasMedia": {"type": "boolean"}, "hasReaction": {"type": "boolean"}, "reactions": {"type": "array", "nullable": true, "items": {"type": "object", "properties": {"reaction": s(), "senderId": s()}}}, "ack": {"type": "integer", "minimum": -1, "maximum": 4}, "filename": nullable_string()}}}})));
-    m.insert("ChatSendRequest".into(), object(&["message"], json!({"message": s()})));
+    m.insert(
+        "ChatSendRequest".into(),
+        object(&["message"], json!({"message": s()})),
+    );
     m.insert("ChatSendResponse".into(), object(&["success", "message"], json!({"success": {"type": "boolean"}, "message": {"type": "object", "properties": {"id": {"type": "object", "properties": {"_serialized": s()}}, "body": s(), "timestamp": {"type": "integer"}}}})));
     m.insert("GroupList".into(), object(&["groups", "channels", "total"], json!({"groups": {"type": "array", "items": {"type": "object", "required": ["id", "name", "participants", "isReadOnly", "type"], "properties": {"id": s(), "name": s(), "description": nullable_string(), "profilePic": nullable_string(), "participants": {"type": "integer"}, "owner": nullable_string(), "createdAt": {"type": "integer", "nullable": true}, "lastMessage": {"type": "object", "nullable": true}, "timestamp": {"type": "integer"}, "unreadCount": {"type": "integer"}, "isMuted": {"type": "boolean"}, "pinned": {"type": "boolean"}, "isReadOnly": {"type": "boolean"}, "type": {"type": "string", "enum": ["group", "channel"]}}}}, "channels": {"type": "array", "items": {"type": "object"}}, "total": {"type": "integer"}})));
     m.insert("SendGroupMessageRequest".into(), object(&["clientId", "groupId"], json!({"clientId": s(), "groupId": s(), "message": s(), "mediaUrl": s(), "mediaType": s()})));
     m.insert("GroupSendResponse".into(), object(&["success", "message", "groupId", "groupName"], json!({"success": {"type": "boolean"}, "message": {"type": "object", "properties": {"id": {"type": "object", "properties": {"_serialized": s()}}, "body": s(), "timestamp": {"type": "integer"}, "type": s()}}, "groupId": s(), "groupName": s()})));
-    m.insert("SuccessResponse".into(), object(&["success"], json!({"success": {"type": "boolean"}})));
-    m.insert("MediaFile".into(), json!({"type": "string", "format": "binary"}));
+    m.insert(
+        "SuccessResponse".into(),
+        object(&["success"], json!({"success": {"type": "boolean"}})),
+    );
+    m.insert(
+        "MediaFile".into(),
+        json!({"type": "string", "format": "binary"}),
+    );
     m.insert("SendMessageResponse".into(), object(&["success", "messageId", "ack", "message"], json!({"success": {"type": "boolean"}, "messageId": {"type": "string", "description": "WhatsApp message id (3EB0…)."}, "ack": {"type": "string", "enum": ["server", "delivered", "read", "played"]}, "message": {"type": "object", "properties": {"id": {"type": "object", "properties": {"_serialized": s(), "id": s()}}, "to": s(), "body": s(), "timestamp": {"type": "integer"}, "type": s(), "ack": s()}}})));
     m.insert("AddNumberRequest".into(), object(&["clientId", "phoneNumber"], json!({"clientId": s(), "phoneNumber": {"type": "string", "description": "Digits, without +."}, "pairingMethod": {"type": "string", "enum": ["qr", "code"], "description": "\"code\": also return a pairing code to type on the phone (Link with phone number)."}})));
     m.insert(
@@ -365,6 +377,18 @@ fn schemas() -> Value {
     );
     m.insert("SecurityEvent".into(), object(&["id", "kind", "ip", "username", "detail", "at"], json!({"id": {"type": "integer"}, "kind": s(), "ip": nullable_string(), "username": nullable_string(), "detail": s(), "at": {"type": "string", "format": "date-time"}})));
     m.insert("SecurityEventList".into(), array_of("SecurityEvent"));
+    let int = || json!({"type": "integer"});
+    let nullable_int = || json!({"type": "integer", "nullable": true});
+    m.insert("WebhookDelivery".into(), object(&["eventId", "seq", "event", "state", "attempts", "createdAt", "payload"], json!({"eventId": s(), "seq": int(), "event": s(), "state": {"type": "string", "enum": ["pending", "dead"]}, "attempts": int(), "createdAt": s(), "nextAttemptAt": nullable_string(), "lastError": nullable_string(), "deadAt": nullable_string(), "payload": {"type": "object"}})));
+    m.insert("WebhookAttempt".into(), object(&["eventId", "seq", "event", "attempt", "at", "durationMs", "outcome"], json!({"eventId": s(), "seq": int(), "event": s(), "attempt": int(), "at": s(), "durationMs": int(), "statusCode": nullable_int(), "error": nullable_string(), "outcome": {"type": "string", "enum": ["delivered", "retrying", "dead_lettered"]}})));
+    m.insert("WebhookDeliveries".into(), object(&["clientId", "pending", "deadLetters", "recentAttempts"], json!({"clientId": s(), "webhookUrl": nullable_string(), "pending": array_of("WebhookDelivery"), "deadLetters": array_of("WebhookDelivery"), "recentAttempts": array_of("WebhookAttempt")})));
+    m.insert(
+        "WebhookQueued".into(),
+        object(
+            &["status", "message", "delivery"],
+            json!({"status": s(), "message": s(), "delivery": schema_ref("WebhookDelivery")}),
+        ),
+    );
     m.insert("LiveEvent".into(), object(&["type"], json!({"type": {"type": "string", "enum": ["hello", "client_status", "qr", "message", "ack", "reaction", "webhook_test", "lagged"]}, "clientId": nullable_string(), "status": s(), "qrCode": s(), "pairingCode": nullable_string(), "chatId": s(), "messageId": nullable_string(), "fromMe": {"type": "boolean"}, "ack": s(), "reaction": s(), "timestamp": {"type": "integer"}})));
     Value::Object(m)
 }

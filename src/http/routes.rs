@@ -10,7 +10,7 @@
 
 use super::handlers::{
     accounts, admin, chats, clients, groups, history, messages, schedules, session, system,
-    whatsapp, Handler,
+    webhooks, whatsapp, Handler,
 };
 
 /// HTTP methods the API uses.
@@ -260,6 +260,28 @@ pub const ROUTES: &[Route] = &[
         Admin,
         API,
         admin::security_events,
+    ),
+    // Webhook deliveries (docs/webhooks.md)
+    route(
+        Get,
+        "/api/webhooks/{clientId}/deliveries",
+        KeyOrSession,
+        API,
+        webhooks::deliveries,
+    ),
+    route(
+        Post,
+        "/api/webhooks/{clientId}/deliveries/{eventId}/replay",
+        KeyOrSession,
+        API,
+        webhooks::replay,
+    ),
+    route(
+        Post,
+        "/api/webhooks/{clientId}/test",
+        KeyOrSession,
+        API,
+        webhooks::test,
     ),
     // Live events (WebSocket; docs/api.md "/ws")
     route(Get, "/ws", KeyOrSession, NONE, super::ws::upgrade),

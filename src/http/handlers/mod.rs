@@ -20,6 +20,7 @@ pub mod messages;
 pub mod schedules;
 pub mod session;
 pub mod system;
+pub mod webhooks;
 pub mod whatsapp;
 
 pub type HandlerResult = Result<Response<Body>, ApiError>;
