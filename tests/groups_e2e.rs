@@ -3,7 +3,12 @@
 //! other participant and by nobody outside the group, announce-only groups refuse non-admins, and
 //! unknown phones or groups are refused. With the engine: the participating list over `w:g2`, a
 //! group text the phones decrypt (first with, then without SKDMs), a phone's group text received
-//! by the engine, and READ_ONLY / not-found refusals.
+//! by the engine, and READ_ONLY / not-found refusals. Through the API (`serve --sandbox`): the
+//! group list with its Hebrew name, send-group-message reaching both phones, a phone's group
+//! message in the received history, and the READ_ONLY_CHAT / INVALID_CHAT_TYPE / GROUP_NOT_FOUND
+//! refusals.
+
+mod api_engine_support;
 
 use chattu::engine::groups::GroupError;
 use chattu::engine::messaging::{EngineEvent, MessagingSetup, NoSink, SignalDb};
@@ -375,4 +380,163 @@ async fn engine_lists_sends_to_and_receives_from_groups() {
     assert_eq!(engine.group_info(&unknown).await, Err(GroupError::NotFound));
     engine.shutdown().await;
     sim.shutdown().await;
+}
+
+/// Polls `probe` until it returns Some (at most 30 s), blocking.
+fn poll<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+#[test]
+fn groups_api_lists_sends_and_refuses() {
+    use api_engine_support::{create_phone, Chattu};
+    let (own, ruth, sam) = ("15550104001", "15550104002", "15550104003");
+    let chattu = Chattu::start(
+        &["--sandbox"],
+        &[
+            ("CHATTU_RATE_LIMITS_API_PER_15MIN", "100000"),
+            ("CHATTU_WHATSAPP_GROUP_DELAY_MIN_MS", "0"),
+            ("CHATTU_WHATSAPP_GROUP_DELAY_MAX_MS", "0"),
+        ],
+    );
+    let http = chattu.http();
+    let (cookie, key) = chattu.admin();
+    let added = http.add_number(&key, json!({"clientId": "desk", "phoneNumber": own}));
+    assert_eq!(added.status, 200, "{}", added.text());
+    let qr = added.json()["qrText"]
+        .as_str()
+        .expect("sandbox qrText")
+        .to_string();
+    create_phone(&http, own, "Desk");
+    create_phone(&http, ruth, "Ruth");
+    create_phone(&http, sam, "Sam");
+    let scan = http.post(&format!("/sim/phones/{own}/scan"), json!({"qr": qr}));
+    assert_eq!(scan.status, 200, "scan: {}", scan.text());
+    chattu.wait_status(&key, "desk", "Authenticated");
+    poll("prekeys uploaded", || {
+        let phone = http.get(&format!("/sim/phones/{own}")).json();
+        (phone["devices"][0]["prekeys"].as_u64() >= Some(800)).then_some(())
+    });
+    let created = http.post(
+        "/sim/groups",
+        json!({"creator": ruth, "subject": "קבוצת עבודה", "participants": [own, sam]}),
+    );
+    assert_eq!(created.status, 201, "{}", created.text());
+    let group = created.json()["id"].as_str().expect("id").to_string();
+    let announce = http.post(
+        "/sim/groups",
+        json!({"creator": ruth, "subject": "הודעות", "participants": [own], "announce": true}),
+    );
+    let announce = announce.json()["id"].as_str().expect("id").to_string();
+
+    let keyed = |method: &str, path: &str, body: Option<Value>| {
+        http.send(method, path, &[("x-api-key", key.as_str())], body)
+    };
+    let listed = keyed("GET", "/api/groups/desk", None);
+    assert_eq!(listed.status, 200, "{}", listed.text());
+    let listed = listed.json();
+    assert_eq!(listed["total"], 2);
+    assert_eq!(listed["channels"], json!([]));
+    let work = listed["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["id"] == group.as_str()))
+        .cloned()
+        .expect("the work group is listed");
+    assert_eq!(work["name"], "קבוצת עבודה");
+    assert_eq!(work["participants"], 3);
+    assert_eq!(work["owner"], format!("{ruth}@c.us"));
+    assert_eq!(work["type"], "group");
+    assert_eq!(work["isReadOnly"], false);
+    assert!(work["createdAt"].as_u64() > Some(1_600_000_000));
+    let news = listed["groups"]
+        .as_array()
+        .and_then(|g| g.iter().find(|g| g["id"] == announce.as_str()))
+        .cloned()
+        .expect("the announcement group is listed");
+    assert_eq!(news["isReadOnly"], true);
+    let by_session = http.send(
+        "GET",
+        "/api/groups/desk",
+        &[("cookie", cookie.as_str())],
+        None,
+    );
+    assert_eq!(by_session.status, 200);
+
+    let send = |group_id: &str, text: &str| {
+        keyed(
+            "POST",
+            "/api/send-group-message",
+            Some(json!({"clientId": "desk", "groupId": group_id, "message": text})),
+        )
+    };
+    let sent = send(&group, "שלום לכולם! זה הודעה בעברית");
+    assert_eq!(sent.status, 200, "{}", sent.text());
+    let sent = sent.json();
+    assert_eq!(sent["success"], true);
+    assert_eq!(sent["groupId"], group.as_str());
+    assert_eq!(sent["groupName"], "קבוצת עבודה");
+    assert_eq!(sent["message"]["body"], "שלום לכולם! זה הודעה בעברית");
+    assert_eq!(sent["message"]["type"], "chat");
+    for phone in [ruth, sam] {
+        poll("the phone decrypts the group text", || {
+            let inbox = http
+                .get(&format!("/sim/groups/{group}/inbox/{phone}"))
+                .json();
+            inbox["messages"]
+                .as_array()
+                .is_some_and(|m| m.iter().any(|m| m["text"] == "שלום לכולם! זה הודעה בעברית"))
+                .then_some(())
+        });
+    }
+    let dashboard = http.send(
+        "POST",
+        &format!("/api/groups/desk/{group}/send"),
+        &[("cookie", cookie.as_str())],
+        Some(json!({"message": "from the dashboard"})),
+    );
+    assert_eq!(dashboard.status, 200, "{}", dashboard.text());
+    assert_eq!(dashboard.json()["groupName"], "קבוצת עבודה");
+    poll("the dashboard text arrives", || {
+        let inbox = http.get(&format!("/sim/groups/{group}/inbox/{sam}")).json();
+        (inbox["messages"].as_array().map(Vec::len) == Some(2)).then_some(())
+    });
+
+    // A phone's group message reaches Chattu's received history.
+    let posted = http.post(
+        &format!("/sim/groups/{group}/send"),
+        json!({"from": sam, "text": "Sam writes to the group"}),
+    );
+    assert_eq!(posted.status, 200, "{}", posted.text());
+    poll("the group message is received", || {
+        let received = keyed("GET", "/api/received-messages/desk", None).json();
+        received["messages"]
+            .as_array()
+            .is_some_and(|m| {
+                m.iter()
+                    .any(|m| m.to_string().contains("Sam writes to the group"))
+            })
+            .then_some(())
+    });
+
+    let refused = send(&announce, "hi");
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(refused.json()["code"], "READ_ONLY_CHAT");
+    let refused = send(&format!("{ruth}@c.us"), "hi");
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.json()["code"], "INVALID_CHAT_TYPE");
+    let refused = send("120363999999999999@g.us", "hi");
+    assert_eq!(refused.status, 404, "{}", refused.text());
+    assert_eq!(refused.json()["code"], "GROUP_NOT_FOUND");
+    let too_long = send(&group, &"x".repeat(4097));
+    assert_eq!(too_long.status, 400, "{}", too_long.text());
 }

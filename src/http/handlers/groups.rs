@@ -194,7 +194,7 @@ async fn list_impl(ctx: Ctx) -> HandlerResult {
     blocking(ctx.app(), move |app| app.clients.record(&caller, &id)).await?;
     let handle = connected_engine(&ctx, &client_id)?;
     let mut groups = handle.groups().await.map_err(|e| group_error(&e))?;
-    groups.sort_by(|a, b| b.creation.cmp(&a.creation));
+    groups.sort_by_key(|g| std::cmp::Reverse(g.creation));
     let me = own_phone(&handle);
     let views: Vec<Value> = groups
         .iter()
