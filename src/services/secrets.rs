@@ -5,11 +5,18 @@
 //! (19 MiB, 2 passes, 1 lane — OWASP's baseline) take roughly 0.1–0.3 s on a Raspberry Pi 4 and
 //! are configurable in `[accounts]`. The PHC string stores its own parameters, so changing them
 //! later still verifies old hashes.
+//!
+//! Every hash and verification fills one shared, reused block buffer (behind a mutex) instead of
+//! allocating 19 MiB per call: with glibc, freed buffers of that size stay in whichever
+//! per-thread arena the blocking thread used, so a server that checked a few dozen passwords
+//! grew by hundreds of MiB. The cost is that hashes run one at a time, which is fine because
+//! logins are rate-limited anyway.
 
 use super::Error;
-use argon2::password_hash::{PasswordHash, SaltString};
-use argon2::{Algorithm, Argon2, Params, PasswordHasher, PasswordVerifier, Version};
+use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
+use argon2::{Algorithm, Argon2, Block, Params, Version};
 use ring::rand::{SecureRandom, SystemRandom};
+use std::sync::{Arc, Mutex};
 
 /// Length in hex characters of keys and tokens we issue.
 pub const KEY_HEX_LEN: usize = 64;
@@ -66,37 +73,93 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Password hashing with fixed argon2id parameters.
+/// Password hashing with fixed argon2id parameters and one reused working buffer.
 #[derive(Debug, Clone)]
 pub struct PasswordHashing {
     params: Params,
+    /// argon2 working memory shared by all hashes; grows to the largest `m` ever needed.
+    blocks: Arc<Mutex<Vec<Block>>>,
 }
 
 impl PasswordHashing {
     pub fn new(memory_kib: u32, iterations: u32) -> Result<PasswordHashing, Error> {
         let params = Params::new(memory_kib, iterations, 1, None)
             .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))?;
-        Ok(PasswordHashing { params })
+        Ok(PasswordHashing {
+            params,
+            blocks: Arc::new(Mutex::new(Vec::new())),
+        })
     }
 
     /// The PHC string of a password with a fresh 128-bit salt.
     pub fn hash(&self, password: &str) -> Result<String, Error> {
         let salt = SaltString::encode_b64(&random_bytes::<16>()?)
             .map_err(|e| Error::Internal(format!("salt: {e}")))?;
-        Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone())
-            .hash_password(password.as_bytes(), &salt)
-            .map(|hash| hash.to_string())
-            .map_err(|e| Error::Internal(format!("argon2: {e}")))
+        let argon2 = Argon2::new(Algorithm::Argon2id, Version::V0x13, self.params.clone());
+        let output = self
+            .compute(&argon2, password, salt.as_salt())
+            .map_err(|e| Error::Internal(format!("argon2: {e}")))?;
+        let params = ParamsString::try_from(&self.params)
+            .map_err(|e| Error::Internal(format!("argon2 parameters: {e}")))?;
+        let phc = PasswordHash {
+            algorithm: Algorithm::Argon2id.ident(),
+            version: Some(Version::V0x13.into()),
+            params,
+            salt: Some(salt.as_salt()),
+            hash: Some(output),
+        };
+        Ok(phc.to_string())
     }
 
     /// Whether `password` matches a stored PHC string (false for a malformed string).
     pub fn verify(&self, password: &str, phc: &str) -> bool {
-        match PasswordHash::new(phc) {
-            Ok(parsed) => Argon2::default()
-                .verify_password(password.as_bytes(), &parsed)
-                .is_ok(),
-            Err(_) => false,
+        self.check(password, phc).unwrap_or(false)
+    }
+
+    fn check(&self, password: &str, phc: &str) -> Result<bool, argon2::password_hash::Error> {
+        let parsed = PasswordHash::new(phc)?;
+        let (Some(salt), Some(expected)) = (parsed.salt, parsed.hash) else {
+            return Ok(false);
+        };
+        let algorithm = Algorithm::try_from(parsed.algorithm)?;
+        let version = match parsed.version {
+            Some(v) => Version::try_from(v)?,
+            None => Version::default(),
+        };
+        // Carries the stored m, t, p and output length, so old parameters keep verifying.
+        let params = Params::try_from(&parsed)?;
+        let output = self.compute(&Argon2::new(algorithm, version, params), password, salt)?;
+        // `Output`'s equality is constant-time.
+        Ok(output == expected)
+    }
+
+    /// Runs argon2 in the shared buffer (serialising concurrent hashes).
+    fn compute(
+        &self,
+        argon2: &Argon2<'_>,
+        password: &str,
+        salt: Salt<'_>,
+    ) -> Result<Output, argon2::password_hash::Error> {
+        let mut salt_buf = [0u8; 64];
+        let salt_bytes = salt.decode_b64(&mut salt_buf)?;
+        let params = argon2.params();
+        let output_len = params.output_len().unwrap_or(Params::DEFAULT_OUTPUT_LEN);
+        let needed = params.block_count();
+        // A panic elsewhere cannot leave the buffer in a state that matters: argon2 overwrites it.
+        let mut blocks = self.blocks.lock().unwrap_or_else(|p| p.into_inner());
+        if blocks.len() < needed {
+            blocks.resize(needed, Block::default());
         }
+        Output::init_with(output_len, |out| {
+            argon2
+                .hash_password_into_with_memory(
+                    password.as_bytes(),
+                    salt_bytes,
+                    out,
+                    &mut blocks[..],
+                )
+                .map_err(argon2::password_hash::Error::from)
+        })
     }
 
     /// Spends the same time as a verification, for unknown usernames (no user enumeration by timing).
@@ -167,5 +230,80 @@ mod tests {
         // A hash made with other parameters still verifies.
         let stronger = PasswordHashing::new(2048, 2).unwrap();
         assert!(stronger.verify("correct horse", &phc));
+    }
+
+    #[test]
+    fn hashes_interoperate_with_the_argon2_crate_defaults() {
+        use argon2::{PasswordHasher, PasswordVerifier};
+        let hashing = PasswordHashing::new(1024, 1).unwrap();
+        // A hash made the old way (the crate allocating its own memory) verifies with ours...
+        let params = Params::new(1024, 1, 1, None).unwrap();
+        let salt = SaltString::encode_b64(&random_bytes::<16>().unwrap()).unwrap();
+        let old = Argon2::new(Algorithm::Argon2id, Version::V0x13, params)
+            .hash_password(b"s3cret pass", &salt)
+            .unwrap()
+            .to_string();
+        assert!(hashing.verify("s3cret pass", &old));
+        assert!(!hashing.verify("s3cret pas", &old));
+        // ...and ours verifies the old way, with the same PHC layout.
+        let new = hashing.hash("s3cret pass").unwrap();
+        let parsed = PasswordHash::new(&new).unwrap();
+        assert!(Argon2::default()
+            .verify_password(b"s3cret pass", &parsed)
+            .is_ok());
+        assert!(Argon2::default()
+            .verify_password(b"other", &parsed)
+            .is_err());
+        assert_eq!(parsed.hash.map(|h| h.len()), Some(32));
+        // An argon2i hash with a bigger m grows the shared buffer and still verifies.
+        let params = Params::new(4096, 1, 1, None).unwrap();
+        let argon2i = Argon2::new(Algorithm::Argon2i, Version::V0x13, params)
+            .hash_password(b"s3cret pass", &salt)
+            .unwrap()
+            .to_string();
+        assert!(hashing.verify("s3cret pass", &argon2i));
+        assert!(!hashing.verify("nope", &argon2i));
+    }
+
+    fn vm_rss_kib() -> Option<u64> {
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let line = status.lines().find(|l| l.starts_with("VmRSS:"))?;
+        line.split_whitespace().nth(1)?.parse().ok()
+    }
+
+    /// Hashing with the default 19 MiB parameters on many threads must not keep a 19 MiB
+    /// buffer per thread arena (the old behaviour grew RSS by hundreds of MiB).
+    #[test]
+    fn default_parameter_hashing_on_many_threads_keeps_rss_bounded() {
+        let hashing = PasswordHashing::new(19_456, 2).unwrap();
+        let phc = hashing.hash("warm up").unwrap();
+        let before = vm_rss_kib();
+        let threads: Vec<_> = (0..6)
+            .map(|t| {
+                let hashing = hashing.clone();
+                let phc = phc.clone();
+                std::thread::spawn(move || {
+                    for i in 0..5 {
+                        if (t + i) % 2 == 0 {
+                            assert!(hashing.verify("warm up", &phc));
+                        } else {
+                            assert!(hashing.hash("another").is_ok());
+                        }
+                    }
+                })
+            })
+            .collect();
+        for thread in threads {
+            thread.join().unwrap();
+        }
+        let after = vm_rss_kib();
+        println!("VmRSS before {before:?} KiB, after 30 hashes on 6 threads {after:?} KiB");
+        if let (Some(before), Some(after)) = (before, after) {
+            // Other tests run in this process at the same time, so allow generous slack.
+            assert!(
+                after.saturating_sub(before) < 64 * 1024,
+                "RSS grew from {before} KiB to {after} KiB"
+            );
+        }
     }
 }
