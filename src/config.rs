@@ -241,7 +241,17 @@ impl Default for WhatsappConfig {
 pub struct WebhooksConfig {
     pub timeout_secs: u64,
     pub call_timeout_secs: u64,
+    /// Failed attempts after which an event is dead-lettered even inside the retry window;
+    /// 0 = no limit (only the window applies).
     pub max_attempts: u32,
+    /// How long after it was queued an event is retried before it becomes a dead letter.
+    pub retry_window_secs: u64,
+    /// Wait after the first failure; it doubles after each further failure...
+    pub backoff_initial_secs: u64,
+    /// ...up to this.
+    pub backoff_max_secs: u64,
+    /// Clients delivered to at the same time (one blocking thread each).
+    pub max_parallel_clients: u32,
     /// Whether the delivery worker runs at all. Tests that set public webhook URLs turn it off so
     /// no request ever leaves the machine.
     pub deliver: bool,
@@ -252,7 +262,11 @@ impl Default for WebhooksConfig {
         WebhooksConfig {
             timeout_secs: 5,
             call_timeout_secs: 3,
-            max_attempts: 5,
+            max_attempts: 0,
+            retry_window_secs: 86_400,
+            backoff_initial_secs: 10,
+            backoff_max_secs: 3_600,
+            max_parallel_clients: 8,
             deliver: true,
         }
     }
@@ -379,6 +393,18 @@ impl Config {
         if self.accounts.argon2_memory_kib < 1024 || self.accounts.argon2_iterations == 0 {
             return Err(
                 "[accounts] argon2_memory_kib must be >= 1024 and argon2_iterations >= 1".into(),
+            );
+        }
+        let hooks = &self.webhooks;
+        if hooks.retry_window_secs == 0
+            || hooks.backoff_initial_secs == 0
+            || hooks.backoff_max_secs < hooks.backoff_initial_secs
+            || hooks.max_parallel_clients == 0
+        {
+            return Err(
+                "[webhooks] retry_window_secs, backoff_initial_secs and max_parallel_clients \
+                 must be at least 1, and backoff_max_secs at least backoff_initial_secs"
+                    .into(),
             );
         }
         if self.whatsapp.group_delay_min_ms > self.whatsapp.group_delay_max_ms {

@@ -160,6 +160,7 @@ pub fn settings(allow_private: bool) -> WebhookSettings {
         retry_window_ms: 60_000,
         backoff_initial_ms: 1_000,
         backoff_max_ms: 8_000,
+        max_attempts: 0,
         allow_private_addresses: allow_private,
         max_parallel_clients: 4,
         idle_poll: Duration::from_millis(20),

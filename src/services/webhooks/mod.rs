@@ -30,8 +30,7 @@ use serde::Serialize;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Delivery settings. [`WebhookSettings::from_config`] reads `[webhooks]` and `[network]`; the
-/// retry schedule keys are not in the configuration file yet, so their defaults apply.
+/// Delivery settings. [`WebhookSettings::from_config`] reads `[webhooks]` and `[network]`.
 #[derive(Debug, Clone, PartialEq)]
 pub struct WebhookSettings {
     /// Answer timeout for message, ack and status events (`[webhooks] timeout_secs`).
@@ -44,6 +43,8 @@ pub struct WebhookSettings {
     pub backoff_initial_ms: i64,
     /// ...up to this. Each wait is jittered to between half and all of its value.
     pub backoff_max_ms: i64,
+    /// Failed attempts after which an event is dead-lettered even inside the window; 0 = no limit.
+    pub max_attempts: u32,
     /// `[network] allow_private_addresses`: deliver to loopback and private addresses.
     pub allow_private_addresses: bool,
     /// Clients delivered to at the same time (one blocking thread each).
@@ -64,6 +65,7 @@ impl Default for WebhookSettings {
             retry_window_ms: DEFAULT_RETRY_WINDOW_MS,
             backoff_initial_ms: DEFAULT_BACKOFF_INITIAL_MS,
             backoff_max_ms: DEFAULT_BACKOFF_MAX_MS,
+            max_attempts: 0,
             allow_private_addresses: false,
             max_parallel_clients: 8,
             idle_poll: Duration::from_secs(1),
@@ -73,10 +75,21 @@ impl Default for WebhookSettings {
 
 impl WebhookSettings {
     pub fn from_config(config: &Config) -> WebhookSettings {
+        let hooks = &config.webhooks;
+        let ms = |secs: u64| {
+            i64::try_from(secs.saturating_mul(1000))
+                .unwrap_or(i64::MAX)
+                .max(1)
+        };
         WebhookSettings {
-            timeout: Duration::from_secs(config.webhooks.timeout_secs.max(1)),
-            call_timeout: Duration::from_secs(config.webhooks.call_timeout_secs.max(1)),
+            timeout: Duration::from_secs(hooks.timeout_secs.max(1)),
+            call_timeout: Duration::from_secs(hooks.call_timeout_secs.max(1)),
+            retry_window_ms: ms(hooks.retry_window_secs),
+            backoff_initial_ms: ms(hooks.backoff_initial_secs),
+            backoff_max_ms: ms(hooks.backoff_max_secs),
+            max_attempts: hooks.max_attempts,
             allow_private_addresses: config.network.allow_private_addresses,
+            max_parallel_clients: usize::try_from(hooks.max_parallel_clients.max(1)).unwrap_or(1),
             ..WebhookSettings::default()
         }
     }
@@ -90,13 +103,15 @@ impl WebhookSettings {
             .min(self.backoff_max_ms.max(1))
     }
 
-    /// What to do after a failed attempt at `now_ms`; `jitter` is uniform in [0, 1).
+    /// What to do after a failed attempt at `now_ms`; `jitter` is uniform in [0, 1). An event
+    /// is dead-lettered when the retry window has passed or its attempts have run out.
     pub fn decide(&self, record: &OutboxRecord, now_ms: i64, jitter: f64) -> RetryDecision {
         let deadline = record.created_ms.saturating_add(self.retry_window_ms);
-        if now_ms >= deadline {
+        let failures = record.attempts.saturating_add(1);
+        if now_ms >= deadline || (self.max_attempts > 0 && failures >= self.max_attempts) {
             return RetryDecision::DeadLetter;
         }
-        let full = self.backoff_ms(record.attempts.saturating_add(1));
+        let full = self.backoff_ms(failures);
         let half = full / 2;
         let wait = half + ((full - half) as f64 * jitter.clamp(0.0, 1.0)) as i64;
         // The last attempt happens at the end of the window, not after it.
@@ -420,5 +435,46 @@ mod tests {
             s.decide(&r, DEFAULT_RETRY_WINDOW_MS, 0.5),
             RetryDecision::DeadLetter
         );
+    }
+
+    #[test]
+    fn attempts_limit_dead_letters_early_and_zero_means_unlimited() {
+        let limited = WebhookSettings {
+            max_attempts: 3,
+            ..WebhookSettings::default()
+        };
+        // Two failures so far: the third failure uses up the attempts.
+        assert!(matches!(
+            limited.decide(&record(0, 1), 1_000, 0.5),
+            RetryDecision::RetryAt(_)
+        ));
+        assert_eq!(
+            limited.decide(&record(0, 2), 1_000, 0.5),
+            RetryDecision::DeadLetter
+        );
+        let unlimited = WebhookSettings::default();
+        assert!(matches!(
+            unlimited.decide(&record(0, 500), 1_000, 0.5),
+            RetryDecision::RetryAt(_)
+        ));
+    }
+
+    #[test]
+    fn settings_follow_the_configuration() {
+        let mut config = Config::default();
+        config.webhooks.retry_window_secs = 120;
+        config.webhooks.backoff_initial_secs = 2;
+        config.webhooks.backoff_max_secs = 30;
+        config.webhooks.max_parallel_clients = 3;
+        config.webhooks.max_attempts = 4;
+        let s = WebhookSettings::from_config(&config);
+        assert_eq!(s.retry_window_ms, 120_000);
+        assert_eq!(s.backoff_ms(1), 2_000);
+        assert_eq!(s.backoff_ms(10), 30_000);
+        assert_eq!(s.max_parallel_clients, 3);
+        assert_eq!(s.max_attempts, 4);
+        // The shipped defaults give the documented schedule.
+        let defaults = WebhookSettings::from_config(&Config::default());
+        assert_eq!(defaults, WebhookSettings::default());
     }
 }
