@@ -528,6 +528,47 @@ fn groups_api_lists_sends_and_refuses() {
             .then_some(())
     });
 
+    // Channels: ours takes posts, a followed one is read-only.
+    let ours = http.post(
+        "/sim/channels",
+        json!({"owner": own, "name": "ערוץ חדשות", "description": "חדשות", "subscribers": [sam]}),
+    );
+    assert_eq!(ours.status, 201, "{}", ours.text());
+    let ours = ours.json()["id"].as_str().expect("id").to_string();
+    let theirs = http.post(
+        "/sim/channels",
+        json!({"owner": ruth, "name": "Ruth's channel", "subscribers": [own]}),
+    );
+    let theirs = theirs.json()["id"].as_str().expect("id").to_string();
+    let listed = keyed("GET", "/api/groups/desk", None).json();
+    assert_eq!(listed["total"], 4, "{listed}");
+    let channels = listed["channels"].as_array().cloned().unwrap_or_default();
+    let find = |id: &str| {
+        channels
+            .iter()
+            .find(|c| c["id"] == id)
+            .cloned()
+            .expect("listed")
+    };
+    assert_eq!(find(&ours)["name"], "ערוץ חדשות");
+    assert_eq!(find(&ours)["description"], "חדשות");
+    assert_eq!(find(&ours)["type"], "channel");
+    assert_eq!(find(&ours)["isReadOnly"], false);
+    assert_eq!(find(&theirs)["isReadOnly"], true);
+    let posted = send(&ours, "מבזק");
+    assert_eq!(posted.status, 200, "{}", posted.text());
+    assert_eq!(posted.json()["groupName"], "ערוץ חדשות");
+    let feed = http.get(&format!("/sim/channels/{ours}")).json();
+    assert_eq!(feed["posts"][0]["text"], "מבזק", "{feed}");
+    assert_eq!(feed["posts"][0]["from"], own);
+    let refused = send(&theirs, "hi");
+    assert_eq!(refused.status, 403, "{}", refused.text());
+    assert_eq!(refused.json()["code"], "READ_ONLY_CHAT");
+    assert_eq!(
+        http.get(&format!("/sim/channels/{theirs}")).json()["posts"],
+        json!([])
+    );
+
     let refused = send(&announce, "hi");
     assert_eq!(refused.status, 403, "{}", refused.text());
     assert_eq!(refused.json()["code"], "READ_ONLY_CHAT");

@@ -10,6 +10,7 @@
 //! - [`status`]: what the engine reports; `connection`: the task itself; `wire`: the socket.
 
 pub mod calls;
+pub mod channels;
 pub mod client_payload;
 mod connection;
 pub mod cred_store;

@@ -175,7 +175,7 @@ pub const ROUTES: &[Route] = &[
         API,
         chats::media,
     ),
-    // Groups (channels are listed empty for now)
+    // Groups and channels
     route(
         Get,
         "/api/groups/{clientId}",

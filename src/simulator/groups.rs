@@ -71,6 +71,8 @@ struct GroupState {
 #[derive(Default)]
 pub(crate) struct GroupBook {
     inner: Mutex<GroupState>,
+    /// Channels (newsletters) live beside the groups.
+    channels: super::channels::ChannelBook,
 }
 
 impl GroupBook {
@@ -115,6 +117,11 @@ pub(super) fn control_route(
     segments: &[&str],
     body: &[u8],
 ) -> Option<Response<Full<Bytes>>> {
+    let channels = &shared.groups.channels;
+    if let Some(response) = super::channels::control_route(shared, channels, method, segments, body)
+    {
+        return Some(response);
+    }
     let response = match (method, segments) {
         (&Method::POST, ["groups"]) => create(shared, body),
         (&Method::GET, ["groups", id]) => match shared.groups.get(group_user(id)) {
@@ -272,6 +279,10 @@ fn group_node(id: &str, g: &Group) -> Node {
 /// The answer to a stanza about groups from a logged-in client: `w:g2` iqs and messages to
 /// `@g.us`. `None` when the stanza is not about groups.
 pub(super) fn on_stanza(shared: &Shared, conn: ConnId, node: &Node) -> Option<Node> {
+    if super::channels::is_channel_stanza(node) {
+        let (phone, _) = shared.registry.logged_in_as(conn)?;
+        return super::channels::on_stanza(&shared.groups.channels, &phone, node);
+    }
     let is_group_iq = node.tag == "iq" && node.attr("xmlns") == Some("w:g2");
     let is_group_message =
         node.tag == "message" && node.attr_jid("to").is_some_and(|j| j.is_group());

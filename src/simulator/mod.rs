@@ -10,6 +10,7 @@
 //! - `session`, `iq`, `wire`: one client connection; `control`: the `/sim/` routes.
 
 mod calls;
+mod channels;
 mod control;
 mod directory;
 mod groups;

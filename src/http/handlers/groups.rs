@@ -2,7 +2,8 @@
 //! with an API key (`POST /api/send-group-message`, after a random 2–5 s anti-spam delay from
 //! `[whatsapp] group_delay_min_ms/group_delay_max_ms`) and from the dashboard
 //! (`POST /api/groups/:clientId/:groupId/send`, no delay). Groups come from the client's WhatsApp
-//! engine (`w:g2`); channels (newsletters) are not listed yet, so `channels` is empty.
+//! engine (`w:g2`), channels (newsletters, `ID@newsletter`) from its `w:mex` query; a channel takes
+//! posts only from its owner and admins (otherwise 403 `READ_ONLY_CHAT`).
 //!
 //! Media (`mediaUrl`) is not sent yet: such requests get 400 `MEDIA_ERROR`.
 
@@ -13,6 +14,7 @@ use hyper::StatusCode;
 use serde_json::{json, Value};
 
 use super::{boxed_handlers, HandlerResult};
+use crate::engine::channels::{ChannelError, ChannelInfo};
 use crate::engine::groups::{GroupError, GroupInfo};
 use crate::engine::messaging::SentMessage;
 use crate::engine::send::SendError;
@@ -98,8 +100,8 @@ fn connected_engine(ctx: &Ctx, client_id: &str) -> Result<Arc<EngineHandle>, Api
     Ok(handle)
 }
 
-/// A group id from the caller: `<digits>@g.us` (or bare digits of a group). A phone chat, a
-/// channel or anything else is not a group chat (400 `INVALID_CHAT_TYPE`).
+/// A group (`<digits>@g.us`) or channel (`<digits>@newsletter`) id from the caller. A phone chat
+/// or anything else is not a group chat (400 `INVALID_CHAT_TYPE`).
 fn group_jid(raw: &str) -> Result<Jid, ApiError> {
     let raw = raw.trim();
     let invalid = |what: &str| {
@@ -112,12 +114,11 @@ fn group_jid(raw: &str) -> Result<Jid, ApiError> {
     if raw.is_empty() {
         return Err(ApiError::validation("groupId", "groupId is required."));
     }
-    if raw.ends_with("@newsletter") {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "INVALID_CHAT_TYPE",
-            "Channels (newsletters) are not supported yet.",
-        ));
+    if let Some(user) = raw.strip_suffix("@newsletter") {
+        if user.is_empty() || user.len() > 40 || !user.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(invalid(raw));
+        }
+        return Ok(Jid::new(user, crate::protocol::jid::Server::Newsletter));
     }
     let user = raw.strip_suffix("@g.us").ok_or_else(|| invalid(raw))?;
     let valid = !user.is_empty()
@@ -178,6 +179,34 @@ fn group_view(info: &GroupInfo, own_phone: Option<&str>) -> Value {
     })
 }
 
+fn channel_view(info: &ChannelInfo) -> Value {
+    json!({
+        "id": info.id.to_string(),
+        "name": info.name,
+        "description": info.description,
+        "profilePic": null,
+        "lastMessage": null,
+        "timestamp": info.creation.unwrap_or_default(),
+        "unreadCount": 0,
+        "isMuted": false,
+        "pinned": false,
+        "isReadOnly": info.read_only(),
+        "type": "channel",
+    })
+}
+
+fn channel_error(e: &ChannelError) -> ApiError {
+    match e {
+        ChannelError::NotFound => group_not_found(),
+        ChannelError::ReadOnly => ApiError::new(
+            StatusCode::FORBIDDEN,
+            "READ_ONLY_CHAT",
+            "Only the channel's owner and admins can post to it.",
+        ),
+        ChannelError::Send(e) => group_error(&GroupError::Send(e.clone())),
+    }
+}
+
 /// Our own phone number on the engine, when connected.
 fn own_phone(handle: &EngineHandle) -> Option<String> {
     match handle.status() {
@@ -195,14 +224,20 @@ async fn list_impl(ctx: Ctx) -> HandlerResult {
     let handle = connected_engine(&ctx, &client_id)?;
     let mut groups = handle.groups().await.map_err(|e| group_error(&e))?;
     groups.sort_by_key(|g| std::cmp::Reverse(g.creation));
+    let mut channels = handle
+        .channels()
+        .await
+        .map_err(|e| group_error(&GroupError::Send(e)))?;
+    channels.sort_by_key(|c| std::cmp::Reverse(c.creation));
     let me = own_phone(&handle);
-    let views: Vec<Value> = groups
+    let groups: Vec<Value> = groups
         .iter()
         .map(|g| group_view(g, me.as_deref()))
         .collect();
+    let channels: Vec<Value> = channels.iter().map(channel_view).collect();
     Ok(response::json(
         StatusCode::OK,
-        &json!({ "total": views.len(), "groups": views, "channels": [] }),
+        &json!({ "total": groups.len() + channels.len(), "groups": groups, "channels": channels }),
     ))
 }
 
@@ -222,8 +257,29 @@ async fn send_to_group(
     group: &Jid,
     text: &str,
     delay: Option<Duration>,
-) -> Result<(SentMessage, GroupInfo), ApiError> {
+) -> Result<(SentMessage, String), ApiError> {
     let handle = connected_engine(ctx, client_id)?;
+    if group.is_newsletter() {
+        let channel = handle
+            .channels()
+            .await
+            .map_err(|e| group_error(&GroupError::Send(e)))?
+            .into_iter()
+            .find(|c| c.id == *group)
+            .ok_or_else(group_not_found)?;
+        if channel.read_only() {
+            return Err(channel_error(&ChannelError::ReadOnly));
+        }
+        if let Some(delay) = delay {
+            tokio::time::sleep(delay).await;
+        }
+        let sent = handle
+            .send_channel_text(group, text)
+            .await
+            .map_err(|e| channel_error(&e))?;
+        record_sent(ctx, client_id, group, text, sent.ack.as_str()).await?;
+        return Ok((sent, channel.name));
+    }
     let info = handle
         .group_info(group)
         .await
@@ -240,9 +296,22 @@ async fn send_to_group(
         Err(GroupError::Send(SendError::Refused(_))) => "failed",
         Err(e) => return Err(group_error(e)),
     };
+    record_sent(ctx, client_id, group, text, status).await?;
+    let sent = outcome.map_err(|e| group_error(&e))?;
+    Ok((sent, info.subject))
+}
+
+/// The text in the sent history (status `server`, or `failed` when WhatsApp refused it).
+async fn record_sent(
+    ctx: &Ctx,
+    client_id: &str,
+    to: &Jid,
+    text: &str,
+    status: &str,
+) -> Result<(), ApiError> {
     let (cid, to, body, st) = (
         client_id.to_string(),
-        group.to_string(),
+        to.to_string(),
         text.to_string(),
         status.to_string(),
     );
@@ -250,8 +319,7 @@ async fn send_to_group(
         app.history.record_sent(&cid, &to, &body, &st)
     })
     .await?;
-    let sent = outcome.map_err(|e| group_error(&e))?;
-    Ok((sent, info))
+    Ok(())
 }
 
 /// A random delay between the configured bounds (milliseconds, inclusive).
@@ -281,14 +349,14 @@ async fn send_api_impl(ctx: Ctx) -> HandlerResult {
     blocking(ctx.app(), move |app| app.clients.record(&caller, &id)).await?;
     let config = &ctx.app().config.whatsapp;
     let delay = anti_spam_delay(config.group_delay_min_ms, config.group_delay_max_ms);
-    let (sent, info) = send_to_group(&ctx, &client_id, &group, &text, Some(delay)).await?;
+    let (sent, name) = send_to_group(&ctx, &client_id, &group, &text, Some(delay)).await?;
     Ok(response::json(
         StatusCode::OK,
         &json!({
             "success": true,
             "message": sent_json(&sent, &text),
             "groupId": group.to_string(),
-            "groupName": info.subject,
+            "groupName": name,
         }),
     ))
 }
@@ -305,14 +373,14 @@ async fn send_session_impl(ctx: Ctx) -> HandlerResult {
     let caller = ctx.caller()?.clone();
     let id = client_id.clone();
     blocking(ctx.app(), move |app| app.clients.record(&caller, &id)).await?;
-    let (sent, info) = send_to_group(&ctx, &client_id, &group, &text, None).await?;
+    let (sent, name) = send_to_group(&ctx, &client_id, &group, &text, None).await?;
     Ok(response::json(
         StatusCode::OK,
         &json!({
             "success": true,
             "message": sent_json(&sent, &text),
             "groupId": group.to_string(),
-            "groupName": info.subject,
+            "groupName": name,
         }),
     ))
 }
@@ -329,12 +397,13 @@ mod tests {
                 .ok(),
             Some("120363123456789012@g.us".to_string())
         );
+        assert!(group_jid("120363001@newsletter").is_ok_and(|j| j.is_newsletter()));
         for bad in [
+            "x@newsletter",
             "15550001111@c.us",
             "15550001111",
             "x@g.us",
             "@g.us",
-            "1@newsletter",
         ] {
             let e = group_jid(bad).err().map(|e| e.code.to_string());
             assert_eq!(e.as_deref(), Some("INVALID_CHAT_TYPE"), "{bad}");
