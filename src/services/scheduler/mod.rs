@@ -91,7 +91,8 @@ impl SchedulerSettings {
 }
 
 /// Starts the scheduler of `app` on the current tokio runtime, sending through `sender` (the
-/// engine; [`NoEngine`] until it can send). Reload and reconciliation run in the first step.
+/// engine's `EngineSenders` in `serve`; [`NoEngine`] in tests that need no WhatsApp). Reload and
+/// reconciliation run in the first step.
 pub fn start(app: &Arc<App>, sender: Arc<dyn ScheduledSender>) -> SchedulerHandle {
     let settings = SchedulerSettings::from_config(&app.config);
     start_with(
