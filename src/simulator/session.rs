@@ -20,7 +20,7 @@ use tokio::sync::mpsc;
 use tokio_tungstenite::WebSocketStream;
 
 /// Pause between the handshake and the first stanza (see `serve`).
-const FIRST_STANZA_DELAY: std::time::Duration = std::time::Duration::from_millis(25);
+const FIRST_STANZA_DELAY: std::time::Duration = std::time::Duration::from_millis(100);
 
 /// What kind of session the ClientPayload asked for.
 enum Opening {
