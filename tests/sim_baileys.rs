@@ -309,7 +309,6 @@ async fn baileys_pairs_by_qr_and_exchanges_text_with_a_simulated_phone() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "Baileys asks for privacy settings before a read receipt; the simulator answers 501 (/work/coord/baileys-gaps.md G3)"]
 async fn baileys_read_receipt_reaches_the_phone() {
     if !node_available("baileys_read_receipt_reaches_the_phone") {
         return;

@@ -83,6 +83,13 @@ pub(super) fn answer_iq(shared: &Shared, conn: ConnId, node: &Node) -> Option<No
         ("abt", "get") => {
             reply(id, "result").with_child(Node::new("props").with_attr("protocol", "1"))
         }
+        // Baileys asks for AB props in the `w` namespace (protocol 2) and keeps the hash we give.
+        ("w", "get") if node.child("props").is_some() => reply(id, "result").with_child(ab_props()),
+        // Baileys reads these before every read receipt and sends `read-self` unless `readreceipts`
+        // is `all`, so a missing answer means no read receipts at all.
+        ("privacy", "get") if node.child("privacy").is_some() => {
+            reply(id, "result").with_child(privacy_settings())
+        }
         ("blocklist", "get") => reply(id, "result").with_child(Node::new("list")),
         ("md", "set") if node.child("remove-companion-device").is_some() => {
             // The companion logs itself out: forget it; the registry then ends this connection.
@@ -92,4 +99,60 @@ pub(super) fn answer_iq(shared: &Shared, conn: ConnId, node: &Node) -> Option<No
         _ => error_reply(id, 501, "feature-not-implemented"),
     };
     Some(answer)
+}
+
+/// The account's privacy settings: every category at the value a fresh account has.
+fn privacy_settings() -> Node {
+    const CATEGORIES: [&str; 7] = [
+        "readreceipts",
+        "last",
+        "online",
+        "profile",
+        "status",
+        "groupadd",
+        "calladd",
+    ];
+    CATEGORIES
+        .iter()
+        .fold(Node::new("privacy"), |privacy, name| {
+            privacy.with_child(
+                Node::new("category")
+                    .with_attr("name", *name)
+                    .with_attr("value", "all"),
+            )
+        })
+}
+
+/// The A/B experiment properties the server hands a client. Their values do not matter to a
+/// simulated account; the hash is derived from them so it changes whenever they do.
+fn ab_props() -> Node {
+    const PROPS: [(&str, &str); 3] = [
+        ("web_voip_enabled", "true"),
+        ("max_group_size", "1024"),
+        ("reactions_enabled", "true"),
+    ];
+    let mut context = ring::digest::Context::new(&ring::digest::SHA256);
+    for (name, value) in PROPS {
+        context.update(name.as_bytes());
+        context.update(b"=");
+        context.update(value.as_bytes());
+        context.update(b";");
+    }
+    let hash: String = context
+        .finish()
+        .as_ref()
+        .iter()
+        .take(4)
+        .map(|b| format!("{b:02x}"))
+        .collect();
+    let props = Node::new("props")
+        .with_attr("protocol", "2")
+        .with_attr("hash", hash);
+    PROPS.iter().fold(props, |props, (name, value)| {
+        props.with_child(
+            Node::new("prop")
+                .with_attr("name", *name)
+                .with_attr("value", *value),
+        )
+    })
 }
