@@ -39,7 +39,12 @@ export function createState() {
       total: 2,
     },
     schedules: [],
-    deliveries: [{ id: 7, event: 'message_received', status: 'delivered', responseStatus: 200, attempts: 1, createdAt: new Date().toISOString() }],
+    // The shape of GET /api/webhooks/:clientId/deliveries (docs/webhooks.md).
+    deliveries: {
+      pending: [],
+      deadLetters: [{ eventId: 'evt_dead1', seq: 2, event: 'message_sent', state: 'dead', attempts: 4, createdAt: new Date().toISOString(), lastError: 'HTTP 500', payload: {} }],
+      recentAttempts: [{ eventId: 'evt_ok1', seq: 1, event: 'message_received', attempt: 1, at: new Date().toISOString(), durationMs: 12, statusCode: 200, outcome: 'delivered' }],
+    },
     sends: [],
     reads: [],
   };
@@ -104,7 +109,16 @@ function api(state, req, res, path, body) {
     return send(res, 200, { message: 'Scheduled.', id: row.id });
   }
   if (m === 'GET' && path === '/scheduled-messages') return send(res, 200, state.schedules);
-  if (m === 'GET' && (match = /^\/api\/webhooks\/([^/]+)\/deliveries$/.exec(path))) return send(res, 200, { deliveries: state.deliveries });
+  if (m === 'GET' && (match = /^\/api\/webhooks\/([^/]+)\/deliveries$/.exec(path))) return send(res, 200, { clientId: match[1], ...state.deliveries });
+  if (m === 'POST' && (match = /^\/api\/webhooks\/[^/]+\/deliveries\/([^/]+)\/replay$/.exec(path))) {
+    const d = state.deliveries;
+    const dead = d.deadLetters.find((e) => e.eventId === decodeURIComponent(match[1]));
+    if (!dead) return send(res, 404, { error: 'No such dead letter', code: 'NOT_FOUND' });
+    d.deadLetters = d.deadLetters.filter((e) => e !== dead);
+    const delivery = { ...dead, state: 'pending' };
+    d.pending.push(delivery);
+    return send(res, 200, { status: 'success', message: 'Event queued again.', delivery });
+  }
   if (m === 'POST' && /^\/api\/webhooks\/[^/]+\/test$/.test(path)) return send(res, 200, { success: true });
   if (m === 'GET' && path === '/api/sent-messages') return send(res, 200, [{ id: 1, clientId: 'shop', senderNumber: '972501234567', recipient: '972521111111', message: 'Hi Dana, your order shipped', status: 'sent', sentAt: new Date().toISOString() }]);
   if (m === 'GET' && path === '/api/admin/users') return send(res, 200, [{ username: 'admin', role: 'admin', disabled: false, maxClients: 10, clientCount: state.clients.length, createdAt: new Date().toISOString() }, { username: 'יוסי', role: 'user', disabled: true, maxClients: 2, clientCount: 0 }]);

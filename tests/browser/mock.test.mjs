@@ -103,7 +103,13 @@ test('clients: QR after adding a number, webhook deliveries with replay', async 
   assert.equal(await shop.locator('input[type=url]').inputValue(), 'https://hooks.example.com/in');
   await shop.locator('summary', { hasText: 'Recent deliveries' }).click();
   await shop.locator('td', { hasText: 'message_received' }).waitFor();
-  assert.match(await shop.locator('.deliveries .badge').textContent(), /delivered · 200/);
+  const attempt = shop.locator('.deliveries tr', { hasText: 'message_received' });
+  assert.match(await attempt.locator('.badge').textContent(), /delivered · 200/);
+  // The dead letter has a Replay button; replaying puts it back in the queue.
+  const dead = shop.locator('.deliveries tr', { hasText: 'message_sent' });
+  assert.match(await dead.locator('.badge').textContent(), /dead/);
+  await dead.locator('button', { hasText: 'Replay' }).click();
+  await shop.locator('.deliveries tr', { hasText: 'message_sent' }).locator('.badge', { hasText: 'pending' }).waitFor();
   await screenshot(page, 'mock-clients-desktop');
   await page.setViewportSize(PHONE);
   await screenshot(page, 'mock-clients-phone');

@@ -97,7 +97,7 @@
     async function loadDeliveries() {
       Chattu.clear(list).appendChild(h('p', { class: 'muted' }, 'Loading…'));
       try {
-        const rows = Chattu.pickArray(await api('GET', '/api/webhooks/' + seg(id) + '/deliveries'), 'deliveries');
+        const rows = deliveryRows(await api('GET', '/api/webhooks/' + seg(id) + '/deliveries'));
         Chattu.clear(list).appendChild(
           Chattu.table(
             rows,
@@ -117,6 +117,21 @@
       }
     }
 
+    // GET /api/webhooks/:clientId/deliveries answers {pending, deadLetters, recentAttempts}
+    // (docs/webhooks.md): dead letters first (they can be replayed), then the queue, then attempts.
+    function deliveryRows(data) {
+      if (Array.isArray(data)) return data;
+      const queued = (data.deadLetters || []).concat(data.pending || []);
+      const attempts = (data.recentAttempts || []).map((a) => ({
+        event: a.event,
+        status: a.outcome,
+        statusCode: a.statusCode,
+        attempts: a.attempt,
+        createdAt: a.at,
+      }));
+      return queued.concat(attempts);
+    }
+
     function deliveryStatus(r) {
       const status = String(field(r, 'status', 'state') || '');
       const code = field(r, 'responseStatus', 'httpStatus', 'statusCode', 'response_status');
@@ -125,8 +140,9 @@
     }
 
     function replayButton(r) {
-      const deliveryId = field(r, 'id', 'deliveryId');
-      if (deliveryId === undefined) return '';
+      // Only dead letters can be replayed; queued events and past attempts have no button.
+      const deliveryId = field(r, 'eventId', 'id', 'deliveryId');
+      if (deliveryId === undefined || field(r, 'state', 'status') !== 'dead') return '';
       const btn = h('button', { type: 'button', class: 'btn btn-small btn-ghost', 'aria-label': 'Replay delivery ' + deliveryId }, 'Replay');
       btn.addEventListener('click', async () => {
         btn.disabled = true;
