@@ -242,12 +242,13 @@ async fn prekeys_bundles_and_usync() {
         Some("out")
     );
 
-    // Anything not simulated gets a 501, never silence.
+    // Anything not simulated gets a 501, never silence. (Groups, `w:g2`, are simulated now; business
+    // profiles are not.)
     let unknown = Node::new("iq")
-        .with_attr("xmlns", "w:g2")
+        .with_attr("xmlns", "w:biz")
         .with_attr("type", "get")
         .with_attr("to", Jid::server_jid())
-        .with_child(Node::new("participating"));
+        .with_child(Node::new("business_profile").with_attr("v", "244"));
     let answer = ask(&mut conn, unknown, "x1").await;
     assert_eq!(answer.attr("type"), Some("error"));
     assert_eq!(
@@ -397,6 +398,70 @@ async fn unpaired_companions_get_answers_too() {
         answer.child("error").and_then(|e| e.attr("code")),
         Some("501")
     );
+    conn.close().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test]
+async fn privacy_settings_and_ab_props_are_answered() {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let sim = Simulator::start(listener).unwrap();
+    let creds = paired_creds(&sim, "15550001313").await;
+    let mut conn = login(&sim, &creds).await;
+
+    // Privacy settings, which Baileys reads before every read receipt.
+    let privacy = Node::new("iq")
+        .with_attr("xmlns", "privacy")
+        .with_attr("type", "get")
+        .with_attr("to", Jid::server_jid())
+        .with_child(Node::new("privacy"));
+    let answer = ask(&mut conn, privacy, "pv1").await;
+    assert_eq!(answer.attr("type"), Some("result"));
+    let categories: Vec<(&str, &str)> = answer
+        .child("privacy")
+        .expect("a <privacy> child")
+        .children_by_tag("category")
+        .map(|c| (c.attr("name").unwrap(), c.attr("value").unwrap()))
+        .collect();
+    for name in [
+        "readreceipts",
+        "last",
+        "online",
+        "profile",
+        "status",
+        "groupadd",
+        "calladd",
+    ] {
+        assert!(
+            categories.iter().any(|(n, _)| *n == name),
+            "{name} missing from {categories:?}"
+        );
+    }
+    assert!(
+        categories.contains(&("readreceipts", "all")),
+        "{categories:?}"
+    );
+
+    // AB props in the `w` namespace, protocol 2, the way Baileys asks for them.
+    let props = Node::new("iq")
+        .with_attr("xmlns", "w")
+        .with_attr("type", "get")
+        .with_attr("to", Jid::server_jid())
+        .with_child(
+            Node::new("props")
+                .with_attr("protocol", "2")
+                .with_attr("hash", ""),
+        );
+    let answer = ask(&mut conn, props, "ab1").await;
+    assert_eq!(answer.attr("type"), Some("result"));
+    let props = answer.child("props").expect("a <props> child");
+    assert_eq!(props.attr("protocol"), Some("2"));
+    assert!(!props.attr("hash").unwrap_or_default().is_empty());
+    let entries: Vec<&Node> = props.children_by_tag("prop").collect();
+    assert!(!entries.is_empty());
+    assert!(entries
+        .iter()
+        .all(|p| p.attr("name").is_some() && p.attr("value").is_some()));
     conn.close().await;
     sim.shutdown().await;
 }
