@@ -1,8 +1,8 @@
 //! The terminal side of the application log: lines are appended to a bounded buffer under a short
 //! lock and written out in batches by one background thread, so a request never waits for a
 //! write to stderr (one `write` per line, under the stderr lock, used to halve the throughput of
-//! the HTTP API). The writer wakes once per batch, not once per line: at most [`BATCH_DELAY`]
-//! after a line arrives it is on the terminal. A slow or stuck terminal costs lines, not requests: past [`MAX_PENDING_BYTES`]
+//! the HTTP API). Under load the writer wakes once per batch, not once per line: at most
+//! [`BATCH_DELAY`] after a line arrives it is on the terminal; after a quiet spell, at once. A slow or stuck terminal costs lines, not requests: past [`MAX_PENDING_BYTES`]
 //! new lines are counted and the count is written once the terminal catches up.
 //!
 //! [`Terminal::flush`] writes everything pending before it returns: the logger calls it for
@@ -11,7 +11,7 @@
 
 use std::io::Write;
 use std::sync::{Condvar, Mutex, MutexGuard, OnceLock};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Most bytes waiting for the terminal; beyond this, lines are dropped and counted.
 const MAX_PENDING_BYTES: usize = 256 * 1024;
@@ -101,6 +101,7 @@ impl Terminal {
     }
 
     fn write_forever(&self) {
+        let mut last_write = Instant::now();
         loop {
             {
                 let mut pending = lock(&self.pending);
@@ -111,9 +112,14 @@ impl Terminal {
                         .unwrap_or_else(|poisoned| poisoned.into_inner());
                 }
             }
-            // Let a batch gather: under load this turns a wake-up per line into one per batch.
-            std::thread::sleep(BATCH_DELAY);
+            // Under load (the previous batch was just written) let a batch gather: a wake-up per
+            // batch instead of one per line. A line after a quiet spell is written at once, so the
+            // last lines before an exit are not left waiting.
+            if last_write.elapsed() < BATCH_DELAY {
+                std::thread::sleep(BATCH_DELAY);
+            }
             self.flush();
+            last_write = Instant::now();
         }
     }
 
