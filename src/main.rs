@@ -30,13 +30,18 @@ fn main() -> ExitCode {
             common,
             listen,
             sandbox,
-        }) => match serve(&common, listen.as_deref(), sandbox) {
-            Ok(()) => ExitCode::SUCCESS,
-            Err(message) => {
-                eprintln!("chattu: {message}");
-                ExitCode::FAILURE
+        }) => {
+            let outcome = serve(&common, listen.as_deref(), sandbox);
+            // Info lines are written by a background thread in batches: write what is pending.
+            log::logger().flush();
+            match outcome {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(message) => {
+                    eprintln!("chattu: {message}");
+                    ExitCode::FAILURE
+                }
             }
-        },
+        }
         Ok(Command::Sim { listen, seed }) => match simulator(&listen, seed.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
