@@ -513,7 +513,10 @@ impl EngineTask {
                 }
             }
             "call" => {
-                let own = creds.paired.as_ref().and_then(|p| Jid::parse(&p.jid()).ok());
+                let own = creds
+                    .paired
+                    .as_ref()
+                    .and_then(|p| Jid::parse(&p.jid()).ok());
                 for out in self.calls.answer(&node, own, || ids.next()) {
                     if let Err(e) = conn.send(&out).await {
                         return Some(state.lost(e.to_string()));

@@ -18,8 +18,8 @@ pub mod device_creds;
 mod history;
 pub mod outbox;
 pub mod records;
-mod schedules;
 pub mod schedule_wheel;
+mod schedules;
 mod sessions;
 mod tables;
 #[cfg(test)]
