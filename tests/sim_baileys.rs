@@ -25,7 +25,7 @@ const INSTALL_HINT: &str = "install Node.js 20+ and run `npm ci --prefix tests/b
 const DRIVER_LIMIT: Duration = Duration::from_secs(240);
 
 /// One Baileys at a time: each Node start loads Baileys and protobufjs (CPU-heavy), and a starved
-/// client is more likely to lose the race in /work/coord/baileys-gaps.md G1b.
+/// client is more likely to lose the first-stanza race described in docs/interop.md.
 static ONE_CLIENT_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The phones the driver creates (interop.mjs `ACCOUNT_PHONE`, `PEER_PHONE`).
