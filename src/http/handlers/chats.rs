@@ -10,6 +10,7 @@ use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYP
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
+use super::messages::send_error;
 use super::{boxed_handlers, HandlerResult};
 use crate::engine::send::SendError;
 use crate::engine::{EngineHandle, EngineStatus};
@@ -33,36 +34,6 @@ const MAX_TEXT_CHARS: usize = 65_536;
 
 fn not_connected(detail: impl Into<String>) -> ApiError {
     ApiError::new(StatusCode::CONFLICT, "CLIENT_NOT_CONNECTED", detail)
-}
-
-fn send_error(e: &SendError) -> ApiError {
-    match e {
-        SendError::NotConnected => not_connected("The client's WhatsApp session is not connected."),
-        SendError::BadRecipient(_) => ApiError::validation("chatId", "chatId is not a phone chat."),
-        SendError::NoDevices => ApiError::new(
-            StatusCode::NOT_FOUND,
-            "NOT_ON_WHATSAPP",
-            "This number is not on WhatsApp.",
-        ),
-        SendError::Refused(code) => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "WHATSAPP_ERROR",
-            format!("WhatsApp refused the message (error {code})."),
-        ),
-        SendError::Timeout => ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "WHATSAPP_TIMEOUT",
-            "WhatsApp did not acknowledge the message in time.",
-        ),
-        SendError::Crypto(detail) => {
-            log::error!("chat send: {detail}");
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                "WHATSAPP_ERROR",
-                "The message could not be encrypted.",
-            )
-        }
-    }
 }
 
 /// `limit` from the query string: absent → the default; not a positive integer → 400; above
@@ -102,7 +73,7 @@ fn connected_engine(ctx: &Ctx, client_id: &str) -> Result<Arc<EngineHandle>, Api
         .ensure_running(client_id)
         .map_err(|e| not_connected(e.to_string()))?;
     if !matches!(handle.status(), EngineStatus::Connected { .. }) {
-        return Err(send_error(&SendError::NotConnected));
+        return Err(send_error(&SendError::NotConnected, "chatId"));
     }
     Ok(handle)
 }
@@ -146,8 +117,8 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
     let id = client_id.clone();
     blocking(ctx.app(), move |app| app.chats.check_client(&caller, &id)).await?;
     let handle = connected_engine(&ctx, &client_id)?;
-    let sent =
-        (handle.send_text(&Jid::phone(chat.as_str()), &text).await).map_err(|e| send_error(&e))?;
+    let sent = (handle.send_text(&Jid::phone(chat.as_str()), &text).await)
+        .map_err(|e| send_error(&e, "chatId"))?;
     let (cid, chat_number, message_id, body) = (
         client_id.clone(),
         chat.clone(),
@@ -194,7 +165,7 @@ async fn read_impl(ctx: Ctx) -> HandlerResult {
         let handle = connected_engine(&ctx, &client_id)?;
         handle
             .send_read_receipt(&Jid::phone(chat.as_str()), &unread)
-            .map_err(|e| send_error(&e))?;
+            .map_err(|e| send_error(&e, "chatId"))?;
         blocking(ctx.app(), move |app| {
             app.chats.mark_read(&caller, &client_id, &chat_id, &unread)
         })

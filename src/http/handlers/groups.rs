@@ -58,19 +58,10 @@ fn group_error(e: &GroupError) -> ApiError {
             "READ_ONLY_CHAT",
             "Only group admins can send messages to this group.",
         ),
-        GroupError::Send(SendError::NotConnected) => {
-            not_connected("The client's WhatsApp session is not connected.")
-        }
-        GroupError::Send(SendError::Timeout) => ApiError::new(
-            StatusCode::GATEWAY_TIMEOUT,
-            "WHATSAPP_TIMEOUT",
-            "WhatsApp did not answer in time.",
-        ),
-        GroupError::Send(SendError::Refused(code)) => ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            "WHATSAPP_ERROR",
-            format!("WhatsApp refused the request (error {code})."),
-        ),
+        // The same answers as a 1:1 send for a session that is down, slow or refused.
+        GroupError::Send(
+            e @ (SendError::NotConnected | SendError::Timeout | SendError::Refused(_)),
+        ) => super::messages::send_error(e, "groupId"),
         GroupError::Send(other) => {
             log::error!("group send: {other}");
             ApiError::new(

@@ -41,7 +41,9 @@ fn phone_digits(number: &str) -> Option<String> {
         .then_some(digits)
 }
 
-fn send_error(e: &SendError) -> ApiError {
+/// Maps an engine send failure to the API's error once for every send route; `field` names the
+/// request field that held the recipient (`number`, `chatId`, …).
+pub(super) fn send_error(e: &SendError, field: &str) -> ApiError {
     match e {
         SendError::NotConnected => ApiError::new(
             StatusCode::CONFLICT,
@@ -49,7 +51,7 @@ fn send_error(e: &SendError) -> ApiError {
             "The client's WhatsApp session is not connected.",
         ),
         SendError::BadRecipient(_) => {
-            ApiError::validation("number", "number is not a phone number.")
+            ApiError::validation(field, format!("{field} is not a phone number."))
         }
         SendError::NoDevices => ApiError::new(
             StatusCode::NOT_FOUND,
@@ -67,7 +69,7 @@ fn send_error(e: &SendError) -> ApiError {
             "WhatsApp did not acknowledge the message in time.",
         ),
         SendError::Crypto(detail) => {
-            log::error!("send-message: {detail}");
+            log::error!("send to {field}: {detail}");
             ApiError::new(
                 StatusCode::BAD_GATEWAY,
                 "WHATSAPP_ERROR",
@@ -115,7 +117,7 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
         .ensure_running(&client_id)
         .map_err(|e| ApiError::new(StatusCode::CONFLICT, "CLIENT_NOT_CONNECTED", e.to_string()))?;
     if !matches!(handle.status(), EngineStatus::Connected { .. }) {
-        return Err(send_error(&SendError::NotConnected));
+        return Err(send_error(&SendError::NotConnected, "number"));
     }
     let recipient = format!("{digits}@c.us");
     let register = follower(ctx.app(), &client_id, &handle);
@@ -123,7 +125,7 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
     let status = match &outcome {
         Ok(sent) => sent.ack.as_str(),
         Err(SendError::Refused(_)) => "failed",
-        Err(e) => return Err(send_error(e)),
+        Err(e) => return Err(send_error(e, "number")),
     };
     let (cid, to, body, st) = (
         client_id.clone(),
@@ -135,7 +137,7 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
         app.history.record_sent(&cid, &to, &body, &st)
     })
     .await?;
-    let sent = outcome.map_err(|e| send_error(&e))?;
+    let sent = outcome.map_err(|e| send_error(&e, "number"))?;
     if let Some(register) = register {
         // The listener catches up with receipts that arrived before this registration.
         let _ = register.send((sent.id.clone(), row.id, sent.ack));
