@@ -47,7 +47,7 @@ fn sent_status(http: &Http, key: &str, text: &str) -> Option<String> {
 fn send_message_reaches_the_phone_and_history_follows_the_receipts() {
     let chattu = Chattu::sandbox();
     let http = chattu.http();
-    let (_cookie, key) = chattu.admin();
+    let (cookie, key) = chattu.admin();
     let added = http.add_number(
         &key,
         json!({"clientId": "shop", "phoneNumber": CLIENT_PHONE}),
@@ -110,6 +110,37 @@ fn send_message_reaches_the_phone_and_history_follows_the_receipts() {
     poll("read in history", || {
         (sent_status(&http, &key, "hello from the API").as_deref() == Some("read")).then_some(())
     });
+    // The API send is part of the friend's chat, as a send from the chat view would be.
+    let chats = http
+        .send("GET", "/api/chats/shop", &[("cookie", &cookie)], None)
+        .json();
+    let chat = chats["chats"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|c| c["id"]["_serialized"] == format!("{FRIEND}@c.us").as_str())
+        })
+        .cloned()
+        .unwrap_or_else(|| panic!("no chat with {FRIEND}: {chats}"));
+    assert_eq!(chat["lastMessage"]["body"], "hello from the API");
+    assert_eq!(chat["lastMessage"]["fromMe"], true);
+    let messages = http
+        .send(
+            "GET",
+            &format!("/api/chats/shop/{FRIEND}@c.us/messages"),
+            &[("cookie", &cookie)],
+            None,
+        )
+        .json();
+    let sent = messages["messages"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|m| m["id"]["_serialized"] == id.as_str())
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("message {id} not in the chat: {messages}"));
+    assert_eq!(sent["ack"], 3, "read is ack 3: {sent}");
 
     // WhatsApp refuses the next send: an error answer, a failed row, nothing at the phone.
     let refuse = http.post(

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::messages::send_error;
 use super::{boxed_handlers, HandlerResult};
+use crate::engine::messaging::SentMessage;
 use crate::engine::send::SendError;
 use crate::engine::{EngineHandle, EngineStatus};
 use crate::http::dispatch::{blocking, Ctx};
@@ -119,28 +120,7 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
     let handle = connected_engine(&ctx, &client_id)?;
     let sent = (handle.send_text(&Jid::phone(chat.as_str()), &text).await)
         .map_err(|e| send_error(&e, "chatId"))?;
-    let (cid, chat_number, message_id, body) = (
-        client_id.clone(),
-        chat.clone(),
-        sent.id.clone(),
-        text.clone(),
-    );
-    let (status, timestamp) = (ack_name(sent.ack), sent.timestamp);
-    blocking(ctx.app(), move |app| {
-        app.chats
-            .record_sent(&cid, &chat_number, &message_id, &body, status, timestamp)
-    })
-    .await?;
-    // A receipt may have raised the level before the message was recorded.
-    if let Some(level) = handle.ack_level(&sent.id).filter(|l| *l > sent.ack) {
-        let (cid, message_id) = (client_id.clone(), sent.id.clone());
-        let app = ctx.app().clone();
-        let _ = tokio::task::spawn_blocking(move || {
-            app.chats
-                .apply_ack(&app, &cid, &message_id, ack_name(level))
-        })
-        .await;
-    }
+    record_send(&ctx, &handle, &client_id, &chat, &sent, &text).await?;
     Ok(response::json(
         StatusCode::OK,
         &json!({
@@ -152,6 +132,41 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
             },
         }),
     ))
+}
+
+/// Records a text the API sent: sent history, the chat's message list and the `message_sent`
+/// webhook in one transaction (the chats service follows its acks from then on), then catches up
+/// with a receipt that raised the level before the message was recorded.
+pub(super) async fn record_send(
+    ctx: &Ctx,
+    handle: &EngineHandle,
+    client_id: &str,
+    chat: &str,
+    sent: &SentMessage,
+    text: &str,
+) -> Result<(), ApiError> {
+    let (cid, chat_number, message_id, body) = (
+        client_id.to_string(),
+        chat.to_string(),
+        sent.id.clone(),
+        text.to_string(),
+    );
+    let (status, timestamp) = (ack_name(sent.ack), sent.timestamp);
+    blocking(ctx.app(), move |app| {
+        app.chats
+            .record_sent(&cid, &chat_number, &message_id, &body, status, timestamp)
+    })
+    .await?;
+    if let Some(level) = handle.ack_level(&sent.id).filter(|l| *l > sent.ack) {
+        let (cid, message_id) = (client_id.to_string(), sent.id.clone());
+        let app = ctx.app().clone();
+        let _ = tokio::task::spawn_blocking(move || {
+            app.chats
+                .apply_ack(&app, &cid, &message_id, ack_name(level))
+        })
+        .await;
+    }
+    Ok(())
 }
 
 async fn read_impl(ctx: Ctx) -> HandlerResult {

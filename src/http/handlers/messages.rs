@@ -1,34 +1,25 @@
 //! `POST /api/send-message`: a text to a phone number through the client's WhatsApp engine. The
-//! answer carries the WhatsApp message id and its ack level; the message is recorded in the sent
-//! history (status `server`, or `failed` when WhatsApp refused it) and later receipts raise that
-//! status (`delivered`, `read`, `played`) through a per-client listener on the engine's events.
+//! answer carries the WhatsApp message id and its ack level; the message is recorded like a chat
+//! send (sent history, the chat's messages, `message_sent`), so it shows in `/api/chats` and the
+//! chats service raises its status (`delivered`, `read`, `played`) from later receipts. A send
+//! WhatsApp refused is kept in the sent history as `failed`.
 //!
 //! Media (`mediaUrl`) is not sent yet: such requests get 400 `MEDIA_ERROR`.
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex, OnceLock, Weak};
-
 use hyper::StatusCode;
 use serde_json::json;
-use tokio::sync::mpsc;
 
 use super::{boxed_handlers, HandlerResult};
-use crate::engine::messaging::EngineEvent;
-use crate::engine::receive::AckLevel;
 use crate::engine::send::SendError;
-use crate::engine::{EngineHandle, EngineStatus};
+use crate::engine::EngineStatus;
 use crate::http::dispatch::{blocking, Ctx};
 use crate::http::error::ApiError;
 use crate::http::response;
 use crate::protocol::jid::Jid;
-use crate::services::App;
 
 boxed_handlers! {
     send => send_impl;
 }
-
-/// Sent messages whose history row follows the receipts, per client.
-const MAX_FOLLOWED: usize = 10_000;
 
 /// The digits of a phone number (`+1 555-000 1111` → `15550001111`), if it looks like one.
 fn phone_digits(number: &str) -> Option<String> {
@@ -120,28 +111,20 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
         return Err(send_error(&SendError::NotConnected, "number"));
     }
     let recipient = format!("{digits}@c.us");
-    let register = follower(ctx.app(), &client_id, &handle);
-    let outcome = handle.send_text(&Jid::phone(digits), &text).await;
-    let status = match &outcome {
-        Ok(sent) => sent.ack.as_str(),
-        Err(SendError::Refused(_)) => "failed",
-        Err(e) => return Err(send_error(e, "number")),
+    let sent = match handle.send_text(&Jid::phone(digits.as_str()), &text).await {
+        Ok(sent) => sent,
+        Err(e @ SendError::Refused(_)) => {
+            // WhatsApp refused it: the attempt stays in the sent history as failed.
+            let (cid, to, body) = (client_id.clone(), recipient.clone(), text.clone());
+            blocking(ctx.app(), move |app| {
+                app.history.record_sent(&cid, &to, &body, "failed")
+            })
+            .await?;
+            return Err(send_error(&e, "number"));
+        }
+        Err(e) => return Err(send_error(&e, "number")),
     };
-    let (cid, to, body, st) = (
-        client_id.clone(),
-        recipient.clone(),
-        text.clone(),
-        status.to_string(),
-    );
-    let row = blocking(ctx.app(), move |app| {
-        app.history.record_sent(&cid, &to, &body, &st)
-    })
-    .await?;
-    let sent = outcome.map_err(|e| send_error(&e, "number"))?;
-    if let Some(register) = register {
-        // The listener catches up with receipts that arrived before this registration.
-        let _ = register.send((sent.id.clone(), row.id, sent.ack));
-    }
+    super::chats::record_send(&ctx, &handle, &client_id, &digits, &sent, &text).await?;
     Ok(response::json(
         StatusCode::OK,
         &json!({
@@ -158,100 +141,6 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
             },
         }),
     ))
-}
-
-/// Feeds one engine's ack changes into the history rows of the messages sent through this route.
-struct Follower {
-    engine: Weak<EngineHandle>,
-    register: mpsc::UnboundedSender<(String, u64, AckLevel)>,
-}
-
-fn followers() -> &'static Mutex<HashMap<String, Follower>> {
-    static FOLLOWERS: OnceLock<Mutex<HashMap<String, Follower>>> = OnceLock::new();
-    FOLLOWERS.get_or_init(|| Mutex::new(HashMap::new()))
-}
-
-/// The registration channel of the client's follower, started (subscribed to the engine's events)
-/// when none follows this engine yet. Called BEFORE sending, so no ack change is missed.
-fn follower(
-    app: &Arc<App>,
-    client_id: &str,
-    handle: &Arc<EngineHandle>,
-) -> Option<mpsc::UnboundedSender<(String, u64, AckLevel)>> {
-    let mut all = followers().lock().unwrap_or_else(|e| e.into_inner());
-    let current = all.get(client_id).filter(|f| {
-        !f.register.is_closed() && f.engine.upgrade().is_some_and(|e| Arc::ptr_eq(&e, handle))
-    });
-    if let Some(f) = current {
-        return Some(f.register.clone());
-    }
-    let events = handle.events()?;
-    let (register, registrations) = mpsc::unbounded_channel();
-    tokio::spawn(listen(
-        Arc::downgrade(app),
-        Arc::downgrade(handle),
-        events,
-        registrations,
-    ));
-    all.insert(
-        client_id.to_string(),
-        Follower {
-            engine: Arc::downgrade(handle),
-            register: register.clone(),
-        },
-    );
-    Some(register)
-}
-
-/// The only writer of the followed rows' statuses, so a status never goes back: each row keeps the
-/// best level written. A registration also catches up with receipts that came before it.
-async fn listen(
-    app: Weak<App>,
-    engine: Weak<EngineHandle>,
-    mut events: tokio::sync::broadcast::Receiver<EngineEvent>,
-    mut registrations: mpsc::UnboundedReceiver<(String, u64, AckLevel)>,
-) {
-    use tokio::sync::broadcast::error::RecvError;
-    let mut rows: HashMap<String, (u64, AckLevel)> = HashMap::new();
-    loop {
-        let (id, level) = tokio::select! {
-            registration = registrations.recv() => {
-                let Some((id, row, recorded)) = registration else { return };
-                if rows.len() >= MAX_FOLLOWED {
-                    rows.clear();
-                }
-                rows.insert(id.clone(), (row, recorded));
-                let Some(level) = engine.upgrade().and_then(|e| e.ack_level(&id)) else {
-                    continue;
-                };
-                (id, level)
-            }
-            event = events.recv() => match event {
-                Ok(EngineEvent::AckChanged { id, level, .. }) => (id, level),
-                Ok(_) => continue,
-                Err(RecvError::Lagged(n)) => {
-                    log::warn!("send-message: missed {n} engine events");
-                    continue;
-                }
-                Err(RecvError::Closed) => return,
-            },
-        };
-        let Some(entry) = rows.get_mut(&id) else {
-            continue;
-        };
-        if level <= entry.1 {
-            continue;
-        }
-        entry.1 = level;
-        let row = entry.0;
-        let Some(app) = app.upgrade() else { return };
-        let status = level.as_str().to_string();
-        let updated =
-            tokio::task::spawn_blocking(move || app.history.update_sent_status(row, &status)).await;
-        if let Ok(Err(e)) = updated {
-            log::warn!("send-message: cannot update the status of {id}: {e}");
-        }
-    }
 }
 
 #[cfg(test)]
