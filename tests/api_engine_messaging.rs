@@ -96,8 +96,8 @@ async fn a_managed_engine_sends_and_receives_texts() {
     let mut events = engine.events().expect("messaging engine");
 
     // Chattu → phone.
-    // The engine publishes Connected a moment before its messenger is attached (reported in
-    // coord/engine-requests.md), so a send right at that moment may find it not connected yet.
+    // The engine publishes Connected a moment before its messenger is attached (a known gap, see
+    // the closing notes), so a send right at that moment may find it not connected yet.
     let mut attempt = 0;
     let sent = loop {
         match engine
