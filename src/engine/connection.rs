@@ -466,11 +466,12 @@ impl EngineTask {
                 state.next_ping = Some(
                     Instant::now() + between(self.config.keepalive_min, self.config.keepalive_max),
                 );
-                self.status
-                    .send_replace(EngineStatus::Connected { jid, lid });
+                // Attach the messenger first, so whoever sees Connected can send at once.
                 if let Some(messenger) = &self.messenger {
                     state.outbound = messenger.attach(creds);
                 }
+                self.status
+                    .send_replace(EngineStatus::Connected { jid, lid });
                 let active = Node::new("iq")
                     .with_attr("id", ids.next())
                     .with_attr("xmlns", "passive")
