@@ -19,16 +19,13 @@ use crate::protocol::signal::{
     sender_key_distribution, MessageKind, OsRandom, ProtocolAddress, SenderKeyName, SignalError,
     StoreError,
 };
+use crate::store::seen_messages::{self, SeenKey};
 use crate::store::signal::SignalTxn;
-use redb::{ReadableTable, TableDefinition};
 use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 
-/// Group messages already recorded, by (namespace, group, sending device, id).
-const SEEN_GROUP: TableDefinition<(&str, &str, &str, &str), u64> =
-    TableDefinition::new("engine_seen_group_messages");
 /// Groups whose SKDM recipients are remembered per process (a restart redistributes, harmlessly).
 const MAX_DISTRIBUTION_GROUPS: usize = 512;
 
@@ -450,26 +447,16 @@ fn handle_group(
         return Err(unreadable("no from/participant/id".into()));
     };
     let (group_s, sender_s) = (group.to_string(), sender.to_string());
-    let seen_key = (
-        setup.namespace.as_str(),
-        group_s.as_str(),
-        sender_s.as_str(),
-        id.as_ref(),
-    );
+    let seen_key = SeenKey {
+        namespace: &setup.namespace,
+        chat: &group_s,
+        sender: &sender_s,
+        id: id.as_ref(),
+    };
     let mut txn = SignalTxn::begin(setup.db.database(), &setup.namespace)
         .map_err(|e| store(e.to_string()))?;
-    {
-        let table = txn
-            .txn()
-            .open_table(SEEN_GROUP)
-            .map_err(|e| store(e.to_string()))?;
-        if table
-            .get(seen_key)
-            .map_err(|e| store(e.to_string()))?
-            .is_some()
-        {
-            return Ok(GroupOutcome::Duplicate);
-        }
+    if seen_messages::was_seen(txn.txn(), seen_key).map_err(|e| store(e.to_string()))? {
+        return Ok(GroupOutcome::Duplicate);
     }
     let address = ProtocolAddress::from_jid(&sender);
     let name = SenderKeyName::new(group_s.clone(), address.clone());
@@ -518,15 +505,7 @@ fn handle_group(
         push_name: node.attr_text("notify").map(|n| n.into_owned()),
         offline: node.has_attr("offline"),
     };
-    {
-        let mut table = txn
-            .txn()
-            .open_table(SEEN_GROUP)
-            .map_err(|e| store(e.to_string()))?;
-        table
-            .insert(seen_key, unix_now())
-            .map_err(|e| store(e.to_string()))?;
-    }
+    seen_messages::mark_seen(txn.txn(), seen_key, unix_now()).map_err(|e| store(e.to_string()))?;
     setup.sink.record(txn.txn(), &received).map_err(store)?;
     txn.commit().map_err(|e| store(e.to_string()))?;
     Ok(GroupOutcome::Recorded(received))

@@ -11,12 +11,9 @@ use super::receive::{
 };
 use crate::protocol::binary::Node;
 use crate::protocol::signal::{SignalError, StoreError};
+use crate::store::seen_messages::{self, SeenKey};
 use crate::store::signal::SignalTxn;
-use redb::{ReadableTable, TableDefinition};
 use tokio::sync::mpsc;
-
-/// Messages already recorded, by (namespace, sending device, id): redeliveries are only acknowledged.
-const SEEN: TableDefinition<(&str, &str, &str), u64> = TableDefinition::new("engine_seen_messages");
 
 /// What handling one incoming message came to.
 pub(super) enum Handled {
@@ -37,21 +34,13 @@ pub(super) fn handle_incoming(
     let mut txn = SignalTxn::begin(setup.db.database(), &setup.namespace)
         .map_err(|e| store_err(e.to_string()))?;
     let from = seen_key(incoming);
-    let seen = {
-        let table = txn
-            .txn()
-            .open_table(SEEN)
-            .map_err(|e| store_err(e.to_string()))?;
-        let hit = table
-            .get((
-                setup.namespace.as_str(),
-                from.as_str(),
-                incoming.id.as_str(),
-            ))
-            .map_err(|e| store_err(e.to_string()))?
-            .is_some();
-        hit
+    let key = SeenKey {
+        namespace: &setup.namespace,
+        chat: "",
+        sender: &from,
+        id: &incoming.id,
     };
+    let seen = seen_messages::was_seen(txn.txn(), key).map_err(|e| store_err(e.to_string()))?;
     if seen {
         return Ok(Handled::Duplicate);
     }
@@ -70,22 +59,7 @@ pub(super) fn handle_incoming(
         push_name: incoming.push_name.clone(),
         offline: incoming.offline,
     };
-    {
-        let mut table = txn
-            .txn()
-            .open_table(SEEN)
-            .map_err(|e| store_err(e.to_string()))?;
-        table
-            .insert(
-                (
-                    setup.namespace.as_str(),
-                    from.as_str(),
-                    incoming.id.as_str(),
-                ),
-                unix_now(),
-            )
-            .map_err(|e| store_err(e.to_string()))?;
-    }
+    seen_messages::mark_seen(txn.txn(), key, unix_now()).map_err(|e| store_err(e.to_string()))?;
     setup.sink.record(txn.txn(), &received).map_err(store_err)?;
     txn.commit().map_err(|e| store_err(e.to_string()))?;
     Ok(Handled::Recorded(received))
@@ -166,17 +140,6 @@ const SEEN_KEEP_SECS: u64 = 30 * 24 * 3600;
 /// Forgets seen-table entries of `setup`'s namespace older than [`SEEN_KEEP_SECS`].
 pub(super) fn prune_seen(setup: &MessagingSetup) -> Result<(), String> {
     let cutoff = unix_now().saturating_sub(SEEN_KEEP_SECS);
-    let txn = setup
-        .db
-        .database()
-        .begin_write()
-        .map_err(|e| e.to_string())?;
-    {
-        let mut table = txn.open_table(SEEN).map_err(|e| e.to_string())?;
-        let namespace = setup.namespace.as_str();
-        table
-            .retain(|(ns, _, _), at| ns != namespace || at >= cutoff)
-            .map_err(|e| e.to_string())?;
-    }
-    txn.commit().map_err(|e| e.to_string())
+    seen_messages::prune_seen(setup.db.database(), &setup.namespace, cutoff)
+        .map_err(|e| e.to_string())
 }

@@ -20,6 +20,7 @@ pub mod outbox;
 pub mod records;
 pub mod schedule_wheel;
 mod schedules;
+pub mod seen_messages;
 mod sessions;
 mod tables;
 #[cfg(test)]
