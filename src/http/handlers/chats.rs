@@ -2,19 +2,16 @@
 //! read, and message media. The state lives in `services::chats`; sends and read receipts go
 //! through the client's WhatsApp engine.
 
-use std::sync::Arc;
-
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::header::{HeaderValue, CACHE_CONTROL, CONTENT_DISPOSITION, CONTENT_TYPE};
 use hyper::{Response, StatusCode};
 use serde_json::json;
 
-use super::messages::send_error;
+use super::messages::{connected_engine, send_error};
 use super::{boxed_handlers, HandlerResult};
 use crate::engine::messaging::SentMessage;
-use crate::engine::send::SendError;
-use crate::engine::{EngineHandle, EngineStatus};
+use crate::engine::EngineHandle;
 use crate::http::dispatch::{blocking, Ctx};
 use crate::http::error::ApiError;
 use crate::http::request::percent_decode;
@@ -32,10 +29,6 @@ boxed_handlers! {
 
 /// The longest text one send accepts (WhatsApp's own limit is about 65 536 characters).
 const MAX_TEXT_CHARS: usize = 65_536;
-
-fn not_connected(detail: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "CLIENT_NOT_CONNECTED", detail)
-}
 
 /// `limit` from the query string: absent → the default; not a positive integer → 400; above
 /// the maximum → the maximum.
@@ -61,22 +54,6 @@ fn limit_param(query: Option<&str>) -> Result<usize, ApiError> {
         Ok(0) | Err(_) => Err(bad()),
         Ok(n) => Ok(n.min(MAX_MESSAGE_LIMIT)),
     }
-}
-
-/// The client's engine, connected, or 409.
-fn connected_engine(ctx: &Ctx, client_id: &str) -> Result<Arc<EngineHandle>, ApiError> {
-    let manager = ctx
-        .app()
-        .whatsapp
-        .manager()
-        .ok_or_else(|| not_connected("WhatsApp sessions are not running on this server."))?;
-    let handle = manager
-        .ensure_running(client_id)
-        .map_err(|e| not_connected(e.to_string()))?;
-    if !matches!(handle.status(), EngineStatus::Connected { .. }) {
-        return Err(send_error(&SendError::NotConnected, "chatId"));
-    }
-    Ok(handle)
 }
 
 async fn list_impl(ctx: Ctx) -> HandlerResult {

@@ -7,12 +7,12 @@
 //!
 //! Media (`mediaUrl`) is not sent yet: such requests get 400 `MEDIA_ERROR`.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
+use super::messages::connected_engine;
 use super::{boxed_handlers, HandlerResult};
 use crate::engine::channels::{ChannelError, ChannelInfo};
 use crate::engine::groups::{GroupError, GroupInfo};
@@ -32,10 +32,6 @@ boxed_handlers! {
 
 /// The longest group text the API accepts (the API doc's limit).
 const MAX_GROUP_TEXT_CHARS: usize = 4096;
-
-fn not_connected(detail: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::CONFLICT, "CLIENT_NOT_CONNECTED", detail)
-}
 
 fn group_not_found() -> ApiError {
     ApiError::new(
@@ -71,24 +67,6 @@ fn group_error(e: &GroupError) -> ApiError {
             )
         }
     }
-}
-
-/// The client's engine, connected, or 409.
-fn connected_engine(ctx: &Ctx, client_id: &str) -> Result<Arc<EngineHandle>, ApiError> {
-    let manager = ctx
-        .app()
-        .whatsapp
-        .manager()
-        .ok_or_else(|| not_connected("WhatsApp sessions are not running on this server."))?;
-    let handle = manager
-        .ensure_running(client_id)
-        .map_err(|e| not_connected(e.to_string()))?;
-    if !matches!(handle.status(), EngineStatus::Connected { .. }) {
-        return Err(not_connected(
-            "The client's WhatsApp session is not connected.",
-        ));
-    }
-    Ok(handle)
 }
 
 /// A group (`<digits>@g.us`) or channel (`<digits>@newsletter`) id from the caller. A phone chat

@@ -11,7 +11,9 @@ use serde_json::json;
 
 use super::{boxed_handlers, HandlerResult};
 use crate::engine::send::SendError;
-use crate::engine::EngineStatus;
+use std::sync::Arc;
+
+use crate::engine::{EngineHandle, EngineStatus};
 use crate::http::dispatch::{blocking, Ctx};
 use crate::http::error::ApiError;
 use crate::http::response;
@@ -32,15 +34,34 @@ fn phone_digits(number: &str) -> Option<String> {
         .then_some(digits)
 }
 
+fn not_connected(detail: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::CONFLICT, "CLIENT_NOT_CONNECTED", detail)
+}
+
+/// The client's engine, started if needed and connected, or 409 `CLIENT_NOT_CONNECTED`: the one
+/// check every sending route makes.
+pub(super) fn connected_engine(ctx: &Ctx, client_id: &str) -> Result<Arc<EngineHandle>, ApiError> {
+    let manager = ctx
+        .app()
+        .whatsapp
+        .manager()
+        .ok_or_else(|| not_connected("WhatsApp sessions are not running on this server."))?;
+    let handle = manager
+        .ensure_running(client_id)
+        .map_err(|e| not_connected(e.to_string()))?;
+    if !matches!(handle.status(), EngineStatus::Connected { .. }) {
+        return Err(not_connected(
+            "The client's WhatsApp session is not connected.",
+        ));
+    }
+    Ok(handle)
+}
+
 /// Maps an engine send failure to the API's error once for every send route; `field` names the
 /// request field that held the recipient (`number`, `chatId`, …).
 pub(super) fn send_error(e: &SendError, field: &str) -> ApiError {
     match e {
-        SendError::NotConnected => ApiError::new(
-            StatusCode::CONFLICT,
-            "CLIENT_NOT_CONNECTED",
-            "The client's WhatsApp session is not connected.",
-        ),
+        SendError::NotConnected => not_connected("The client's WhatsApp session is not connected."),
         SendError::BadRecipient(_) => {
             ApiError::validation(field, format!("{field} is not a phone number."))
         }
@@ -97,19 +118,7 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
     let caller = ctx.caller()?.clone();
     let id = client_id.clone();
     blocking(ctx.app(), move |app| app.clients.record(&caller, &id)).await?;
-    let Some(manager) = ctx.app().whatsapp.manager().cloned() else {
-        return Err(ApiError::new(
-            StatusCode::CONFLICT,
-            "CLIENT_NOT_CONNECTED",
-            "WhatsApp sessions are not running on this server.",
-        ));
-    };
-    let handle = manager
-        .ensure_running(&client_id)
-        .map_err(|e| ApiError::new(StatusCode::CONFLICT, "CLIENT_NOT_CONNECTED", e.to_string()))?;
-    if !matches!(handle.status(), EngineStatus::Connected { .. }) {
-        return Err(send_error(&SendError::NotConnected, "number"));
-    }
+    let handle = connected_engine(&ctx, &client_id)?;
     let recipient = format!("{digits}@c.us");
     let sent = match handle.send_text(&Jid::phone(digits.as_str()), &text).await {
         Ok(sent) => sent,
