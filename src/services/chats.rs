@@ -144,18 +144,7 @@ pub fn chat_number(chat_id: &str) -> Result<String, Error> {
             .into(),
     }
     };
-    let user = match chat_id.split_once('@') {
-        Some((user, "c.us" | "s.whatsapp.net")) => user,
-        Some(_) => return Err(refuse()),
-        None => chat_id,
-    };
-    let user = user.strip_prefix('+').unwrap_or(user);
-    let user = user.split(':').next().unwrap_or(user);
-    if (5..=20).contains(&user.len()) && user.bytes().all(|b| b.is_ascii_digit()) {
-        Ok(user.to_string())
-    } else {
-        Err(refuse())
-    }
+    super::whatsapp::senders::recipient_digits(chat_id).ok_or_else(refuse)
 }
 
 /// A message id as the media route may receive it: bare, or whatsapp-web.js'
