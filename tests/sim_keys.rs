@@ -4,9 +4,7 @@
 
 use chattu::engine::client_payload::login_payload;
 use chattu::engine::wire::{self, ClientConn};
-use chattu::engine::{
-    self, CredentialStore, DeviceCreds, EngineConfig, EngineStatus, MemoryCredentialStore,
-};
+use chattu::engine::{self, DeviceCreds, EngineConfig, EngineStatus, MemoryCredentialStore};
 use chattu::protocol::binary::Node;
 use chattu::protocol::crypto::KeyPair;
 use chattu::protocol::jid::Jid;
@@ -16,64 +14,12 @@ use chattu::protocol::signal::prekeys::{
 };
 use chattu::protocol::signal::{LocalIdentity, PreKeyRecord, SignedPreKeyRecord};
 use chattu::simulator::{Simulator, SimulatorHandle};
-use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-const PATIENCE: Duration = Duration::from_secs(20);
-
-async fn post(url: String, body: serde_json::Value) -> serde_json::Value {
-    tokio::task::spawn_blocking(move || {
-        let response = match ureq::post(&url).timeout(PATIENCE).send_json(body) {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{url}: {e}"),
-        };
-        response.into_json().unwrap()
-    })
-    .await
-    .unwrap()
-}
-
-/// Pairs a companion with `phone` through the engine, then returns its credentials.
-async fn paired_creds(sim: &SimulatorHandle, phone: &str) -> DeviceCreds {
-    post(
-        format!("{}/sim/phones", sim.http_base()),
-        json!({ "phone": phone }),
-    )
-    .await;
-    let store = Arc::new(MemoryCredentialStore::new());
-    let engine = engine::start(
-        EngineConfig::simulator(sim.ws_url(), sim.trusted_root()),
-        store.clone(),
-    );
-    let qr = match tokio::time::timeout(
-        PATIENCE,
-        engine.wait_for(|s| matches!(s, EngineStatus::PendingAuth { .. })),
-    )
-    .await
-    {
-        Ok(EngineStatus::PendingAuth { qr, .. }) => qr,
-        other => panic!("no QR: {other:?}"),
-    };
-    post(
-        format!("{}/sim/phones/{phone}/scan", sim.http_base()),
-        json!({ "qr": qr }),
-    )
-    .await;
-    let status = tokio::time::timeout(
-        PATIENCE,
-        engine.wait_for(|s| matches!(s, EngineStatus::Connected { .. })),
-    )
-    .await;
-    assert!(
-        matches!(status, Ok(EngineStatus::Connected { .. })),
-        "{status:?}"
-    );
-    engine.shutdown().await;
-    store.load().unwrap().unwrap()
-}
+mod sim_support;
+use sim_support::{paired_creds, PATIENCE};
 
 /// Logs in as the paired device and reads the `success` and offline marker.
 async fn login(sim: &SimulatorHandle, creds: &DeviceCreds) -> ClientConn {
