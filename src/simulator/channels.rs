@@ -1,8 +1,10 @@
 //! Channels (newsletters, §10.2) on the simulator: created through `POST /sim/channels`, listed to a
 //! companion by the `w:mex` subscribed-newsletters query (JSON result), and posted to in plaintext
 //! (`<message to=ID@newsletter><plaintext>`) by the owner or an admin only; the ack carries the
-//! post's `server_id`. Posts are kept per channel for the control API; they are not pushed to
-//! subscribers.
+//! post's `server_id`. Posts are kept per channel for the control API and pushed to every
+//! companion of every member (followers, admins, the owner) but the posting device, as
+//! `<message from=ID@newsletter type=text id server_id t><plaintext>…</plaintext></message>`;
+//! companions that are offline find them in their offline queue.
 
 use super::control::{error_response, json_response};
 use super::iq::error_reply;
@@ -165,9 +167,19 @@ pub(super) fn is_channel_stanza(node: &Node) -> bool {
 }
 
 /// Answers `w:mex` iqs and posts to `@newsletter`; `None` when the stanza is neither.
-pub(super) fn on_stanza(book: &ChannelBook, phone: &str, node: &Node) -> Option<Node> {
+pub(super) fn on_stanza(
+    shared: &Shared,
+    book: &ChannelBook,
+    phone: &str,
+    device: u16,
+    node: &Node,
+) -> Option<Node> {
     if node.tag == "message" && node.attr_jid("to").is_some_and(|j| j.is_newsletter()) {
-        return Some(post(book, phone, node));
+        let (ack, push) = post(book, phone, node);
+        if let Some(push) = push {
+            push_post(shared, phone, device, push);
+        }
+        return Some(ack);
     }
     if node.tag != "iq" || node.attr("xmlns") != Some("w:mex") {
         return None;
@@ -207,42 +219,81 @@ pub(super) fn on_stanza(book: &ChannelBook, phone: &str, node: &Node) -> Option<
     )
 }
 
-fn post(book: &ChannelBook, phone: &str, node: &Node) -> Node {
+/// A post to push to the channel's members: who they are and the stanza they get.
+struct Push {
+    members: Vec<String>,
+    stanza: Node,
+}
+
+/// Stores a post from `phone`; returns the ack and, when accepted, what to push.
+fn post(book: &ChannelBook, phone: &str, node: &Node) -> (Node, Option<Push>) {
     let id = node.attr_text("id").unwrap_or_default().into_owned();
     let mut ack = Node::new("ack")
         .with_attr("class", "message")
         .with_attr("id", id.as_str())
         .with_attr("t", unix_now());
     let Some(to) = node.attr_jid("to") else {
-        return ack.with_attr("error", 400);
+        return (ack.with_attr("error", 400), None);
     };
     ack.set_attr("from", to.clone());
-    let text = node
-        .child("plaintext")
+    let plaintext = node.child("plaintext");
+    let text = plaintext
         .and_then(Node::content_bytes)
         .and_then(|b| Message::decode(b).ok())
         .map(|m| m.text().map(str::to_string));
-    let Some(text) = text else {
-        return ack.with_attr("error", 400);
+    let (Some(text), Some(plaintext)) = (text, plaintext) else {
+        return (ack.with_attr("error", 400), None);
     };
     let mut state = book.lock();
     let Some(channel) = state.channels.get_mut(&to.user) else {
-        return ack.with_attr("error", 404);
+        return (ack.with_attr("error", 404), None);
     };
     if !matches!(channel.members.get(phone), Some(&"OWNER") | Some(&"ADMIN")) {
-        return ack.with_attr("error", 403);
+        return (ack.with_attr("error", 403), None);
     }
     channel.next_server_id += 1;
     let server_id = channel.next_server_id;
+    let timestamp = unix_now();
     channel.posts.push(ChannelPost {
         server_id,
-        id,
+        id: id.clone(),
         from: phone.to_string(),
         text,
-        timestamp: unix_now(),
+        timestamp,
     });
     if channel.posts.len() > MAX_POSTS {
         channel.posts.remove(0);
     }
-    ack.with_attr("server_id", server_id)
+    let kind = node
+        .attr_text("type")
+        .map_or_else(|| "text".to_string(), |t| t.into_owned());
+    let stanza = Node::new("message")
+        .with_attr("from", to.to_non_ad())
+        .with_attr("type", kind)
+        .with_attr("id", id.as_str())
+        .with_attr("server_id", server_id)
+        .with_attr("t", timestamp)
+        .with_child(plaintext.clone());
+    let push = Push {
+        members: channel.members.keys().cloned().collect(),
+        stanza,
+    };
+    (ack.with_attr("server_id", server_id), Some(push))
+}
+
+/// Delivers a post to every companion of every member but the posting device (queued for those
+/// offline).
+fn push_post(shared: &Shared, phone: &str, device: u16, push: Push) {
+    let targets: Vec<Jid> = {
+        let inner = shared.registry.lock();
+        push.members
+            .iter()
+            .filter_map(|p| inner.accounts.get(p))
+            .flat_map(super::routing::account_devices)
+            .filter(|d| d.device != 0 && !(d.user == phone && d.device == device))
+            .collect()
+    };
+    for target in targets {
+        super::routing::deliver(shared, &target.user, target.device, push.stanza.clone());
+    }
 }
