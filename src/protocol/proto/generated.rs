@@ -2281,6 +2281,217 @@ pub mod web_message_info {
         }
     }
 }
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SyncdMutation {
+    #[prost(enumeration = "syncd_mutation::SyncdOperation", optional, tag = "1")]
+    pub operation: ::core::option::Option<i32>,
+    #[prost(message, optional, tag = "2")]
+    pub record: ::core::option::Option<SyncdRecord>,
+}
+/// Nested message and enum types in `SyncdMutation`.
+pub mod syncd_mutation {
+    #[derive(
+        Clone,
+        Copy,
+        Debug,
+        PartialEq,
+        Eq,
+        Hash,
+        PartialOrd,
+        Ord,
+        ::prost::Enumeration
+    )]
+    #[repr(i32)]
+    pub enum SyncdOperation {
+        Set = 0,
+        Remove = 1,
+    }
+    impl SyncdOperation {
+        /// String value of the enum field names used in the ProtoBuf definition.
+        ///
+        /// The values are not transformed in any way and thus are considered stable
+        /// (if the ProtoBuf definition does not change) and safe for programmatic use.
+        pub fn as_str_name(&self) -> &'static str {
+            match self {
+                Self::Set => "SET",
+                Self::Remove => "REMOVE",
+            }
+        }
+        /// Creates an enum from field names used in the ProtoBuf definition.
+        pub fn from_str_name(value: &str) -> ::core::option::Option<Self> {
+            match value {
+                "SET" => Some(Self::Set),
+                "REMOVE" => Some(Self::Remove),
+                _ => None,
+            }
+        }
+    }
+}
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+pub struct SyncdVersion {
+    #[prost(uint64, optional, tag = "1")]
+    pub version: ::core::option::Option<u64>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ExitCode {
+    #[prost(uint64, optional, tag = "1")]
+    pub code: ::core::option::Option<u64>,
+    #[prost(string, optional, tag = "2")]
+    pub text: ::core::option::Option<::prost::alloc::string::String>,
+}
+/// HMAC-SHA256 of the index JSON under the index key.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SyncdIndex {
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub blob: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+}
+/// IV (16) || AES-256-CBC(SyncActionData) || value MAC (32).
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SyncdValue {
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub blob: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct KeyId {
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub id: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SyncdRecord {
+    #[prost(message, optional, tag = "1")]
+    pub index: ::core::option::Option<SyncdIndex>,
+    #[prost(message, optional, tag = "2")]
+    pub value: ::core::option::Option<SyncdValue>,
+    #[prost(message, optional, tag = "3")]
+    pub key_id: ::core::option::Option<KeyId>,
+}
+/// A blob on the media servers ("WhatsApp App State Keys"), for patches or snapshots too big to inline.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ExternalBlobReference {
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub media_key: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(string, optional, tag = "2")]
+    pub direct_path: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(string, optional, tag = "3")]
+    pub handle: ::core::option::Option<::prost::alloc::string::String>,
+    #[prost(uint64, optional, tag = "4")]
+    pub file_size_bytes: ::core::option::Option<u64>,
+    #[prost(bytes = "vec", optional, tag = "5")]
+    pub file_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "6")]
+    pub file_enc_sha256: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SyncdSnapshot {
+    #[prost(message, optional, tag = "1")]
+    pub version: ::core::option::Option<SyncdVersion>,
+    #[prost(message, repeated, tag = "2")]
+    pub records: ::prost::alloc::vec::Vec<SyncdRecord>,
+    #[prost(bytes = "vec", optional, tag = "3")]
+    pub mac: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "4")]
+    pub key_id: ::core::option::Option<KeyId>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SyncdMutations {
+    #[prost(message, repeated, tag = "1")]
+    pub mutations: ::prost::alloc::vec::Vec<SyncdMutation>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SyncdPatch {
+    #[prost(message, optional, tag = "1")]
+    pub version: ::core::option::Option<SyncdVersion>,
+    #[prost(message, repeated, tag = "2")]
+    pub mutations: ::prost::alloc::vec::Vec<SyncdMutation>,
+    #[prost(message, optional, tag = "3")]
+    pub external_mutations: ::core::option::Option<ExternalBlobReference>,
+    #[prost(bytes = "vec", optional, tag = "4")]
+    pub snapshot_mac: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(bytes = "vec", optional, tag = "5")]
+    pub patch_mac: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "6")]
+    pub key_id: ::core::option::Option<KeyId>,
+    #[prost(message, optional, tag = "7")]
+    pub exit_code: ::core::option::Option<ExitCode>,
+    #[prost(uint32, optional, tag = "8")]
+    pub device_index: ::core::option::Option<u32>,
+    #[prost(bytes = "vec", optional, tag = "9")]
+    pub client_debug_data: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+}
+/// The plaintext of a SyncdValue: the index JSON (e.g. \["mute","1555…@s.whatsapp.net"\]) and the action.
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SyncActionData {
+    #[prost(bytes = "vec", optional, tag = "1")]
+    pub index: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(message, optional, tag = "2")]
+    pub value: ::core::option::Option<SyncActionValue>,
+    #[prost(bytes = "vec", optional, tag = "3")]
+    pub padding: ::core::option::Option<::prost::alloc::vec::Vec<u8>>,
+    #[prost(int32, optional, tag = "4")]
+    pub version: ::core::option::Option<i32>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SyncActionValue {
+    /// Unix milliseconds.
+    #[prost(int64, optional, tag = "1")]
+    pub timestamp: ::core::option::Option<i64>,
+    #[prost(message, optional, tag = "4")]
+    pub mute_action: ::core::option::Option<MuteAction>,
+    #[prost(message, optional, tag = "5")]
+    pub pin_action: ::core::option::Option<PinAction>,
+    #[prost(message, optional, tag = "17")]
+    pub archive_chat_action: ::core::option::Option<ArchiveChatAction>,
+    #[prost(message, optional, tag = "20")]
+    pub mark_chat_as_read_action: ::core::option::Option<MarkChatAsReadAction>,
+}
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+pub struct MuteAction {
+    #[prost(bool, optional, tag = "1")]
+    pub muted: ::core::option::Option<bool>,
+    /// Unix milliseconds; -1 = muted for ever.
+    #[prost(int64, optional, tag = "2")]
+    pub mute_end_timestamp: ::core::option::Option<i64>,
+    #[prost(bool, optional, tag = "3")]
+    pub auto_muted: ::core::option::Option<bool>,
+    #[prost(int64, optional, tag = "4")]
+    pub mute_everyone_mention_end_timestamp: ::core::option::Option<i64>,
+}
+#[derive(Clone, Copy, PartialEq, ::prost::Message)]
+pub struct PinAction {
+    #[prost(bool, optional, tag = "1")]
+    pub pinned: ::core::option::Option<bool>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct ArchiveChatAction {
+    #[prost(bool, optional, tag = "1")]
+    pub archived: ::core::option::Option<bool>,
+    #[prost(message, optional, tag = "2")]
+    pub message_range: ::core::option::Option<SyncActionMessageRange>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct MarkChatAsReadAction {
+    #[prost(bool, optional, tag = "1")]
+    pub read: ::core::option::Option<bool>,
+    #[prost(message, optional, tag = "2")]
+    pub message_range: ::core::option::Option<SyncActionMessageRange>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SyncActionMessageRange {
+    /// Unix seconds.
+    #[prost(int64, optional, tag = "1")]
+    pub last_message_timestamp: ::core::option::Option<i64>,
+    #[prost(int64, optional, tag = "2")]
+    pub last_system_message_timestamp: ::core::option::Option<i64>,
+    #[prost(message, repeated, tag = "3")]
+    pub messages: ::prost::alloc::vec::Vec<SyncActionMessage>,
+}
+#[derive(Clone, PartialEq, ::prost::Message)]
+pub struct SyncActionMessage {
+    #[prost(message, optional, tag = "1")]
+    pub key: ::core::option::Option<MessageKey>,
+    #[prost(int64, optional, tag = "2")]
+    pub timestamp: ::core::option::Option<i64>,
+}
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, ::prost::Enumeration)]
 #[repr(i32)]
 pub enum AdvEncryptionType {
