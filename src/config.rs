@@ -27,6 +27,7 @@ pub struct Config {
     pub scheduler: SchedulerConfig,
     pub whatsapp: WhatsappConfig,
     pub webhooks: WebhooksConfig,
+    pub media: MediaConfig,
     /// Where this configuration came from (not a key; for the start-up log line).
     #[serde(skip)]
     pub source: ConfigSource,
@@ -44,6 +45,7 @@ impl Default for Config {
             scheduler: SchedulerConfig::default(),
             whatsapp: WhatsappConfig::default(),
             webhooks: WebhooksConfig::default(),
+            media: MediaConfig::default(),
             source: ConfigSource::Embedded,
         }
     }
@@ -272,6 +274,34 @@ impl Default for WebhooksConfig {
     }
 }
 
+/// Media the API fetches by URL (`mediaUrl`): see `services::media_fetch`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Fetch from loopback, private, link-local and other non-public addresses too.
+    pub allow_private_addresses: bool,
+    /// Non-public IP addresses that may be fetched from even when the rest are refused.
+    pub allowed_private_ips: Vec<String>,
+    /// Largest file fetched, in bytes.
+    pub max_bytes: u64,
+    /// Seconds one fetch may take in all (every redirect and the whole body).
+    pub timeout_secs: u64,
+    /// Redirects followed before giving up.
+    pub max_redirects: u32,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            allow_private_addresses: false,
+            allowed_private_ips: Vec::new(),
+            max_bytes: 16 * 1024 * 1024,
+            timeout_secs: 30,
+            max_redirects: 3,
+        }
+    }
+}
+
 /// Why the configuration could not be loaded.
 #[derive(Debug)]
 pub enum ConfigError {
@@ -414,6 +444,16 @@ impl Config {
             return Err("[whatsapp] url must start with wss:// or ws://".into());
         }
         self.whatsapp.root_key()?;
+        if let Some(bad) = (self.media.allowed_private_ips.iter())
+            .find(|ip| ip.parse::<std::net::IpAddr>().is_err())
+        {
+            return Err(format!(
+                "[media] allowed_private_ips: {bad:?} is not an IP address"
+            ));
+        }
+        if self.media.max_bytes == 0 || self.media.timeout_secs == 0 {
+            return Err("[media] max_bytes and timeout_secs must be at least 1".into());
+        }
         Ok(())
     }
 }

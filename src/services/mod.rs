@@ -16,6 +16,7 @@ pub mod clients;
 mod error;
 pub mod history;
 pub mod live;
+pub mod media_fetch;
 pub mod scheduler;
 pub mod schedules;
 pub mod secrets;

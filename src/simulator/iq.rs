@@ -71,6 +71,8 @@ pub(super) fn answer_iq(shared: &Shared, conn: ConnId, node: &Node) -> Option<No
                 None => shared.registry.upload_keys(conn, node),
             };
             if accepted {
+                // A newly linked companion gets its history once its keys are on the server.
+                super::history::after_key_upload(shared, conn);
                 reply(id, "result")
             } else {
                 error_reply(id, 400, "bad-request")

@@ -14,6 +14,7 @@ mod channels;
 mod control;
 mod directory;
 mod groups;
+mod history;
 pub mod identity;
 mod iq;
 pub mod keys;
@@ -62,6 +63,12 @@ pub(crate) struct Shared {
     groups: groups::GroupBook,
 }
 
+    /// Uploaded media (`media_host`).
+    media: media_host::MediaHost,
+    /// Media the simulated phones received, decrypted (`phone_media`).
+    phone_media: phone_media::PhoneMedia,
+    /// History syncs the phones sent their companions (`history`).
+    history: history::HistoryBook,
 /// A simulator instance: state and request handling, independent of any listener. Cheap to clone;
 /// clones share the state.
 #[derive(Clone)]
@@ -90,6 +97,9 @@ impl Simulator {
                 groups: groups::GroupBook::default(),
             }),
             shutdown: Arc::new(watch::channel(false).0),
+                media: media_host::MediaHost::default(),
+                phone_media: phone_media::PhoneMedia::default(),
+                history: history::HistoryBook::default(),
         }
     }
 

@@ -240,6 +240,9 @@ pub(super) fn receive(shared: &Shared, phone: &str, node: Node) {
 fn receive_message(shared: &Shared, phone: &str, node: &Node) {
     let Some(incoming) = parse_incoming(node, phone) else {
         return;
+    if super::history::on_phone_receipt(shared, phone, &node) {
+        return;
+    }
     };
     let decrypted = with_state(shared, phone, |s| {
         let duplicate = s

@@ -205,6 +205,31 @@ impl Store {
         Ok(true)
     }
 
+    /// Changes a chat's row inside the caller's transaction (creating an empty row first when the
+    /// chat is new); history sync uses it for unread count, mute and pin (see `chat_seed`).
+    pub fn edit_chat_row_in(
+        txn: &WriteTransaction,
+        client_id: &str,
+        chat: &str,
+        edit: impl FnOnce(&mut ChatRecord),
+    ) -> StoreResult<()> {
+        let mut chats = txn.open_table(CHATS)?;
+        let mut row = get_json::<(&str, &str), ChatRecord, _>(&chats, (client_id, chat))?
+            .unwrap_or_else(|| ChatRecord {
+                chat: chat.to_string(),
+                name: None,
+                last_message: None,
+                timestamp: 0,
+                unread_count: 0,
+                muted: false,
+                pinned: false,
+                stored: 0,
+            });
+        edit(&mut row);
+        chats.insert((client_id, chat), encode(&row)?.as_slice())?;
+        Ok(())
+    }
+
     /// Stores the bytes of a message's media inside the caller's transaction.
     pub fn put_chat_media_in(
         txn: &WriteTransaction,

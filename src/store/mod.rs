@@ -12,15 +12,18 @@
 
 pub mod signal;
 
+pub mod chat_seed;
 pub mod chats;
 mod clients;
 pub mod device_creds;
+pub mod lid_map;
 mod history;
 pub mod outbox;
 pub mod records;
 pub mod schedule_wheel;
 mod schedules;
 pub mod seen_messages;
+pub mod sender_key_holders;
 mod sessions;
 mod tables;
 #[cfg(test)]
