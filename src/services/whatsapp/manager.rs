@@ -222,10 +222,15 @@ impl EngineManager {
             EngineStatus::PendingAuth { .. } => {}
             other => return Err(ManagerError::NotPendingAuth(other.name())),
         }
-        handle
+        let code = handle
             .pair_with_code(phone)
             .await
-            .map_err(ManagerError::Engine)
+            .map_err(ManagerError::Engine)?;
+        // The owner's open `/ws` sockets see the code too, on a `qr` frame with the current image.
+        if let EngineStatus::PendingAuth { qr_png, .. } = handle.status() {
+            publish_qr(&self.app, client_id, &qr_png, Some(&code));
+        }
+        Ok(code)
     }
 
     /// The QR text the client shows now.
@@ -321,7 +326,7 @@ async fn watch_status(
         }
         if let EngineStatus::PendingAuth { qr_png, .. } = &status {
             if last_qr.as_deref() != Some(qr_png.as_str()) {
-                publish_qr(&app, &client_id, qr_png);
+                publish_qr(&app, &client_id, qr_png, None);
                 last_qr = Some(qr_png.clone());
             }
         }
@@ -342,12 +347,13 @@ async fn watch_status(
     }
 }
 
-/// Tells the owner's open `/ws` sockets about a new QR code (each rotation).
-fn publish_qr(app: &Weak<App>, client_id: &str, qr_png: &str) {
+/// Tells the owner's open `/ws` sockets about a new QR code (each rotation) or a pairing code
+/// just issued for it.
+fn publish_qr(app: &Weak<App>, client_id: &str, qr_png: &str, pairing_code: Option<&str>) {
     if let Some(app) = app.upgrade() {
         let now = app.clock.now_ms();
         app.live.publish_for_client(&app.store, client_id, |owner| {
-            LiveEvent::qr(owner, client_id, qr_png, None, now)
+            LiveEvent::qr(owner, client_id, qr_png, pairing_code, now)
         });
     }
 }
