@@ -145,6 +145,18 @@ impl Messenger {
         channel: &Jid,
         text: &str,
     ) -> Result<SentMessage, ChannelError> {
+        self.send_channel_message(channel, text_message(text), None)
+            .await
+    }
+
+    /// Posts any `Message` to `channel`: the one channel send path. `media_id` is the upload
+    /// handle of a channel file (§10.2).
+    pub(super) async fn send_channel_message(
+        &self,
+        channel: &Jid,
+        message: crate::protocol::proto::Message,
+        media_id: Option<String>,
+    ) -> Result<SentMessage, ChannelError> {
         let info = self
             .channels()
             .await?
@@ -156,11 +168,13 @@ impl Messenger {
         }
         let own = self.own().ok_or(SendError::NotConnected)?;
         let id = new_message_id(&own.phone, unix_now());
-        let stanza = Node::new("message")
+        let mut stanza = Node::new("message")
             .with_attr("id", id.as_str())
             .with_attr("to", channel.clone())
             .with_attr("type", "text")
-            .with_child(Node::new("plaintext").with_bytes(text_message(text).encode_to_vec()));
+            .with_opt_attr("media_id", media_id)
+            .with_child(Node::new("plaintext").with_bytes(message.encode_to_vec()));
+        super::media::content::mark_stanza(&mut stanza, &message);
         let ack = self
             .request(format!("ack:{id}"), stanza, SendError::Timeout)
             .await?;

@@ -205,6 +205,15 @@ impl Messenger {
         group: &Jid,
         text: &str,
     ) -> Result<SentMessage, GroupError> {
+        self.send_group_message(group, text_message(text)).await
+    }
+
+    /// Sends any `Message` (text, media) to `group`: the one group send path.
+    pub(super) async fn send_group_message(
+        &self,
+        group: &Jid,
+        message: Message,
+    ) -> Result<SentMessage, GroupError> {
         let info = self.group_info(group).await?;
         let own = self.own().ok_or(SendError::NotConnected)?;
         if !info.participants.iter().any(|p| p.jid.user == own.phone) {
@@ -237,7 +246,7 @@ impl Messenger {
         let group_id = info.id.to_string();
         let me = ProtocolAddress::from_jid(&Jid::phone(own.phone.clone()).with_device(own.device));
         let name = SenderKeyName::new(group_id.clone(), me);
-        let padded = pad_random(&text_message(text).encode_to_vec())
+        let padded = pad_random(&message.encode_to_vec())
             .map_err(|_| SendError::Crypto("system randomness".into()))?;
         let targets = lacking.clone();
         let missing = self
@@ -257,7 +266,7 @@ impl Messenger {
             })
             .await?;
         let id = new_message_id(&own.phone, unix_now());
-        let stanza = group_stanza(
+        let mut stanza = group_stanza(
             &id,
             &info.id,
             &pairwise,
@@ -265,6 +274,7 @@ impl Messenger {
             &own.signed_identity,
             &phash,
         );
+        super::media::content::mark_stanza(&mut stanza, &message);
         let ack = self
             .request(format!("ack:{id}"), stanza, SendError::Timeout)
             .await?;
@@ -369,6 +379,8 @@ pub(super) fn is_group_message(node: &Node) -> bool {
 enum GroupOutcome {
     Recorded(ReceivedMessage),
     Duplicate,
+    /// It carries a file: nothing was committed; fetch it, then read the message again.
+    NeedsMedia(Box<super::media::content::Attachment>),
 }
 
 /// Reads one group message: decrypt (SKDM, then skmsg) and record in one transaction, then
@@ -385,13 +397,24 @@ pub(super) async fn receive_group(m: &Messenger, node: &Node, own_phone: &str) {
     let setup = m.setup.clone();
     let job = node.clone();
     let own_phone = own_phone.to_string();
-    let outcome = tokio::task::spawn_blocking(move || handle_group(&setup, &job, &own_phone)).await;
+    let phone = own_phone.clone();
+    let mut outcome =
+        tokio::task::spawn_blocking(move || handle_group(&setup, &job, &phone, None)).await;
+    if let Ok(Ok(GroupOutcome::NeedsMedia(attachment))) = &outcome {
+        let media = m.fetch_attachment(&id, attachment).await;
+        let (setup, job) = (m.setup.clone(), node.clone());
+        outcome = tokio::task::spawn_blocking(move || {
+            handle_group(&setup, &job, &own_phone, Some(media))
+        })
+        .await;
+    }
     let reply = match outcome {
         Ok(Ok(GroupOutcome::Recorded(received))) => {
             m.emit(EngineEvent::MessageReceived(received));
             Some(group_receipt(&id, &group, &sender))
         }
         Ok(Ok(GroupOutcome::Duplicate)) => Some(group_receipt(&id, &group, &sender)),
+        Ok(Ok(GroupOutcome::NeedsMedia(_))) => None,
         Ok(Err(GroupReadError::Store(e))) => {
             log::error!("engine: cannot record group message {id}: {e}");
             None
@@ -436,6 +459,7 @@ fn handle_group(
     setup: &super::messaging::MessagingSetup,
     node: &Node,
     own_phone: &str,
+    media: Option<super::media::ReceivedMedia>,
 ) -> Result<GroupOutcome, GroupReadError> {
     let store = |e: String| GroupReadError::Store(e);
     let unreadable = |e: String| GroupReadError::Unreadable(e);
@@ -461,6 +485,7 @@ fn handle_group(
     let address = ProtocolAddress::from_jid(&sender);
     let name = SenderKeyName::new(group_s.clone(), address.clone());
     let mut text = None;
+    let (mut attachment, mut reaction) = (None, None);
     let mut got_skmsg = false;
     for enc in node.children_by_tag("enc") {
         let bytes = enc.content_bytes().unwrap_or_default();
@@ -491,9 +516,16 @@ fn handle_group(
         if let Some(t) = message.text() {
             text = Some(t.to_string());
         }
+        attachment = attachment.or_else(|| super::media::content::attachment_of(&message));
+        reaction = reaction.or_else(|| super::media::content::reaction_of(&message));
     }
     if !got_skmsg {
         return Err(unreadable("no skmsg".into()));
+    }
+    if let (Some(attachment), None) = (&attachment, &media) {
+        // Downloads happen outside the transaction; the message decrypts again afterwards.
+        drop(txn);
+        return Ok(GroupOutcome::NeedsMedia(Box::new(attachment.clone())));
     }
     let received = ReceivedMessage {
         id: id.to_string(),
@@ -504,6 +536,8 @@ fn handle_group(
         timestamp: node.attr_parse("t").unwrap_or_default(),
         push_name: node.attr_text("notify").map(|n| n.into_owned()),
         offline: node.has_attr("offline"),
+        media: attachment.and(media),
+        reaction,
     };
     seen_messages::mark_seen(txn.txn(), seen_key, unix_now()).map_err(|e| store(e.to_string()))?;
     setup.sink.record(txn.txn(), &received).map_err(store)?;

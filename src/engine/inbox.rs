@@ -19,6 +19,8 @@ use tokio::sync::mpsc;
 pub(super) enum Handled {
     Recorded(ReceivedMessage),
     Duplicate,
+    /// It carries a file: nothing was committed; fetch the file, then handle it again with it.
+    NeedsMedia(Box<super::media::content::Attachment>),
 }
 
 fn seen_key(incoming: &Incoming) -> String {
@@ -29,6 +31,16 @@ fn seen_key(incoming: &Incoming) -> String {
 pub(super) fn handle_incoming(
     setup: &MessagingSetup,
     incoming: &Incoming,
+) -> Result<Handled, ReceiveError> {
+    handle_incoming_with(setup, incoming, None)
+}
+
+/// [`handle_incoming`] with the message's file already fetched (`media`); without it a message
+/// carrying a file answers [`Handled::NeedsMedia`] and the transaction is dropped uncommitted.
+pub(super) fn handle_incoming_with(
+    setup: &MessagingSetup,
+    incoming: &Incoming,
+    media: Option<super::media::ReceivedMedia>,
 ) -> Result<Handled, ReceiveError> {
     let store_err = |e: String| ReceiveError::Decrypt(SignalError::Store(StoreError(e)));
     let mut txn = SignalTxn::begin(setup.db.database(), &setup.namespace)
@@ -49,6 +61,15 @@ pub(super) fn handle_incoming(
         Err(ReceiveError::Decrypt(SignalError::DuplicateMessage)) => return Ok(Handled::Duplicate),
         Err(e) => return Err(e),
     };
+    let (media, reaction) = match super::media::content::attachment_of(&message) {
+        Some(attachment) if media.is_none() => {
+            // Downloads happen outside the transaction; the message decrypts again afterwards.
+            drop(txn);
+            return Ok(Handled::NeedsMedia(Box::new(attachment)));
+        }
+        Some(_) => (media, None),
+        None => (None, super::media::content::reaction_of(&message)),
+    };
     let received = ReceivedMessage {
         id: incoming.id.clone(),
         from: incoming.from.clone(),
@@ -58,6 +79,8 @@ pub(super) fn handle_incoming(
         timestamp: incoming.timestamp,
         push_name: incoming.push_name.clone(),
         offline: incoming.offline,
+        media,
+        reaction,
     };
     seen_messages::mark_seen(txn.txn(), key, unix_now()).map_err(|e| store_err(e.to_string()))?;
     setup.sink.record(txn.txn(), &received).map_err(store_err)?;
@@ -90,13 +113,22 @@ pub(super) async fn receive_worker(
         };
         let setup = m.setup.clone();
         let job = incoming.clone();
-        let outcome = tokio::task::spawn_blocking(move || handle_incoming(&setup, &job)).await;
+        let mut outcome = tokio::task::spawn_blocking(move || handle_incoming(&setup, &job)).await;
+        if let Ok(Ok(Handled::NeedsMedia(attachment))) = &outcome {
+            let media = m.fetch_attachment(&incoming.id, attachment).await;
+            let (setup, job) = (m.setup.clone(), incoming.clone());
+            outcome = tokio::task::spawn_blocking(move || {
+                handle_incoming_with(&setup, &job, Some(media))
+            })
+            .await;
+        }
         let reply = match outcome {
             Ok(Ok(Handled::Recorded(received))) => {
                 m.emit(EngineEvent::MessageReceived(received));
                 Some(delivery_receipt(&incoming))
             }
             Ok(Ok(Handled::Duplicate)) => Some(delivery_receipt(&incoming)),
+            Ok(Ok(Handled::NeedsMedia(_))) => None,
             Ok(Err(ReceiveError::Decrypt(SignalError::Store(e)))) => {
                 // Not acknowledged: the server delivers it again after the next login.
                 log::error!("engine: cannot record message {}: {e}", incoming.id);

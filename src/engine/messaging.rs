@@ -72,6 +72,10 @@ pub struct ReceivedMessage {
     pub push_name: Option<String>,
     /// True when replayed from the server's offline queue.
     pub offline: bool,
+    /// The file it carries, downloaded and verified before recording (see `engine::media`).
+    pub media: Option<super::media::ReceivedMedia>,
+    /// Set when the message is a reaction to another message.
+    pub reaction: Option<super::media::ReceivedReaction>,
 }
 
 /// Records decrypted messages in the caller's tables, inside the transaction that also holds the
@@ -154,6 +158,8 @@ pub struct Messenger {
     next_id: AtomicU64,
     /// Recently sent messages, for resending on a retry receipt.
     pub(super) sent: super::retry::SentCache,
+    /// Media hosts, upload auth and settings.
+    pub(super) media: super::media::conn::MediaState,
 }
 
 pub(super) fn unix_now() -> u64 {
@@ -182,6 +188,7 @@ impl Messenger {
             send_lock: tokio::sync::Mutex::new(()),
             next_id: AtomicU64::new(1),
             sent: super::retry::SentCache::default(),
+            media: Default::default(),
         });
         tokio::spawn(super::inbox::receive_worker(Arc::downgrade(&messenger), rx));
         messenger
@@ -413,6 +420,16 @@ impl Messenger {
         text: &str,
         id: Option<&str>,
     ) -> Result<SentMessage, SendError> {
+        self.send_message_as(to, text_message(text), id).await
+    }
+
+    /// Sends any `Message` (text, media, reaction) to a user: the one 1:1 send path.
+    pub(super) async fn send_message_as(
+        &self,
+        to: &Jid,
+        message: crate::protocol::proto::Message,
+        id: Option<&str>,
+    ) -> Result<SentMessage, SendError> {
         let chat = match to.server {
             Server::Whatsapp | Server::LegacyUser if !to.user.is_empty() => {
                 Jid::phone(to.user.clone())
@@ -435,7 +452,6 @@ impl Messenger {
         }
         let id = id.map_or_else(|| new_message_id(&own.phone, unix_now()), str::to_string);
         let phash = participant_hash(&all);
-        let message = text_message(text);
         let own_copy = device_sent(&chat, &message, Some(&phash));
         let encrypt_all = |bundles: Option<Node>| {
             let (targets, own_phone) = (all.clone(), own.phone.clone());
@@ -461,6 +477,7 @@ impl Messenger {
                     // Devices whose bundle was unusable are left out, as before.
                     Err(_) => {
                         let (targets, own_phone) = (all.clone(), own.phone.clone());
+                        let (message, own_copy) = (message.clone(), own_copy.clone());
                         self.in_txn(move |txn| {
                             encrypt_for_devices(txn, &message, &own_copy, &targets, &own_phone)
                         })
@@ -472,15 +489,16 @@ impl Messenger {
         if ciphertexts.is_empty() {
             return Err(SendError::NoDevices);
         }
-        let stanza = message_stanza(
+        let mut stanza = message_stanza(
             &id,
             &chat,
             &ciphertexts,
             Some(&own.signed_identity),
             Some(&phash),
         );
+        super::media::content::mark_stanza(&mut stanza, &message);
         lock(&self.levels).insert(id.clone(), (chat.clone(), AckLevel::Pending));
-        self.sent.remember(&id, &chat, &text_message(text));
+        self.sent.remember(&id, &chat, &message);
         let ack = self
             .request(format!("ack:{id}"), stanza, SendError::Timeout)
             .await?;

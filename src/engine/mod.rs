@@ -18,6 +18,7 @@ pub mod creds;
 mod disconnect;
 pub mod groups;
 mod inbox;
+pub mod media;
 pub mod message_id;
 pub mod messaging;
 pub mod pair;
@@ -72,6 +73,10 @@ pub struct EngineConfig {
     /// Reconnect backoff: first delay and ceiling (each with jitter).
     pub backoff_base: Duration,
     pub backoff_max: Duration,
+    /// How media hosts are reached: https for WhatsApp; a simulator's own scheme (http for `ws://`).
+    pub media_scheme: media::MediaScheme,
+    /// Largest media file sent or downloaded, in bytes.
+    pub media_max_bytes: u64,
 }
 
 impl EngineConfig {
@@ -87,6 +92,8 @@ impl EngineConfig {
 
     fn new(url: String, trusted_root: TrustedRoot) -> EngineConfig {
         EngineConfig {
+            media_scheme: media::MediaScheme::for_socket_url(&url),
+            media_max_bytes: media::DEFAULT_MAX_MEDIA_BYTES,
             url,
             trusted_root,
             push_name: None,
@@ -158,6 +165,12 @@ fn launch(
     let last_frame_ms = Arc::new(AtomicU64::new(0));
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let calls = calls::CallDesk::new(true);
+    if let Some(m) = &messenger {
+        m.media.configure(media::MediaSettings {
+            scheme: config.media_scheme,
+            max_bytes: config.media_max_bytes,
+        });
+    }
     let task = connection::EngineTask {
         config,
         commands: commands_rx,

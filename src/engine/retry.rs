@@ -70,6 +70,7 @@ impl Messenger {
             .await?;
         self.in_txn(move |txn| apply_bundles(txn, &answer)).await?;
         let own_copy = device_sent(&chat, &message, None);
+        let content = message.clone();
         let target = vec![device.clone()];
         let own_phone = own.phone.clone();
         let mut sealed = self
@@ -86,6 +87,7 @@ impl Messenger {
         if sealed.message.kind == MessageKind::PreKey {
             node.push_child(Node::new("device-identity").with_bytes(own.signed_identity));
         }
+        super::media::content::mark_stanza(&mut node, &content);
         log::info!("engine: resending {id} after retry {count}");
         self.write(node)
     }

@@ -28,6 +28,8 @@ pub enum SendError {
     Timeout,
     /// Signal or store failure (message for logs).
     Crypto(String),
+    /// The file could not be uploaded (size, media host, transfer); nothing was sent.
+    Media(String),
 }
 
 impl fmt::Display for SendError {
@@ -39,6 +41,7 @@ impl fmt::Display for SendError {
             SendError::Refused(code) => write!(f, "WhatsApp refused the message (error {code})"),
             SendError::Timeout => f.write_str("WhatsApp did not acknowledge the message in time"),
             SendError::Crypto(e) => write!(f, "encryption failed: {e}"),
+            SendError::Media(e) => write!(f, "media upload failed: {e}"),
         }
     }
 }

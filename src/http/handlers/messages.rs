@@ -80,6 +80,11 @@ pub(super) fn send_error(e: &SendError, field: &str) -> ApiError {
             "WHATSAPP_TIMEOUT",
             "WhatsApp did not acknowledge the message in time.",
         ),
+        SendError::Media(detail) => ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "MEDIA_ERROR",
+            format!("The media could not be sent: {detail}."),
+        ),
         SendError::Crypto(detail) => {
             log::error!("send to {field}: {detail}");
             ApiError::new(
