@@ -1,5 +1,6 @@
 //! The WhatsApp Web multi-device protocol. Nothing in here knows about HTTP or redb.
 
+pub mod app_state;
 pub mod binary;
 pub mod crypto;
 pub mod jid;

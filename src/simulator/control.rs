@@ -95,13 +95,17 @@ pub(super) async fn route(
 ) -> Response<Full<Bytes>> {
     let rest = path.trim_start_matches("/sim/").trim_end_matches('/');
     let segments: Vec<&str> = rest.split('/').collect();
+    if let Some(response) = super::phone_media::control_route(shared, method, &segments, body).await
+    {
+        return response;
+    }
     if let Some(response) = super::phone_messages::control_route(shared, method, &segments, body) {
         return response;
     }
-    if let Some(response) = super::calls::control_route(shared, method, &segments, body) {
+    if let Some(response) = super::history::control_route(shared, method, &segments, body) {
         return response;
     }
-    if let Some(response) = super::history::control_route(shared, method, &segments, body) {
+    if let Some(response) = super::calls::control_route(shared, method, &segments, body) {
         return response;
     }
     if let Some(response) = super::groups::control_route(shared, method, &segments, body) {

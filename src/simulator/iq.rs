@@ -92,6 +92,7 @@ pub(super) fn answer_iq(shared: &Shared, conn: ConnId, node: &Node) -> Option<No
         ("privacy", "get") if node.child("privacy").is_some() => {
             reply(id, "result").with_child(privacy_settings())
         }
+        ("w:m", "set") if node.child("media_conn").is_some() => shared.media.media_conn_reply(id),
         ("blocklist", "get") => reply(id, "result").with_child(Node::new("list")),
         ("md", "set") if node.child("remove-companion-device").is_some() => {
             // The companion logs itself out: forget it; the registry then ends this connection.

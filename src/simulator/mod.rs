@@ -19,7 +19,9 @@ pub mod identity;
 mod iq;
 pub mod keys;
 pub mod link_code;
+mod media_host;
 pub mod phone;
+mod phone_media;
 mod phone_messages;
 pub mod registry;
 mod routing;
@@ -61,14 +63,14 @@ pub(crate) struct Shared {
     calls: calls::CallBook,
     /// Simulated groups and the phones' group inboxes (`groups`).
     groups: groups::GroupBook,
-}
-
     /// Uploaded media (`media_host`).
     media: media_host::MediaHost,
     /// Media the simulated phones received, decrypted (`phone_media`).
     phone_media: phone_media::PhoneMedia,
     /// History syncs the phones sent their companions (`history`).
     history: history::HistoryBook,
+}
+
 /// A simulator instance: state and request handling, independent of any listener. Cheap to clone;
 /// clones share the state.
 #[derive(Clone)]
@@ -95,11 +97,11 @@ impl Simulator {
                 phones: phone_messages::PhoneMessaging::default(),
                 calls: calls::CallBook::default(),
                 groups: groups::GroupBook::default(),
-            }),
-            shutdown: Arc::new(watch::channel(false).0),
                 media: media_host::MediaHost::default(),
                 phone_media: phone_media::PhoneMedia::default(),
                 history: history::HistoryBook::default(),
+            }),
+            shutdown: Arc::new(watch::channel(false).0),
         }
     }
 
@@ -113,9 +115,10 @@ impl Simulator {
         &self.shared.registry
     }
 
-    /// True for paths this simulator serves (`/ws/chat` and `/sim/...`), so a host server can route them.
+    /// True for paths this simulator serves (`/ws/chat`, `/sim/...` and the media host's `/mms/...`,
+    /// `/newsletter/...`, `/v/...`), so a host server can route them.
     pub fn serves_path(path: &str) -> bool {
-        path == WS_PATH || path.starts_with("/sim/")
+        path == WS_PATH || path.starts_with("/sim/") || media_host::is_media_path(path)
     }
 
     /// Handles one HTTP request: the WebSocket upgrade on `/ws/chat`, or a control route. The hyper
@@ -130,6 +133,9 @@ impl Simulator {
         if path == WS_PATH {
             return self.upgrade(req);
         }
+        if media_host::is_media_path(&path) {
+            return media_host::handle(&self.shared.media, req).await;
+        }
         if !path.starts_with("/sim/") {
             return control::error_response(
                 StatusCode::NOT_FOUND,
@@ -141,10 +147,12 @@ impl Simulator {
         let body = if method == Method::GET || method == Method::DELETE {
             Bytes::new()
         } else {
-            match Limited::new(req.into_body(), MAX_CONTROL_BODY)
-                .collect()
-                .await
-            {
+            let limit = if phone_media::takes_large_body(&path) {
+                phone_media::MAX_MEDIA_CONTROL_BODY
+            } else {
+                MAX_CONTROL_BODY
+            };
+            match Limited::new(req.into_body(), limit).collect().await {
                 Ok(collected) => collected.to_bytes(),
                 Err(_) => {
                     return control::error_response(
@@ -178,6 +186,12 @@ impl Simulator {
                 "expected a WebSocket upgrade",
             );
         };
+        // The media host is announced (media_conn) under the address this client reached us on.
+        if let Some(host) = req.headers().get(hyper::header::HOST) {
+            self.shared
+                .media
+                .set_host(host.to_str().unwrap_or_default());
+        }
         let shared = Arc::clone(&self.shared);
         let shutdown = self.shutdown.subscribe();
         tokio::spawn(async move {
@@ -220,6 +234,9 @@ impl Simulator {
     /// be served again afterwards (a server going down and coming back).
     pub fn serve(&self, listener: TcpListener) -> std::io::Result<SimulatorHandle> {
         let addr = listener.local_addr()?;
+        if !addr.ip().is_unspecified() {
+            self.shared.media.set_host(&addr.to_string());
+        }
         let sim = Simulator {
             shared: Arc::clone(&self.shared),
             shutdown: Arc::new(watch::channel(false).0),

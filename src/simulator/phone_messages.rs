@@ -18,6 +18,8 @@ use crate::engine::send::{
 };
 use crate::protocol::binary::Node;
 use crate::protocol::jid::Jid;
+use crate::protocol::proto::generated::Message;
+use crate::protocol::proto::ContentKind;
 use crate::protocol::signal::{
     key_fetch_node, LocalIdentity, MemoryStore, ProtocolAddress, SessionStore, SignedPreKeyRecord,
     SignedPreKeyStore,
@@ -44,6 +46,9 @@ pub struct InboxMessage {
     pub received_at: u64,
     /// True when read receipts were sent for it.
     pub read: bool,
+    /// The downloaded media of a media message (`phone_media`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub media: Option<super::phone_media::MediaSummary>,
 }
 
 /// A message a phone sent, with the best status its receipts reached.
@@ -133,6 +138,18 @@ pub(crate) fn send_text(
     to: &str,
     text: &str,
 ) -> Result<String, PhoneSendError> {
+    send_content(shared, phone, to, text_message(text), text)
+}
+
+/// `phone` sends `message` (any content; `text` is what its outbox shows) to `to`: returns the id.
+/// The stanza `type` and the `<enc mediatype>` follow the content, as a phone's do.
+pub(crate) fn send_content(
+    shared: &Shared,
+    phone: &str,
+    to: &str,
+    message: Message,
+    text: &str,
+) -> Result<String, PhoneSendError> {
     let to_jid = Jid::parse(to).unwrap_or_else(|_| Jid::phone(to.trim_start_matches('+')));
     let (recipient, recipient_devices, own_devices) = {
         let inner = shared.registry.lock();
@@ -176,7 +193,11 @@ pub(crate) fn send_text(
     }
     let id = new_message_id(phone, unix_now());
     let chat = Jid::phone(recipient.clone());
-    let message = text_message(text);
+    let kind = message.kind();
+    if kind != ContentKind::Text {
+        // Kept for a resend after a retry receipt (the outbox only holds text).
+        super::phone_media::remember_sent(shared, phone, &id, &message);
+    }
     let own_copy = device_sent(&chat, &message, Some(&participant_hash(&all)));
     let ciphertexts = with_state(shared, phone, |s| {
         let out = encrypt_for_devices(&mut s.store, &message, &own_copy, &all, phone);
@@ -206,12 +227,12 @@ pub(crate) fn send_text(
             .with_attr("from", device_jid(phone, 0))
             .with_attr("id", id.as_str())
             .with_attr("t", unix_now())
-            .with_attr("type", "text")
+            .with_attr("type", kind.stanza_type())
             .with_attr("notify", name.as_str());
         if c.device.user == phone {
             node.set_attr("recipient", chat.clone());
         }
-        node.push_child(enc_node(&c.message));
+        node.push_child(enc_node(&c.message).with_opt_attr("mediatype", kind.enc_mediatype()));
         deliver(shared, &c.device.user, c.device.device, node);
     }
     Ok(id)
@@ -219,6 +240,9 @@ pub(crate) fn send_text(
 
 /// A stanza routed to `phone` itself (device 0): a message to decrypt or a receipt for one it sent.
 pub(super) fn receive(shared: &Shared, phone: &str, node: Node) {
+    if super::history::on_phone_receipt(shared, phone, &node) {
+        return;
+    }
     match node.tag.as_str() {
         "message" => receive_message(shared, phone, &node),
         "receipt" if node.attr("type") == Some("retry") => resend(shared, phone, &node),
@@ -240,9 +264,6 @@ pub(super) fn receive(shared: &Shared, phone: &str, node: Node) {
 fn receive_message(shared: &Shared, phone: &str, node: &Node) {
     let Some(incoming) = parse_incoming(node, phone) else {
         return;
-    if super::history::on_phone_receipt(shared, phone, &node) {
-        return;
-    }
     };
     let decrypted = with_state(shared, phone, |s| {
         let duplicate = s
@@ -256,6 +277,8 @@ fn receive_message(shared: &Shared, phone: &str, node: &Node) {
             Ok(message) => {
                 // Copies of what our own companions sent are not inbox messages.
                 if !incoming.from_me {
+                    let media =
+                        super::phone_media::on_received(shared, phone, &incoming.id, &message);
                     s.inbox.push(InboxMessage {
                         id: incoming.id.clone(),
                         from: incoming.from.to_string(),
@@ -264,6 +287,7 @@ fn receive_message(shared: &Shared, phone: &str, node: &Node) {
                         timestamp: incoming.timestamp,
                         received_at: unix_now(),
                         read: false,
+                        media,
                     });
                     if s.inbox.len() > MAX_INBOX {
                         s.inbox.remove(0);
@@ -333,7 +357,9 @@ fn resend(shared: &Shared, phone: &str, receipt: &Node) {
         return;
     };
     let chat = Jid::parse(&to).unwrap_or_else(|_| Jid::phone(to.clone()));
-    let message = text_message(&text);
+    let message =
+        super::phone_media::sent_content(shared, phone, &id).unwrap_or_else(|| text_message(&text));
+    let kind = message.kind();
     let own_copy = device_sent(&chat, &message, None);
     let target = std::slice::from_ref(&device);
     let sealed = with_state(shared, phone, |s| {
@@ -346,8 +372,12 @@ fn resend(shared: &Shared, phone: &str, receipt: &Node) {
         .with_attr("from", device_jid(phone, 0))
         .with_attr("id", id.as_ref())
         .with_attr("t", unix_now())
-        .with_attr("type", "text")
-        .with_child(enc_node(&sealed.message).with_attr("count", count));
+        .with_attr("type", kind.stanza_type())
+        .with_child(
+            enc_node(&sealed.message)
+                .with_attr("count", count)
+                .with_opt_attr("mediatype", kind.enc_mediatype()),
+        );
     deliver(shared, &device.user, device.device, node);
 }
 

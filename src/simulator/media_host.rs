@@ -1,0 +1,491 @@
+//! The simulator's media host (§9 and §13.1 item 10 of the protocol notes): what `mmg.whatsapp.net`
+//! does for clients, on the simulator's own HTTP listener.
+//!
+//! - `media_conn` iq: a fresh upload `auth` token and the host (the address clients reached us on).
+//! - `POST /mms/{type}/{token}?auth=..&token=..`: stores the body (`enc ‖ mac`) as it is — the server
+//!   never holds a media key — after checking the auth token and that the path token is the body's
+//!   SHA-256 (`fileEncSha256`, base64url with or without padding). Answers `{url, direct_path}`.
+//! - `POST /newsletter/newsletter-{type}/{hash}?auth=..`: channel media, unencrypted; the hash is the
+//!   plaintext's SHA-256. Answers `{url, direct_path, handle}`.
+//! - `GET {direct_path}`: the stored bytes; the query (`ccb`, `oh`, `oe`, and whatever a client appends
+//!   such as `hash`, `mms-type`, `__wa-mms`) is ignored.
+//!
+//! Stored bytes are bounded in total; the oldest uploads are evicted first, after which their direct
+//! paths answer 404 (as expired media does on WhatsApp).
+
+use super::control::{error_response, json_response};
+use super::registry::unix_now;
+use crate::protocol::binary::Node;
+use crate::protocol::crypto::{constant_time_eq, random_bytes, sha256};
+use crate::protocol::jid::Jid;
+use crate::protocol::media::MediaType;
+use base64::Engine as _;
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full, Limited};
+use hyper::body::Body;
+use hyper::{Method, Request, Response, StatusCode};
+use serde_json::json;
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+
+/// Largest single upload, in bytes (also announced as `maxContentLengthBytes`).
+pub const MAX_UPLOAD: usize = 16 << 20;
+/// Most bytes kept across all uploads; older ones are evicted beyond it.
+pub const MAX_STORED: usize = 64 << 20;
+/// `ttl` of a `media_conn` answer: how long a client may cache the host list.
+const CONN_TTL: u64 = 300;
+/// `auth_ttl`: how long an upload token stays valid.
+const AUTH_TTL: u64 = 21_600;
+/// `max_buckets` of a `media_conn` answer (what WhatsApp sends; clients only store it).
+const MAX_BUCKETS: u32 = 12;
+/// Upload tokens remembered at once; the oldest is forgotten beyond it.
+const MAX_AUTHS: usize = 512;
+
+const BASE64URL: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+/// Size limits of a media host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaLimits {
+    /// Largest single upload.
+    pub max_upload: usize,
+    /// Most bytes stored in total.
+    pub max_stored: usize,
+}
+
+impl Default for MediaLimits {
+    fn default() -> Self {
+        MediaLimits {
+            max_upload: MAX_UPLOAD,
+            max_stored: MAX_STORED,
+        }
+    }
+}
+
+/// Where an upload was stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMedia {
+    /// `/v/t62.…/<id>.enc?ccb=…&oh=…&oe=…`, what a message's `directPath` carries.
+    pub direct_path: String,
+    /// `http://HOST{direct_path}`, what a message's `url` carries.
+    pub url: String,
+}
+
+/// Why the host refused an upload.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UploadError {
+    /// Larger than [`MediaLimits::max_upload`].
+    TooLarge,
+}
+
+struct Blob {
+    data: Bytes,
+    content_type: String,
+}
+
+#[derive(Default)]
+struct HostState {
+    /// Upload tokens handed out, with their expiry (Unix seconds), oldest first.
+    auths: VecDeque<(String, u64)>,
+    /// Stored bytes by direct path without its query.
+    blobs: HashMap<String, Blob>,
+    /// Keys of `blobs`, oldest first (eviction order).
+    order: VecDeque<String>,
+    stored_bytes: usize,
+    /// `host:port` clients reach the simulator on.
+    host: Option<String>,
+}
+
+/// The media host's state (one per simulator).
+pub(crate) struct MediaHost {
+    state: Mutex<HostState>,
+    limits: MediaLimits,
+}
+
+impl Default for MediaHost {
+    fn default() -> Self {
+        MediaHost::with_limits(MediaLimits::default())
+    }
+}
+
+impl MediaHost {
+    pub(crate) fn with_limits(limits: MediaLimits) -> MediaHost {
+        MediaHost {
+            state: Mutex::new(HostState::default()),
+            limits,
+        }
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, HostState> {
+        self.state.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Records the `host:port` clients reach the simulator on (the `Host` of their requests).
+    pub(crate) fn set_host(&self, host: &str) {
+        let host = host.trim();
+        let plausible = !host.is_empty()
+            && host.len() <= 255
+            && host.bytes().all(|b| b.is_ascii_graphic() && b != b'/');
+        if plausible {
+            self.lock().host = Some(host.to_string());
+        }
+    }
+
+    /// The `hostname` given to clients: `127.0.0.1:PORT` of the listener.
+    pub(crate) fn host(&self) -> String {
+        self.lock()
+            .host
+            .clone()
+            .unwrap_or_else(|| "127.0.0.1".to_string())
+    }
+
+    /// A fresh upload token. Like WhatsApp's it is standard base64 (with `+`, `/`, `=`), so a client
+    /// must URL-encode it in the query.
+    pub(crate) fn issue_auth(&self) -> String {
+        let token = base64::engine::general_purpose::STANDARD.encode(random_bytes::<30>());
+        let now = unix_now();
+        let mut state = self.lock();
+        state.auths.retain(|(_, expires)| *expires > now);
+        while state.auths.len() >= MAX_AUTHS {
+            state.auths.pop_front();
+        }
+        state.auths.push_back((token.clone(), now + AUTH_TTL));
+        token
+    }
+
+    fn auth_valid(&self, auth: &str) -> bool {
+        let now = unix_now();
+        self.lock().auths.iter().any(|(token, expires)| {
+            *expires > now && constant_time_eq(token.as_bytes(), auth.as_bytes())
+        })
+    }
+
+    /// `<iq type="result"><media_conn auth ttl auth_ttl max_buckets><host hostname/></media_conn></iq>`.
+    pub(crate) fn media_conn_reply(&self, id: &str) -> Node {
+        let conn = Node::new("media_conn")
+            .with_attr("auth", self.issue_auth())
+            .with_attr("ttl", CONN_TTL)
+            .with_attr("auth_ttl", AUTH_TTL)
+            .with_attr("max_buckets", MAX_BUCKETS)
+            .with_child(
+                Node::new("host")
+                    .with_attr("hostname", self.host())
+                    .with_attr("maxContentLengthBytes", self.limits.max_upload),
+            );
+        Node::new("iq")
+            .with_attr("from", Jid::server_jid())
+            .with_attr("type", "result")
+            .with_attr("id", id)
+            .with_child(conn)
+    }
+
+    /// Stores `data` under a fresh direct path for media of upload type `kind` (`image`, …).
+    pub(crate) fn store(
+        &self,
+        kind: &str,
+        data: Bytes,
+        content_type: &str,
+    ) -> Result<StoredMedia, UploadError> {
+        if data.len() > self.limits.max_upload || data.len() > self.limits.max_stored {
+            return Err(UploadError::TooLarge);
+        }
+        let id = BASE64URL.encode(random_bytes::<18>());
+        let object = format!("/v/{}/{id}.enc", path_class(kind));
+        let expires = unix_now() + 30 * 24 * 3600;
+        let oh = BASE64URL.encode(&sha256(object.as_bytes())[..12]);
+        let direct_path = format!("{object}?ccb=11-4&oh=01_{oh}&oe={expires:X}&_nc_sid=5e03e0");
+        let mut state = self.lock();
+        while state.stored_bytes + data.len() > self.limits.max_stored {
+            let Some(oldest) = state.order.pop_front() else {
+                break;
+            };
+            if let Some(blob) = state.blobs.remove(&oldest) {
+                state.stored_bytes -= blob.data.len();
+            }
+        }
+        state.stored_bytes += data.len();
+        state.order.push_back(object.clone());
+        state.blobs.insert(
+            object,
+            Blob {
+                data,
+                content_type: content_type.to_string(),
+            },
+        );
+        let url = format!(
+            "http://{}{direct_path}",
+            state.host.as_deref().unwrap_or("127.0.0.1")
+        );
+        Ok(StoredMedia { direct_path, url })
+    }
+
+    /// The bytes stored at `path` (a direct path; its query is ignored) and their content type.
+    pub(crate) fn fetch(&self, path: &str) -> Option<(Bytes, String)> {
+        let object = path.split('?').next().unwrap_or_default();
+        self.lock()
+            .blobs
+            .get(object)
+            .map(|b| (b.data.clone(), b.content_type.clone()))
+    }
+
+    /// Bytes stored right now (all uploads still held).
+    #[cfg(test)]
+    pub(crate) fn stored_bytes(&self) -> usize {
+        self.lock().stored_bytes
+    }
+}
+
+/// The `t62.*` class of a direct path; WhatsApp's differ by media type (the number has no meaning to
+/// clients, which treat the direct path as opaque).
+fn path_class(kind: &str) -> &'static str {
+    match kind {
+        "image" => "t62.7118-24",
+        "video" => "t62.7161-24",
+        "audio" => "t62.7114-24",
+        "document" => "t62.7119-24",
+        "md-msg-hist" | "md-app-state" => "t62.36145-24",
+        _ => "t62.15575-24",
+    }
+}
+
+/// True for the paths the media host serves.
+pub(crate) fn is_media_path(path: &str) -> bool {
+    path.starts_with("/mms/") || path.starts_with("/newsletter/") || path.starts_with("/v/")
+}
+
+/// One query parameter, percent-decoded (`+` is a space, as in forms).
+fn query_param(query: &str, name: &str) -> Option<String> {
+    query.split('&').find_map(|pair| {
+        let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+        (key == name).then(|| percent_decode(value))
+    })
+}
+
+fn percent_decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while let Some(&b) = bytes.get(i) {
+        let hex = bytes
+            .get(i + 1..i + 3)
+            .and_then(|h| std::str::from_utf8(h).ok())
+            .and_then(|h| u8::from_str_radix(h, 16).ok());
+        match (b, hex) {
+            (b'%', Some(v)) => {
+                out.push(v);
+                i += 3;
+            }
+            (b'+', _) => {
+                out.push(b' ');
+                i += 1;
+            }
+            _ => {
+                out.push(b);
+                i += 1;
+            }
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Serves one media request (see the module docs).
+pub(crate) async fn handle<B>(host: &MediaHost, req: Request<B>) -> Response<Full<Bytes>>
+where
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<Box<dyn std::error::Error + Send + Sync>>,
+{
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or_default().to_string();
+    // Embedded without `Simulator::serve` and before any WebSocket: learn our address from the client.
+    let request_host = req
+        .headers()
+        .get(hyper::header::HOST)
+        .and_then(|h| h.to_str().ok());
+    let host_unknown = host.lock().host.is_none();
+    if let (Some(h), true) = (request_host, host_unknown) {
+        host.set_host(h);
+    }
+    let method = req.method().clone();
+    if path.starts_with("/v/") {
+        if method != Method::GET && method != Method::HEAD {
+            return method_not_allowed();
+        }
+        return match host.fetch(&path) {
+            Some((data, content_type)) => {
+                let body = if method == Method::HEAD {
+                    Bytes::new()
+                } else {
+                    data.clone()
+                };
+                let mut response = Response::new(Full::new(body));
+                let headers = response.headers_mut();
+                if let Ok(v) = hyper::header::HeaderValue::from_str(&content_type) {
+                    headers.insert(hyper::header::CONTENT_TYPE, v);
+                }
+                headers.insert(hyper::header::CONTENT_LENGTH, data.len().into());
+                response
+            }
+            None => error_response(
+                StatusCode::NOT_FOUND,
+                "MEDIA_NOT_FOUND",
+                "no media at this path",
+            ),
+        };
+    }
+    if method != Method::POST {
+        return method_not_allowed();
+    }
+    let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+    let (kind, token, plain) = match segments.as_slice() {
+        ["mms", kind, token] if is_upload_type(kind) => {
+            (kind.to_string(), token.to_string(), false)
+        }
+        ["newsletter", kind, hash] => match kind.strip_prefix("newsletter-") {
+            Some(kind) if is_upload_type(kind) => (kind.to_string(), hash.to_string(), true),
+            _ => return unknown_type(),
+        },
+        _ => return unknown_type(),
+    };
+    let auth = query_param(&query, "auth").unwrap_or_default();
+    if !host.auth_valid(&auth) {
+        return error_response(
+            StatusCode::UNAUTHORIZED,
+            "BAD_AUTH",
+            "missing, unknown or expired auth token (ask media_conn for one)",
+        );
+    }
+    let declared = req
+        .headers()
+        .get(hyper::header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<usize>().ok());
+    if declared.is_some_and(|n| n > host.limits.max_upload) {
+        return too_large();
+    }
+    let content_type = req
+        .headers()
+        .get(hyper::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| plain && v.len() <= 100)
+        .unwrap_or("application/octet-stream")
+        .to_string();
+    let body = match Limited::new(req.into_body(), host.limits.max_upload)
+        .collect()
+        .await
+    {
+        Ok(collected) => collected.to_bytes(),
+        Err(_) => return too_large(),
+    };
+    let expected = BASE64URL
+        .decode(token.trim_end_matches('='))
+        .unwrap_or_default();
+    if !constant_time_eq(&sha256(&body), &expected) {
+        return error_response(
+            StatusCode::BAD_REQUEST,
+            "HASH_MISMATCH",
+            "the path token is not the base64url SHA-256 of the body",
+        );
+    }
+    match host.store(&kind, body, &content_type) {
+        Ok(stored) => {
+            let mut answer = json!({ "url": stored.url, "direct_path": stored.direct_path });
+            if plain {
+                answer["handle"] = json!(BASE64URL.encode(random_bytes::<24>()));
+            }
+            json_response(StatusCode::OK, &answer)
+        }
+        Err(UploadError::TooLarge) => too_large(),
+    }
+}
+
+fn is_upload_type(kind: &str) -> bool {
+    MediaType::ALL.iter().any(|t| t.upload_path() == kind)
+}
+
+fn unknown_type() -> Response<Full<Bytes>> {
+    error_response(
+        StatusCode::NOT_FOUND,
+        "ROUTE_NOT_FOUND",
+        "unknown media upload path",
+    )
+}
+
+fn method_not_allowed() -> Response<Full<Bytes>> {
+    error_response(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "METHOD_NOT_ALLOWED",
+        "uploads are POST, downloads GET",
+    )
+}
+
+fn too_large() -> Response<Full<Bytes>> {
+    error_response(
+        StatusCode::PAYLOAD_TOO_LARGE,
+        "MEDIA_TOO_LARGE",
+        "upload larger than the host accepts (see maxContentLengthBytes) or unreadable",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn oldest_uploads_are_evicted_beyond_the_total() {
+        let host = MediaHost::with_limits(MediaLimits {
+            max_upload: 100,
+            max_stored: 250,
+        });
+        let first = host
+            .store("image", Bytes::from(vec![1u8; 100]), "x")
+            .unwrap();
+        let second = host
+            .store("image", Bytes::from(vec![2u8; 100]), "x")
+            .unwrap();
+        assert_eq!(host.stored_bytes(), 200);
+        let third = host
+            .store("video", Bytes::from(vec![3u8; 100]), "x")
+            .unwrap();
+        assert_eq!(host.stored_bytes(), 200);
+        assert!(host.fetch(&first.direct_path).is_none());
+        assert_eq!(host.fetch(&second.direct_path).unwrap().0[0], 2);
+        assert_eq!(host.fetch(&third.direct_path).unwrap().0[0], 3);
+        assert!(third.direct_path.starts_with("/v/t62.7161-24/"));
+        assert_eq!(
+            host.store("image", Bytes::from(vec![0u8; 101]), "x"),
+            Err(UploadError::TooLarge)
+        );
+    }
+
+    #[test]
+    fn auth_tokens_are_the_issued_ones() {
+        let host = MediaHost::default();
+        let token = host.issue_auth();
+        assert!(host.auth_valid(&token));
+        assert!(!host.auth_valid(""));
+        assert!(!host.auth_valid(&format!("{token}x")));
+    }
+
+    #[test]
+    fn query_values_are_percent_decoded() {
+        let q = "auth=ab%2Bc%3D%3D&token=x&plus=a+b";
+        assert_eq!(query_param(q, "auth").as_deref(), Some("ab+c=="));
+        assert_eq!(query_param(q, "plus").as_deref(), Some("a b"));
+        assert_eq!(query_param(q, "missing"), None);
+        assert_eq!(percent_decode("%zz%4"), "%zz%4");
+    }
+
+    #[test]
+    fn media_conn_names_the_host_and_a_valid_auth() {
+        let host = MediaHost::default();
+        host.set_host("127.0.0.1:4567");
+        let reply = host.media_conn_reply("m1");
+        let conn = reply.child("media_conn").unwrap();
+        assert!(host.auth_valid(conn.attr("auth").unwrap()));
+        assert_eq!(conn.attr("ttl"), Some("300"));
+        assert_eq!(
+            conn.child("host").and_then(|h| h.attr("hostname")),
+            Some("127.0.0.1:4567")
+        );
+    }
+}
