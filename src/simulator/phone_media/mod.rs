@@ -10,19 +10,19 @@
 //! Receiving: a phone that gets a media message downloads it by direct path, checks `fileEncSha256`,
 //! the MAC and `fileSha256`, and keeps the plaintext for `GET /sim/phones/{phone}/media/{id}`.
 
+mod message;
+
 use super::control::{error_response, json_response};
 use super::phone_messages::{send_content, PhoneSendError};
 use super::Shared;
 use crate::protocol::crypto::{random_bytes, sha256};
-use crate::protocol::media::{self, MediaKeys, MediaType};
-use crate::protocol::proto::generated::message::{
-    AudioMessage, DocumentMessage, FutureProofMessage, ImageMessage, StickerMessage, VideoMessage,
-};
+use crate::protocol::media::{self, MediaKeys};
 use crate::protocol::proto::generated::Message;
 use base64::Engine as _;
 use bytes::Bytes;
 use http_body_util::Full;
 use hyper::{Method, Response, StatusCode};
+use message::{download_fields, media_message, Download, Kind, Outgoing, Uploaded};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
@@ -133,79 +133,6 @@ impl PhoneMedia {
     }
 }
 
-/// The media kinds a phone sends.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Image,
-    Video,
-    Audio,
-    Document,
-    Sticker,
-}
-
-impl Kind {
-    fn parse(name: &str) -> Option<Kind> {
-        Some(match name {
-            "image" => Kind::Image,
-            "video" => Kind::Video,
-            "audio" => Kind::Audio,
-            "document" => Kind::Document,
-            "sticker" => Kind::Sticker,
-            _ => return None,
-        })
-    }
-
-    /// What a mimetype suggests when `mediaType` is not given.
-    fn from_mimetype(mimetype: &str) -> Kind {
-        match mimetype.split('/').next().unwrap_or_default() {
-            "image" => Kind::Image,
-            "video" => Kind::Video,
-            "audio" => Kind::Audio,
-            _ => Kind::Document,
-        }
-    }
-
-    fn media_type(self) -> MediaType {
-        match self {
-            Kind::Image => MediaType::Image,
-            Kind::Video => MediaType::Video,
-            Kind::Audio => MediaType::Audio,
-            Kind::Document => MediaType::Document,
-            Kind::Sticker => MediaType::Sticker,
-        }
-    }
-
-    fn default_mimetype(self) -> &'static str {
-        match self {
-            Kind::Image => "image/jpeg",
-            Kind::Video => "video/mp4",
-            Kind::Audio => "audio/ogg; codecs=opus",
-            Kind::Document => "application/octet-stream",
-            Kind::Sticker => "image/webp",
-        }
-    }
-}
-
-/// A file a phone is about to send.
-struct Outgoing {
-    kind: Kind,
-    bytes: Vec<u8>,
-    mimetype: String,
-    filename: Option<String>,
-    caption: Option<String>,
-}
-
-/// The fields every media message carries, after encryption and upload.
-struct Uploaded {
-    url: String,
-    direct_path: String,
-    media_key: Vec<u8>,
-    file_sha256: Vec<u8>,
-    file_enc_sha256: Vec<u8>,
-    file_length: u64,
-    media_key_timestamp: i64,
-}
-
 /// Encrypts `file` with a fresh media key and stores it on the simulator's media host.
 fn encrypt_and_upload(shared: &Shared, file: &Outgoing) -> Result<Uploaded, String> {
     let media_key = random_bytes::<32>();
@@ -227,195 +154,6 @@ fn encrypt_and_upload(shared: &Shared, file: &Outgoing) -> Result<Uploaded, Stri
         file_enc_sha256: encrypted.file_enc_sha256.to_vec(),
         file_length: encrypted.file_length,
         media_key_timestamp: i64::try_from(super::registry::unix_now()).unwrap_or_default(),
-    })
-}
-
-/// The message proto for an uploaded file.
-fn media_message(file: &Outgoing, up: Uploaded) -> Message {
-    let mimetype = Some(file.mimetype.clone());
-    let caption = file.caption.clone().filter(|c| !c.is_empty());
-    match file.kind {
-        Kind::Image => Message {
-            image_message: Some(Box::new(ImageMessage {
-                url: Some(up.url),
-                mimetype,
-                caption,
-                file_sha256: Some(up.file_sha256),
-                file_length: Some(up.file_length),
-                media_key: Some(up.media_key),
-                file_enc_sha256: Some(up.file_enc_sha256),
-                direct_path: Some(up.direct_path),
-                media_key_timestamp: Some(up.media_key_timestamp),
-                ..Default::default()
-            })),
-            ..Default::default()
-        },
-        Kind::Video => Message {
-            video_message: Some(Box::new(VideoMessage {
-                url: Some(up.url),
-                mimetype,
-                caption,
-                file_sha256: Some(up.file_sha256),
-                file_length: Some(up.file_length),
-                media_key: Some(up.media_key),
-                file_enc_sha256: Some(up.file_enc_sha256),
-                direct_path: Some(up.direct_path),
-                media_key_timestamp: Some(up.media_key_timestamp),
-                ..Default::default()
-            })),
-            ..Default::default()
-        },
-        Kind::Audio => Message {
-            audio_message: Some(Box::new(AudioMessage {
-                url: Some(up.url),
-                mimetype,
-                file_sha256: Some(up.file_sha256),
-                file_length: Some(up.file_length),
-                media_key: Some(up.media_key),
-                file_enc_sha256: Some(up.file_enc_sha256),
-                direct_path: Some(up.direct_path),
-                media_key_timestamp: Some(up.media_key_timestamp),
-                ..Default::default()
-            })),
-            ..Default::default()
-        },
-        Kind::Sticker => Message {
-            sticker_message: Some(Box::new(StickerMessage {
-                url: Some(up.url),
-                mimetype,
-                file_sha256: Some(up.file_sha256),
-                file_length: Some(up.file_length),
-                media_key: Some(up.media_key),
-                file_enc_sha256: Some(up.file_enc_sha256),
-                direct_path: Some(up.direct_path),
-                media_key_timestamp: Some(up.media_key_timestamp),
-                ..Default::default()
-            })),
-            ..Default::default()
-        },
-        Kind::Document => {
-            let name = file.filename.clone().unwrap_or_else(|| "file".to_string());
-            let document = Message {
-                document_message: Some(Box::new(DocumentMessage {
-                    url: Some(up.url),
-                    mimetype,
-                    title: Some(name.clone()),
-                    file_sha256: Some(up.file_sha256),
-                    file_length: Some(up.file_length),
-                    media_key: Some(up.media_key),
-                    file_name: Some(name),
-                    file_enc_sha256: Some(up.file_enc_sha256),
-                    direct_path: Some(up.direct_path),
-                    media_key_timestamp: Some(up.media_key_timestamp),
-                    caption: caption.clone(),
-                    ..Default::default()
-                })),
-                ..Default::default()
-            };
-            if caption.is_some() {
-                Message {
-                    document_with_caption_message: Some(Box::new(FutureProofMessage {
-                        message: Some(Box::new(document)),
-                    })),
-                    ..Default::default()
-                }
-            } else {
-                document
-            }
-        }
-    }
-}
-
-/// The download fields of a media message, whichever kind it is.
-struct Download<'a> {
-    kind: &'static str,
-    media_type: MediaType,
-    direct_path: Option<&'a str>,
-    url: Option<&'a str>,
-    media_key: Option<&'a [u8]>,
-    file_sha256: Option<&'a [u8]>,
-    file_enc_sha256: Option<&'a [u8]>,
-    file_length: Option<u64>,
-    mimetype: Option<&'a str>,
-    filename: Option<&'a str>,
-    caption: Option<&'a str>,
-}
-
-fn download_fields(message: &Message) -> Option<Download<'_>> {
-    let m = message.unwrapped();
-    if let Some(i) = &m.image_message {
-        return Some(Download {
-            kind: "image",
-            media_type: MediaType::Image,
-            direct_path: i.direct_path.as_deref(),
-            url: i.url.as_deref(),
-            media_key: i.media_key.as_deref(),
-            file_sha256: i.file_sha256.as_deref(),
-            file_enc_sha256: i.file_enc_sha256.as_deref(),
-            file_length: i.file_length,
-            mimetype: i.mimetype.as_deref(),
-            filename: None,
-            caption: i.caption.as_deref(),
-        });
-    }
-    if let Some(v) = m.video_message.as_ref().or(m.ptv_message.as_ref()) {
-        return Some(Download {
-            kind: "video",
-            media_type: MediaType::Video,
-            direct_path: v.direct_path.as_deref(),
-            url: v.url.as_deref(),
-            media_key: v.media_key.as_deref(),
-            file_sha256: v.file_sha256.as_deref(),
-            file_enc_sha256: v.file_enc_sha256.as_deref(),
-            file_length: v.file_length,
-            mimetype: v.mimetype.as_deref(),
-            filename: None,
-            caption: v.caption.as_deref(),
-        });
-    }
-    if let Some(a) = &m.audio_message {
-        return Some(Download {
-            kind: "audio",
-            media_type: MediaType::Audio,
-            direct_path: a.direct_path.as_deref(),
-            url: a.url.as_deref(),
-            media_key: a.media_key.as_deref(),
-            file_sha256: a.file_sha256.as_deref(),
-            file_enc_sha256: a.file_enc_sha256.as_deref(),
-            file_length: a.file_length,
-            mimetype: a.mimetype.as_deref(),
-            filename: None,
-            caption: None,
-        });
-    }
-    if let Some(d) = &m.document_message {
-        return Some(Download {
-            kind: "document",
-            media_type: MediaType::Document,
-            direct_path: d.direct_path.as_deref(),
-            url: d.url.as_deref(),
-            media_key: d.media_key.as_deref(),
-            file_sha256: d.file_sha256.as_deref(),
-            file_enc_sha256: d.file_enc_sha256.as_deref(),
-            file_length: d.file_length,
-            mimetype: d.mimetype.as_deref(),
-            filename: d.file_name.as_deref(),
-            caption: d.caption.as_deref(),
-        });
-    }
-    let s = m.sticker_message.as_ref()?;
-    Some(Download {
-        kind: "sticker",
-        media_type: MediaType::Sticker,
-        direct_path: s.direct_path.as_deref(),
-        url: s.url.as_deref(),
-        media_key: s.media_key.as_deref(),
-        file_sha256: s.file_sha256.as_deref(),
-        file_enc_sha256: s.file_enc_sha256.as_deref(),
-        file_length: s.file_length,
-        mimetype: s.mimetype.as_deref(),
-        filename: None,
-        caption: None,
     })
 }
 
@@ -669,7 +407,6 @@ fn fetch(url: &str) -> Result<(Vec<u8>, Option<String>, Option<String>), String>
         .map(str::to_string);
     Ok((bytes, content_type, name))
 }
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -684,35 +421,6 @@ mod tests {
         assert_eq!(Kind::from_mimetype("image/png"), Kind::Image);
         assert_eq!(Kind::from_mimetype("application/pdf"), Kind::Document);
         assert_eq!(Kind::parse("gif"), None);
-    }
-
-    #[test]
-    fn a_document_with_a_caption_is_wrapped_like_baileys_does() {
-        let file = Outgoing {
-            kind: Kind::Document,
-            bytes: vec![1, 2, 3],
-            mimetype: "application/pdf".into(),
-            filename: Some("a.pdf".into()),
-            caption: Some("see".into()),
-        };
-        let up = Uploaded {
-            url: "u".into(),
-            direct_path: "/v/x".into(),
-            media_key: vec![0; 32],
-            file_sha256: vec![1; 32],
-            file_enc_sha256: vec![2; 32],
-            file_length: 3,
-            media_key_timestamp: 1,
-        };
-        let m = media_message(&file, up);
-        assert!(m.document_message.is_none());
-        let d = download_fields(&m).unwrap();
-        assert_eq!(
-            (d.kind, d.filename, d.caption),
-            ("document", Some("a.pdf"), Some("see"))
-        );
-        assert_eq!(m.kind().enc_mediatype(), Some("document"));
-        assert_eq!(m.kind().stanza_type(), "media");
     }
 
     #[test]
