@@ -102,6 +102,9 @@ pub(super) async fn route(
     if let Some(response) = super::phone_messages::control_route(shared, method, &segments, body) {
         return response;
     }
+    if let Some(response) = super::app_state::control_route(shared, method, &segments, body) {
+        return response;
+    }
     if let Some(response) = super::history::control_route(shared, method, &segments, body) {
         return response;
     }

@@ -71,6 +71,8 @@ pub(super) fn answer_iq(shared: &Shared, conn: ConnId, node: &Node) -> Option<No
                 None => shared.registry.upload_keys(conn, node),
             };
             if accepted {
+                // A newly linked companion gets the app state key first, then its history.
+                super::app_state::after_key_upload(shared, conn);
                 // A newly linked companion gets its history once its keys are on the server.
                 super::history::after_key_upload(shared, conn);
                 reply(id, "result")
@@ -93,6 +95,7 @@ pub(super) fn answer_iq(shared: &Shared, conn: ConnId, node: &Node) -> Option<No
             reply(id, "result").with_child(privacy_settings())
         }
         ("w:m", "set") if node.child("media_conn").is_some() => shared.media.media_conn_reply(id),
+        ("w:sync:app:state", "set") => super::app_state::answer_sync(shared, conn, id, node),
         ("blocklist", "get") => reply(id, "result").with_child(Node::new("list")),
         ("md", "set") if node.child("remove-companion-device").is_some() => {
             // The companion logs itself out: forget it; the registry then ends this connection.

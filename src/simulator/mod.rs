@@ -9,6 +9,7 @@
 //! - [`registry`]: accounts, linked devices and live connections.
 //! - `session`, `iq`, `wire`: one client connection; `control`: the `/sim/` routes.
 
+mod app_state;
 mod calls;
 mod channels;
 mod control;
@@ -63,6 +64,8 @@ pub(crate) struct Shared {
     calls: calls::CallBook,
     /// Simulated groups and the phones' group inboxes (`groups`).
     groups: groups::GroupBook,
+    /// App state keys, patches and versions per account (`app_state`).
+    app_state: app_state::AppStateBook,
     /// Uploaded media (`media_host`).
     media: media_host::MediaHost,
     /// Media the simulated phones received, decrypted (`phone_media`).
@@ -97,6 +100,7 @@ impl Simulator {
                 phones: phone_messages::PhoneMessaging::default(),
                 calls: calls::CallBook::default(),
                 groups: groups::GroupBook::default(),
+                app_state: app_state::AppStateBook::default(),
                 media: media_host::MediaHost::default(),
                 phone_media: phone_media::PhoneMedia::default(),
                 history: history::HistoryBook::default(),

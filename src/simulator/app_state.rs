@@ -1,0 +1,615 @@
+//! App state sync on the simulated server and phones (§12 part 2). Each account's phone holds one app
+//! state key and hands it to every newly linked companion (a peer `protocolMessage`
+//! `APP_STATE_SYNC_KEY_SHARE` from device 0, right after the companion's first prekey upload). A chat
+//! change made through the control API is written by the phone as a real encrypted, MAC'd patch of the
+//! right collection; the server keeps the patches in order and tells the companions
+//! (`<notification type="server_sync">`), which then fetch them with
+//! `<iq xmlns="w:sync:app:state">`. Patches are served inline, never as external blobs; a first sync
+//! (`return_snapshot="true"`) gets every patch from version 1 instead of a snapshot, which both
+//! whatsmeow and Baileys accept. Companions may upload patches too; the phone checks them with its key.
+
+use super::control::{error_response, json_response};
+use super::phone_messages;
+use super::registry::{unix_now, ConnId};
+use super::routing::{deliver, device_jid};
+use super::Shared;
+use crate::engine::message_id::new_message_id;
+use crate::engine::send::{apply_bundles, devices_without_session, enc_node, encrypt_for_devices};
+use crate::protocol::app_state::{
+    decode_patch, encode_patch, is_collection, CollectionState, MutationKeys, MutationSpec,
+};
+use crate::protocol::binary::Node;
+use crate::protocol::crypto::random_bytes;
+use crate::protocol::jid::Jid;
+use crate::protocol::proto::generated::message::protocol_message::Type as ProtocolType;
+use crate::protocol::proto::generated::message::{
+    AppStateSyncKey, AppStateSyncKeyData, AppStateSyncKeyFingerprint, AppStateSyncKeyId,
+    AppStateSyncKeyShare, ProtocolMessage,
+};
+use crate::protocol::proto::generated::{SyncdPatch, SyncdVersion};
+use crate::protocol::proto::{Message, ProtoMessage};
+use bytes::Bytes;
+use http_body_util::Full;
+use hyper::{Method, Response, StatusCode};
+use serde::Deserialize;
+use serde_json::json;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Mutex;
+
+/// Most patches one sync answer carries; the rest follow with `has_more_patches`.
+const PATCHES_PER_ANSWER: usize = 50;
+/// Most patches a collection keeps (a simulated account never needs more).
+const MAX_PATCHES: usize = 10_000;
+
+/// One collection on the server: its patches in version order (patch `i` has version `i + 1`), and
+/// the phone's own view of it (to write the next patch).
+#[derive(Default)]
+struct Collection {
+    patches: Vec<SyncdPatch>,
+    phone_state: CollectionState,
+}
+
+/// An account's app state: the phone's key and the collections.
+struct AccountSync {
+    key_id: Vec<u8>,
+    key_data: [u8; 32],
+    key_created_ms: i64,
+    collections: BTreeMap<String, Collection>,
+    /// (device, identity) of the companions the key went to.
+    shared_with: HashSet<(u16, [u8; 32])>,
+    /// Sync answers still to spoil (fault injection): their first patch gets a wrong patch MAC.
+    corrupt_answers: u32,
+    /// Sync requests answered.
+    fetches: u64,
+}
+
+impl AccountSync {
+    fn new() -> AccountSync {
+        // Key ids on real accounts are six bytes, the first four zero.
+        let tail: [u8; 2] = random_bytes();
+        AccountSync {
+            key_id: vec![0, 0, 0, 0, tail[0], tail[1]],
+            key_data: random_bytes(),
+            key_created_ms: now_ms(),
+            collections: BTreeMap::new(),
+            shared_with: HashSet::new(),
+            corrupt_answers: 0,
+            fetches: 0,
+        }
+    }
+
+    fn keys(&self) -> MutationKeys {
+        MutationKeys::expand(&self.key_data)
+    }
+
+    fn version(&self, name: &str) -> u64 {
+        self.collections
+            .get(name)
+            .map_or(0, |c| c.patches.len() as u64)
+    }
+}
+
+/// Every account's app state.
+#[derive(Default)]
+pub(crate) struct AppStateBook {
+    accounts: Mutex<HashMap<String, AccountSync>>,
+}
+
+impl AppStateBook {
+    fn with<T>(&self, phone: &str, f: impl FnOnce(&mut AccountSync) -> T) -> T {
+        let mut accounts = self.accounts.lock().unwrap_or_else(|e| e.into_inner());
+        f(accounts
+            .entry(phone.to_string())
+            .or_insert_with(AccountSync::new))
+    }
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(unix_now().saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// Called after a device uploaded prekeys: a companion that has not had the key yet gets it.
+pub(super) fn after_key_upload(shared: &Shared, conn: ConnId) {
+    let Some((phone, device)) = shared.registry.logged_in_as(conn) else {
+        return;
+    };
+    let identity = {
+        let inner = shared.registry.lock();
+        inner
+            .accounts
+            .get(&phone)
+            .and_then(|a| a.devices.get(&device))
+            .map(|d| d.identity_public)
+    };
+    let Some(identity) = identity else { return };
+    let first = shared
+        .app_state
+        .with(&phone, |a| a.shared_with.insert((device, identity)));
+    if first {
+        if let Err(e) = send_key_share(shared, &phone, device) {
+            log::info!(
+                "simulator: phone {phone} cannot share its app state key with {device}: {e}"
+            );
+        }
+    }
+}
+
+/// The phone sends its app state key to its companion `device`; returns the message id.
+pub(crate) fn send_key_share(shared: &Shared, phone: &str, device: u16) -> Result<String, String> {
+    let raw_id = shared
+        .registry
+        .lock()
+        .accounts
+        .get(phone)
+        .map(|a| a.phone.raw_id)
+        .ok_or("no such phone")?;
+    let (key_id, key_data, created) = shared.app_state.with(phone, |a| {
+        (a.key_id.clone(), a.key_data.to_vec(), a.key_created_ms)
+    });
+    let share = AppStateSyncKeyShare {
+        keys: vec![AppStateSyncKey {
+            key_id: Some(AppStateSyncKeyId {
+                key_id: Some(key_id),
+            }),
+            key_data: Some(AppStateSyncKeyData {
+                key_data: Some(key_data),
+                fingerprint: Some(AppStateSyncKeyFingerprint {
+                    raw_id: Some(raw_id),
+                    current_index: Some(0),
+                    device_indexes: vec![0],
+                }),
+                timestamp: Some(created),
+            }),
+        }],
+    };
+    let message = Message {
+        protocol_message: Some(Box::new(ProtocolMessage {
+            r#type: Some(ProtocolType::AppStateSyncKeyShare as i32),
+            app_state_sync_key_share: Some(share),
+            ..Default::default()
+        })),
+        ..Default::default()
+    };
+    send_peer_message(shared, phone, device, &message)
+}
+
+/// Encrypts `message` from the phone to its own `device` and delivers it as a peer message.
+fn send_peer_message(
+    shared: &Shared,
+    phone: &str,
+    device: u16,
+    message: &Message,
+) -> Result<String, String> {
+    let target = vec![device_jid(phone, device)];
+    let bundle = {
+        let inner = shared.registry.lock();
+        let mut keys = inner
+            .accounts
+            .get(phone)
+            .and_then(|a| a.devices.get(&device))
+            .map(|d| d.keys.clone())
+            .ok_or("no such device")?;
+        // Signed prekey only: the device's one-time prekeys stay for its contacts.
+        keys.one_time.clear();
+        Node::new("iq")
+            .with_child(Node::new("list").with_child(keys.take_bundle(target[0].clone())))
+    };
+    let sealed = phone_messages::with_phone_store(shared, phone, |store| {
+        if !devices_without_session(store, &target)
+            .map_err(|e| e.to_string())?
+            .is_empty()
+        {
+            apply_bundles(store, &bundle).map_err(|e| e.to_string())?;
+        }
+        encrypt_for_devices(store, message, message, &target, phone).map_err(|e| e.to_string())
+    })
+    .ok_or("no such phone")??;
+    let sealed = sealed
+        .into_iter()
+        .next()
+        .ok_or("no session with the device")?;
+    let id = new_message_id(phone, unix_now());
+    let node = Node::new("message")
+        .with_attr("from", device_jid(phone, 0))
+        .with_attr("id", id.as_str())
+        .with_attr("t", unix_now())
+        .with_attr("type", "text")
+        .with_attr("category", "peer")
+        .with_child(enc_node(&sealed.message));
+    deliver(shared, phone, device, node);
+    Ok(id)
+}
+
+/// A chat change made on the phone. Absent fields stay as they are.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct ChatChange {
+    /// Seconds to mute for; 0 unmutes; -1 mutes for ever.
+    pub mute: Option<i64>,
+    pub pin: Option<bool>,
+    pub archive: Option<bool>,
+    /// Mark the chat read (true) or unread (false).
+    pub read: Option<bool>,
+}
+
+/// The chat JID a control-API chat names: a phone number (`+` allowed) or a full JID.
+fn chat_jid(chat: &str) -> Option<String> {
+    if let Ok(jid) = Jid::parse(chat) {
+        if jid.is_user() || jid.is_group() {
+            return Some(jid.to_non_ad().to_string());
+        }
+    }
+    let digits = chat.trim_start_matches('+');
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| Jid::phone(digits).to_string())
+}
+
+/// The records a change writes, in the order WhatsApp Web writes them.
+fn specs_of(chat: &str, change: &ChatChange) -> Vec<MutationSpec> {
+    let now = now_ms();
+    let now_secs = i64::try_from(unix_now()).unwrap_or(i64::MAX);
+    let mut specs = Vec::new();
+    if let Some(secs) = change.mute {
+        let until = match secs {
+            0 => None,
+            s if s < 0 => Some(-1),
+            s => Some(now.saturating_add(s.saturating_mul(1000))),
+        };
+        specs.push(MutationSpec::mute(chat, until, now));
+    }
+    if let Some(archived) = change.archive {
+        specs.push(MutationSpec::archive(chat, archived, now_secs, now));
+        // Archiving unpins (as WhatsApp Web and whatsmeow's BuildArchive do).
+        if archived && change.pin != Some(true) {
+            specs.push(MutationSpec::pin(chat, false, now));
+        }
+    }
+    if let Some(pinned) = change.pin {
+        specs.push(MutationSpec::pin(chat, pinned, now));
+    }
+    if let Some(read) = change.read {
+        specs.push(MutationSpec::mark_read(chat, read, now_secs, now));
+    }
+    specs
+}
+
+/// The phone applies `change` to `chat`: one patch per collection touched, then every companion is
+/// told. Returns the new version of each collection written.
+pub(crate) fn change_chat(
+    shared: &Shared,
+    phone: &str,
+    chat: &str,
+    change: &ChatChange,
+) -> Vec<(String, u64)> {
+    let specs = specs_of(chat, change);
+    let mut by_collection: BTreeMap<&'static str, Vec<MutationSpec>> = BTreeMap::new();
+    for spec in specs {
+        by_collection.entry(spec.collection).or_default().push(spec);
+    }
+    let written: Vec<(String, u64)> = shared.app_state.with(phone, |account| {
+        let keys = account.keys();
+        let key_id = account.key_id.clone();
+        let mut written = Vec::new();
+        for (name, specs) in by_collection {
+            let collection = account.collections.entry(name.to_string()).or_default();
+            if collection.patches.len() >= MAX_PATCHES {
+                log::warn!("simulator: {phone} {name} holds {MAX_PATCHES} patches; change dropped");
+                continue;
+            }
+            let (patch, outcome) = encode_patch(
+                name,
+                &collection.phone_state,
+                &keys,
+                &key_id,
+                &specs,
+                random_bytes::<16>,
+            );
+            outcome.apply_to(&mut collection.phone_state);
+            collection.patches.push(patch);
+            written.push((name.to_string(), outcome.version));
+        }
+        written
+    });
+    for (name, version) in &written {
+        notify_companions(shared, phone, None, name, *version);
+    }
+    written
+}
+
+/// `<notification type="server_sync"><collection name version/></notification>` to every companion
+/// of `phone` except `skip`.
+fn notify_companions(shared: &Shared, phone: &str, skip: Option<u16>, name: &str, version: u64) {
+    let devices: Vec<u16> = shared
+        .registry
+        .phone(phone)
+        .map(|v| v.devices.iter().map(|d| d.device).collect())
+        .unwrap_or_default();
+    for device in devices.into_iter().filter(|d| Some(*d) != skip && *d != 0) {
+        let node = Node::new("notification")
+            .with_attr("from", Jid::phone(phone))
+            .with_attr("type", "server_sync")
+            .with_attr("id", format!("sync-{name}-{version}-{device}"))
+            .with_attr("t", unix_now())
+            .with_child(
+                Node::new("collection")
+                    .with_attr("name", name)
+                    .with_attr("version", version),
+            );
+        deliver(shared, phone, device, node);
+    }
+}
+
+fn iq_reply(id: &str) -> Node {
+    Node::new("iq")
+        .with_attr("from", Jid::server_jid())
+        .with_attr("type", "result")
+        .with_attr("id", id)
+}
+
+/// Answers `<iq xmlns="w:sync:app:state" type="set"><sync><collection …/>…</sync></iq>` from `conn`:
+/// for each collection the patches after the asked version, or stores a patch the device uploads.
+pub(super) fn answer_sync(shared: &Shared, conn: ConnId, id: &str, node: &Node) -> Node {
+    let Some((phone, device)) = shared.registry.logged_in_as(conn) else {
+        return super::iq::error_reply(id, 401, "not-authorized");
+    };
+    let Some(sync) = node.child("sync") else {
+        return super::iq::error_reply(id, 400, "bad-request");
+    };
+    let mut answer = Node::new("sync");
+    let mut uploaded = Vec::new();
+    for asked in sync.children().iter().filter(|c| c.tag == "collection") {
+        let name = asked.attr_text("name").unwrap_or_default().into_owned();
+        let since: u64 = asked.attr_parse("version").unwrap_or(0);
+        let reply = if !is_collection(&name) {
+            collection_error(&name, 400, "bad-request")
+        } else if let Some(patch) = asked.child("patch").and_then(Node::content_bytes) {
+            match upload_patch(shared, &phone, &name, since, patch) {
+                Ok(version) => {
+                    uploaded.push((name.clone(), version));
+                    Node::new("collection")
+                        .with_attr("name", name.as_str())
+                        .with_attr("version", version)
+                }
+                Err(reply) => reply,
+            }
+        } else {
+            serve_patches(shared, &phone, &name, since)
+        };
+        answer.push_child(reply);
+    }
+    for (name, version) in uploaded {
+        notify_companions(shared, &phone, Some(device), &name, version);
+    }
+    iq_reply(id).with_child(answer)
+}
+
+fn collection_error(name: &str, code: u16, text: &str) -> Node {
+    Node::new("collection")
+        .with_attr("name", name)
+        .with_attr("type", "error")
+        .with_child(
+            Node::new("error")
+                .with_attr("code", code)
+                .with_attr("text", text),
+        )
+}
+
+/// The patches of `name` after version `since` (at most [`PATCHES_PER_ANSWER`]).
+fn serve_patches(shared: &Shared, phone: &str, name: &str, since: u64) -> Node {
+    shared.app_state.with(phone, |account| {
+        account.fetches += 1;
+        let version = account.version(name);
+        let start = usize::try_from(since.min(version)).unwrap_or(usize::MAX);
+        let all = account
+            .collections
+            .get(name)
+            .map(|c| c.patches.as_slice())
+            .unwrap_or_default();
+        let batch = all.get(start..).unwrap_or_default();
+        let more = batch.len() > PATCHES_PER_ANSWER;
+        let batch = &batch[..batch.len().min(PATCHES_PER_ANSWER)];
+        let spoil = !batch.is_empty() && account.corrupt_answers > 0;
+        if spoil {
+            account.corrupt_answers -= 1;
+        }
+        let patches = Node::new("patches").with_children(batch.iter().enumerate().map(|(i, p)| {
+            let mut p = p.clone();
+            if spoil && i == 0 {
+                if let Some(mac) = p.patch_mac.as_mut().and_then(|m| m.first_mut()) {
+                    *mac ^= 0x01;
+                }
+            }
+            Node::new("patch").with_bytes(p.encode_to_vec())
+        }));
+        let served = since.max(start as u64) + batch.len() as u64;
+        let mut collection = Node::new("collection")
+            .with_attr("name", name)
+            .with_attr("version", served);
+        if more {
+            collection.set_attr("has_more_patches", "true");
+        }
+        collection.with_child(patches)
+    })
+}
+
+/// A device uploads the next patch of `name` (it must build on the newest version, else 409 with
+/// the patches it missed). The phone checks it with the account key and follows it.
+fn upload_patch(
+    shared: &Shared,
+    phone: &str,
+    name: &str,
+    since: u64,
+    bytes: &[u8],
+) -> Result<u64, Node> {
+    let Ok(mut patch) = SyncdPatch::decode(bytes) else {
+        return Err(collection_error(name, 400, "bad-request"));
+    };
+    let current = shared.app_state.with(phone, |a| a.version(name));
+    if since != current {
+        let mut conflict = serve_patches(shared, phone, name, since);
+        conflict.set_attr("type", "error");
+        conflict.push_child(
+            Node::new("error")
+                .with_attr("code", 409)
+                .with_attr("text", "conflict"),
+        );
+        return Err(conflict);
+    }
+    shared.app_state.with(phone, |account| {
+        let version = current + 1;
+        patch.version = Some(SyncdVersion {
+            version: Some(version),
+        });
+        let (key_id, keys) = (account.key_id.clone(), account.keys());
+        let keys_for = move |id: &[u8]| (id == key_id.as_slice()).then(|| keys.clone());
+        let collection = account.collections.entry(name.to_string()).or_default();
+        match decode_patch(name, &patch, &collection.phone_state, &keys_for) {
+            Ok(outcome) => {
+                outcome.apply_to(&mut collection.phone_state);
+                collection.patches.push(patch);
+                Ok(version)
+            }
+            Err(e) => {
+                log::info!("simulator: {phone} refuses an uploaded {name} patch: {e}");
+                Err(collection_error(name, 400, "bad-request"))
+            }
+        }
+    })
+}
+
+/// The app state control routes (`docs/simulator.md`), or `None` when `segments` is none of them.
+pub(super) fn control_route(
+    shared: &Shared,
+    method: &Method,
+    segments: &[&str],
+    body: &[u8],
+) -> Option<Response<Full<Bytes>>> {
+    let not_found = || error_response(StatusCode::NOT_FOUND, "PHONE_NOT_FOUND", "no such phone");
+    let (phone, rest) = match segments {
+        ["phones", phone, "app-state", rest @ ..] => (*phone, rest),
+        _ => return None,
+    };
+    if shared.registry.phone(phone).is_none() {
+        return Some(not_found());
+    }
+    Some(match (method, rest) {
+        (&Method::POST, ["chats", chat]) => {
+            let change: ChatChange = match serde_json::from_slice(body) {
+                Ok(c) => c,
+                Err(e) => {
+                    return Some(error_response(
+                        StatusCode::BAD_REQUEST,
+                        "INVALID_JSON",
+                        &e.to_string(),
+                    ))
+                }
+            };
+            let Some(jid) = chat_jid(chat) else {
+                return Some(error_response(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_CHAT",
+                    "a phone number or a user or group JID",
+                ));
+            };
+            let written = change_chat(shared, phone, &jid, &change);
+            if written.is_empty() {
+                return Some(error_response(
+                    StatusCode::BAD_REQUEST,
+                    "NOTHING_TO_CHANGE",
+                    "give at least one of mute, pin, archive, read",
+                ));
+            }
+            let versions: serde_json::Map<String, serde_json::Value> =
+                written.into_iter().map(|(n, v)| (n, json!(v))).collect();
+            json_response(
+                StatusCode::OK,
+                &json!({ "chat": jid, "versions": versions }),
+            )
+        }
+        (&Method::GET, []) => {
+            let view = shared.app_state.with(phone, |a| {
+                let versions: serde_json::Map<String, serde_json::Value> = a
+                    .collections
+                    .iter()
+                    .map(|(n, c)| (n.clone(), json!(c.patches.len())))
+                    .collect();
+                let key_id: String = a.key_id.iter().map(|b| format!("{b:02x}")).collect();
+                let mut shared_with: Vec<u16> = a.shared_with.iter().map(|(d, _)| *d).collect();
+                shared_with.sort_unstable();
+                json!({
+                    "keyId": key_id,
+                    "versions": versions,
+                    "fetches": a.fetches,
+                    "keySharedWith": shared_with,
+                })
+            });
+            json_response(StatusCode::OK, &view)
+        }
+        (&Method::POST, ["corrupt-next"]) => {
+            let pending = shared.app_state.with(phone, |a| {
+                a.corrupt_answers += 1;
+                a.corrupt_answers
+            });
+            json_response(StatusCode::OK, &json!({ "corruptAnswers": pending }))
+        }
+        _ => return None,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chats_are_numbers_or_jids() {
+        assert_eq!(
+            chat_jid("+15550001111").as_deref(),
+            Some("15550001111@s.whatsapp.net")
+        );
+        assert_eq!(
+            chat_jid("15550001111@s.whatsapp.net").as_deref(),
+            Some("15550001111@s.whatsapp.net")
+        );
+        assert_eq!(
+            chat_jid("120363000000000001@g.us").as_deref(),
+            Some("120363000000000001@g.us")
+        );
+        assert_eq!(chat_jid("bob"), None);
+        assert_eq!(chat_jid(""), None);
+    }
+
+    #[test]
+    fn a_change_writes_records_in_their_collections() {
+        let chat = "15550001111@s.whatsapp.net";
+        let change = ChatChange {
+            mute: Some(3600),
+            archive: Some(true),
+            ..Default::default()
+        };
+        let specs = specs_of(chat, &change);
+        let kinds: Vec<(&str, &str)> = specs
+            .iter()
+            .map(|s| (s.collection, s.index[0].as_str()))
+            .collect();
+        assert_eq!(
+            kinds,
+            [
+                ("regular_high", "mute"),
+                ("regular_low", "archive"),
+                ("regular_low", "pin_v1")
+            ]
+        );
+        let unmute = specs_of(
+            chat,
+            &ChatChange {
+                mute: Some(0),
+                ..Default::default()
+            },
+        );
+        assert_eq!(
+            unmute[0].value.mute_action.as_ref().map(|m| m.muted()),
+            Some(false)
+        );
+        assert!(specs_of(chat, &ChatChange::default()).is_empty());
+    }
+}
