@@ -24,6 +24,7 @@ mod media_host;
 pub mod phone;
 mod phone_media;
 mod phone_messages;
+mod presence;
 pub mod registry;
 mod routing;
 mod session;
@@ -66,6 +67,8 @@ pub(crate) struct Shared {
     groups: groups::GroupBook,
     /// App state keys, patches and versions per account (`app_state`).
     app_state: app_state::AppStateBook,
+    /// Presence, presence subscriptions and chat states (`presence`).
+    presence: presence::PresenceBook,
     /// Uploaded media (`media_host`).
     media: media_host::MediaHost,
     /// Media the simulated phones received, decrypted (`phone_media`).
@@ -101,6 +104,7 @@ impl Simulator {
                 calls: calls::CallBook::default(),
                 groups: groups::GroupBook::default(),
                 app_state: app_state::AppStateBook::default(),
+                presence: presence::PresenceBook::default(),
                 media: media_host::MediaHost::default(),
                 phone_media: phone_media::PhoneMedia::default(),
                 history: history::HistoryBook::default(),

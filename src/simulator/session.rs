@@ -135,6 +135,7 @@ pub(super) async fn serve<S>(
     if let Err(e) = outcome {
         log::debug!("simulator: connection {conn_id} ended: {e}");
     }
+    super::presence::connection_ended(&shared, conn_id);
     shared.registry.disconnect(conn_id);
     conn.close().await;
 }
@@ -207,6 +208,7 @@ where
                     }
                     continue;
                 }
+                super::presence::observe(shared, conn_id, &node);
                 if let Some(reply) = super::groups::on_stanza(shared, conn_id, &node) {
                     conn.send(&reply).await?;
                     continue;
