@@ -304,6 +304,8 @@ impl Chats {
     /// Records a decrypted message inside the engine's transaction: a received-history row (and
     /// its webhook) for messages from the peer, and the chat message either way (copies sent by
     /// our own phone count as sent, without unread). Private chats with phone numbers only.
+    /// Media messages keep their kind and description, and their bytes when the download
+    /// succeeded; a reaction only changes the message it reacts to.
     pub fn record_received_in(
         &self,
         app: &App,
@@ -311,37 +313,54 @@ impl Chats {
         client_id: &str,
         message: &ReceivedMessage,
     ) -> Result<(), Error> {
-        let Some(text) = message.text.as_deref() else {
+        if let Some(reaction) = &message.reaction {
+            let (target, sender) = (&reaction.target_id, &message.from.user);
+            Store::set_chat_reaction_in(txn, client_id, target, sender, &reaction.emoji)?;
             return Ok(());
+        }
+        let media = message.media.as_ref();
+        let Some(text) = message.text.as_deref().or(media.map(|_| "")) else {
+            return Ok(());
+        };
+        let note = media.map(|m| webhook_events::MediaNote {
+            kind: m.kind.name(),
+            mimetype: &m.mimetype,
+            filename: m.filename.as_deref(),
+            downloaded: m.bytes.is_some(),
+        });
+        let record_history = |sender: &str| match &note {
+            Some(note) => {
+                (app.history).record_received_media_in(txn, client_id, sender, text, note)
+            }
+            None => app.history.record_received_in(txn, client_id, sender, text),
         };
         if !message.chat.is_phone_user() || message.chat.user.is_empty() {
             // Groups, broadcasts, channels and LID chats are not private phone chats.
             if !message.from_me {
-                let sender = format!("{}@c.us", message.from.user);
-                app.history
-                    .record_received_in(txn, client_id, &sender, text)?;
+                record_history(&format!("{}@c.us", message.from.user))?;
             }
             return Ok(());
         }
         let chat = message.chat.user.as_str();
         if !message.from_me {
-            let sender = format!("{chat}@c.us");
-            app.history
-                .record_received_in(txn, client_id, &sender, text)?;
+            record_history(&format!("{chat}@c.us"))?;
         }
         let record = ChatMessageRecord {
             id: message.id.clone(),
             from_me: message.from_me,
             body: text.to_string(),
             timestamp: message.timestamp,
-            kind: "chat".into(),
+            kind: media.map_or("chat", |m| m.kind.name()).into(),
             ack: if message.from_me {
                 "server"
             } else {
                 "delivered"
             }
             .into(),
-            media: None,
+            media: media.map(|m| MediaInfo {
+                mimetype: m.mimetype.clone(),
+                filename: m.filename.clone(),
+            }),
             reactions: Vec::new(),
             read: false,
             sent_row: None,
@@ -349,7 +368,10 @@ impl Chats {
         let name = (!message.from_me)
             .then_some(message.push_name.as_deref())
             .flatten();
-        Store::record_chat_message_in(txn, client_id, chat, name, &record)?;
+        let added = Store::record_chat_message_in(txn, client_id, chat, name, &record)?;
+        if let (true, Some(bytes)) = (added, media.and_then(|m| m.bytes.as_deref())) {
+            Store::put_chat_media_in(txn, client_id, &message.id, bytes)?;
+        }
         Ok(())
     }
 
@@ -456,15 +478,30 @@ fn on_event(app: &App, client_id: &str, event: EngineEvent) {
         EngineEvent::MessageReceived(m) => {
             // Its `message_received` webhook was queued in the committed transaction.
             outbox_signal().notify_waiters();
-            let Some(text) = m.text.as_deref() else {
-                return;
-            };
             let peer = if m.chat.is_phone_user() {
                 format!("{}@c.us", m.chat.user)
             } else {
                 Jid::to_string(&m.chat)
             };
             let ts_ms = i64::try_from(m.timestamp.saturating_mul(1000)).unwrap_or_default();
+            if let Some(r) = &m.reaction {
+                let sender = format!("{}@c.us", m.from.user);
+                app.live.publish_for_client(&app.store, client_id, |owner| {
+                    LiveEvent::reaction(
+                        owner,
+                        client_id,
+                        &peer,
+                        &r.target_id,
+                        &r.emoji,
+                        &sender,
+                        ts_ms,
+                    )
+                });
+                return;
+            }
+            let Some(text) = m.text.as_deref().or(m.media.as_ref().map(|_| "")) else {
+                return;
+            };
             app.live.publish_for_client(&app.store, client_id, |owner| {
                 LiveEvent::message(owner, client_id, &peer, m.from_me, Some(&m.id), text, ts_ms)
             });

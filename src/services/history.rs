@@ -273,6 +273,29 @@ impl History {
         Ok(row)
     }
 
+    /// [`History::record_received_in`] for a media message: the row shows the caption (or
+    /// `[kind]` without one) and the `message_received` event describes the media.
+    pub fn record_received_media_in(
+        &self,
+        txn: &redb::WriteTransaction,
+        client_id: &str,
+        sender: &str,
+        caption: &str,
+        media: &webhook_events::MediaNote<'_>,
+    ) -> Result<ReceivedRecord, Error> {
+        let shown = match (caption.is_empty(), media.filename) {
+            (false, _) => caption.to_string(),
+            (true, Some(name)) => format!("[{}] {name}", media.kind),
+            (true, None) => format!("[{}]", media.kind),
+        };
+        let row = self.received_row(client_id, sender, &shown)?;
+        let at = row.received_ms;
+        let event = webhook_events::media_received(client_id, sender, caption, at, media);
+        let row = Store::append_history_in(txn, row, self.shared.config.storage.max_history_rows)?;
+        Store::enqueue_webhook_in(txn, client_id, event, at)?;
+        Ok(row)
+    }
+
     fn received_row(
         &self,
         client_id: &str,

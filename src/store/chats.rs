@@ -242,6 +242,37 @@ impl Store {
         Ok(())
     }
 
+    /// Sets `sender`'s reaction on a message inside the caller's transaction: replaces the sender's
+    /// earlier reaction, an empty `reaction` removes it. Returns the message's chat, or None when
+    /// the message is not stored (reactions to unknown messages are dropped).
+    pub fn set_chat_reaction_in(
+        txn: &WriteTransaction,
+        client_id: &str,
+        message_id: &str,
+        sender: &str,
+        reaction: &str,
+    ) -> StoreResult<Option<String>> {
+        let ids = txn.open_table(MESSAGE_IDS)?;
+        let Some(at) = get_json::<(&str, &str), MessageLocation, _>(&ids, (client_id, message_id))?
+        else {
+            return Ok(None);
+        };
+        let mut messages = txn.open_table(MESSAGES)?;
+        let key = (client_id, at.chat.as_str(), at.seq);
+        let Some(mut message) = get_json::<_, ChatMessageRecord, _>(&messages, key)? else {
+            return Ok(None);
+        };
+        message.reactions.retain(|r| r.sender != sender);
+        if !reaction.is_empty() {
+            message.reactions.push(ReactionRecord {
+                reaction: reaction.to_string(),
+                sender: sender.to_string(),
+            });
+        }
+        messages.insert(key, encode(&message)?.as_slice())?;
+        Ok(Some(at.chat))
+    }
+
     /// The client's chats, most recent activity first.
     pub fn chats_of(&self, client_id: &str) -> StoreResult<Vec<ChatRecord>> {
         let txn = self.db.begin_read()?;
@@ -487,6 +518,41 @@ mod tests {
             .map(|m| m.id)
             .collect();
         assert_eq!(ids, ["B", "OLD"], "the newest two, in arrival order");
+    }
+
+    #[test]
+    fn reactions_replace_the_senders_earlier_one_and_empty_removes_it() {
+        let dir = TempDir::new();
+        let store = Store::open(dir.path()).unwrap();
+        record(&store, "c1", "111", &message("M", true, 1));
+        let react = |sender: &str, emoji: &str, id: &str| {
+            let txn = store.database().begin_write().unwrap();
+            let chat = Store::set_chat_reaction_in(&txn, "c1", id, sender, emoji).unwrap();
+            txn.commit().unwrap();
+            chat
+        };
+        assert_eq!(react("111", "👍", "M").as_deref(), Some("111"));
+        assert_eq!(react("222", "❤️", "M").as_deref(), Some("111"));
+        react("111", "😂", "M");
+        let reactions = |store: &Store| {
+            store.chat_messages("c1", "111", 1).unwrap()[0]
+                .reactions
+                .clone()
+        };
+        let now: Vec<(String, String)> = reactions(&store)
+            .into_iter()
+            .map(|r| (r.sender, r.reaction))
+            .collect();
+        assert_eq!(
+            now,
+            [
+                ("222".to_string(), "❤️".to_string()),
+                ("111".into(), "😂".into())
+            ]
+        );
+        react("222", "", "M");
+        assert_eq!(reactions(&store).len(), 1);
+        assert_eq!(react("111", "👍", "UNKNOWN"), None);
     }
 
     #[test]

@@ -121,6 +121,42 @@ pub fn message_received(
     build(MESSAGE_RECEIVED, data, Some(sender))
 }
 
+/// What a received media message carries, for its `message_received` event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaNote<'a> {
+    /// `image`, `video`, `audio`, `document` or `sticker`.
+    pub kind: &'a str,
+    pub mimetype: &'a str,
+    pub filename: Option<&'a str>,
+    /// False when the file could not be downloaded (the message is described, its bytes missing).
+    pub downloaded: bool,
+}
+
+/// A media message arrived: `message_received` (body = the caption, possibly empty) plus
+/// `hasMedia`, `mediaType`, `mimetype`, `filename` and `mediaDownloaded` (ours, docs/webhooks.md).
+pub fn media_received(
+    client_id: &str,
+    sender: &str,
+    caption: &str,
+    timestamp_ms: i64,
+    media: &MediaNote<'_>,
+) -> NewOutboxEvent {
+    let data = json!({
+        "from": display_number(sender),
+        "to": client_id,
+        "body": caption,
+        "message": caption,
+        "timestamp": timestamp_ms,
+        "type": "received_message",
+        "hasMedia": true,
+        "mediaType": media.kind,
+        "mimetype": media.mimetype,
+        "filename": media.filename,
+        "mediaDownloaded": media.downloaded,
+    });
+    build(MESSAGE_RECEIVED, data, Some(sender))
+}
+
 /// The client sent a message.
 pub fn message_sent(
     client_id: &str,
