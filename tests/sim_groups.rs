@@ -347,3 +347,59 @@ async fn control_api_changes_notify_and_sender_keys_follow_membership() {
     assert_eq!(status, 403, "leaving twice");
     sim.shutdown().await;
 }
+
+#[tokio::test]
+async fn channel_posts_reach_online_and_offline_followers() {
+    use chattu::engine::send::text_message;
+    use chattu::protocol::proto::{Message, ProtoMessage};
+    let sim = simulator().await;
+    let base = sim.http_base();
+    let (owner, online, offline) = ("15550007201", "15550007202", "15550007203");
+    let (co, cn, cf) = (
+        paired_creds(&sim, owner).await,
+        paired_creds(&sim, online).await,
+        paired_creds(&sim, offline).await,
+    );
+    let (status, created) = http(
+        "POST",
+        format!("{base}/sim/channels"),
+        Some(json!({ "owner": owner, "name": "News", "subscribers": [online, offline] })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let channel = Jid::parse(created["id"].as_str().unwrap()).unwrap();
+    let (mut admin, _) = login(&sim.ws_url(), sim.trusted_root(), &co).await;
+    let (mut follower, _) = login(&sim.ws_url(), sim.trusted_root(), &cn).await;
+
+    let post = Node::new("message")
+        .with_attr("to", channel.clone())
+        .with_attr("id", "NL1")
+        .with_attr("type", "text")
+        .with_child(
+            Node::new("plaintext").with_bytes(text_message("Hello followers").encode_to_vec()),
+        );
+    admin.send(&post).await.unwrap();
+    let ack = next_where(&mut admin, |n| n.tag == "ack").await;
+    assert!(!ack.has_attr("error"), "{ack}");
+    let server_id: u64 = ack.attr_parse("server_id").unwrap();
+
+    let check = |pushed: &Node| {
+        assert_eq!(pushed.attr_jid("from"), Some(channel.clone()));
+        assert_eq!(pushed.attr("type"), Some("text"));
+        assert_eq!(pushed.attr_parse::<u64>("server_id"), Some(server_id));
+        let bytes = pushed
+            .child("plaintext")
+            .and_then(Node::content_bytes)
+            .unwrap();
+        let message = Message::decode(bytes).unwrap();
+        assert_eq!(message.text(), Some("Hello followers"));
+    };
+    check(&next_where(&mut follower, |n| n.tag == "message").await);
+    // The follower that was away finds the post in its offline queue.
+    let (_, replayed) = login(&sim.ws_url(), sim.trusted_root(), &cf).await;
+    let queued: Vec<&Node> = replayed.iter().filter(|n| n.tag == "message").collect();
+    assert_eq!(queued.len(), 1, "{replayed:?}");
+    check(queued[0]);
+    assert_eq!(queued[0].attr("offline"), Some("1"));
+    sim.shutdown().await;
+}
