@@ -8,7 +8,7 @@
 //! - [`content`]: the `Message` protos for each kind and reading attachments and reactions out of
 //!   received ones.
 //! - [`outgoing`]: `send_media`, `send_group_media`, `send_channel_media`.
-//! - [`incoming`]: fetching a received attachment.
+//! - [`incoming`]: fetching a received attachment; [`reaction`]: sending a reaction.
 //!
 //! A received message's media is downloaded before the message is recorded; a failed download still
 //! records the message with the media described (kind, mimetype, filename, caption) but without bytes.
@@ -17,6 +17,7 @@ pub mod conn;
 pub mod content;
 mod incoming;
 mod outgoing;
+pub mod reaction;
 pub mod transfer;
 
 use crate::protocol::media::MediaType;
