@@ -237,7 +237,9 @@ impl Chats {
 
     /// Records a message this client sent to `chat` (digits) with WhatsApp id `message_id`: the
     /// sent-history row, its `message_sent` webhook and the chat message in ONE transaction, then
-    /// publishes the live `message` event.
+    /// publishes the live `message` event. A `pending` message (recorded before the send, as the
+    /// scheduler does) or a `failed` one queues no `message_sent`: whoever learns that it went
+    /// out queues it then (the scheduler, with the schedule's `sent`).
     pub fn record_sent(
         &self,
         client_id: &str,
@@ -272,7 +274,9 @@ impl Chats {
             .begin_write()
             .map_err(store_err)?;
         let row = Store::append_history_in(&txn, row, max_rows)?;
-        Store::enqueue_webhook_in(&txn, client_id, event, now)?;
+        if !matches!(status, "pending" | "failed") {
+            Store::enqueue_webhook_in(&txn, client_id, event, now)?;
+        }
         let message = ChatMessageRecord {
             id: message_id.to_string(),
             from_me: true,
@@ -513,6 +517,7 @@ fn on_event(app: &App, client_id: &str, event: EngineEvent) {
             app.chats.apply_ack(app, client_id, &id, "failed");
         }
         EngineEvent::UndecryptableMessage { .. } => {}
+        EngineEvent::HistorySynced(_) => {}
     }
 }
 

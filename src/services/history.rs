@@ -177,11 +177,16 @@ impl History {
             status: status.to_string(),
             sent_ms: self.shared.now_ms(),
         };
-        // The webhook event is queued in the same transaction as the row.
-        let event = webhook_events::message_sent(client_id, recipient, message, row.sent_ms);
+        // The webhook event is queued in the same transaction as the row; a send WhatsApp
+        // refused (`failed`) is kept in the history but was not sent, so it has no event.
         let max_rows = self.shared.config.storage.max_history_rows;
         let at = self.shared.now_ms();
-        let row = (self.shared.store).append_history_with_event(row, max_rows, event, at)?;
+        let row = if status == "failed" {
+            (self.shared.store).append_history(row, max_rows)?
+        } else {
+            let event = webhook_events::message_sent(client_id, recipient, message, row.sent_ms);
+            (self.shared.store).append_history_with_event(row, max_rows, event, at)?
+        };
         let id = row.id.to_string();
         let live = LiveEvent::message(
             &client.owner,

@@ -4,6 +4,7 @@
 //! (compare-and-set). redb has a single writer, so a cancel (`pending → cancelled`, in
 //! schedules.rs) and a claim (`pending → sending`, here) can never both succeed.
 
+use super::outbox::NewOutboxEvent;
 use super::schedules::put_schedule;
 use super::{
     decode, get_json, next_id, tables, ScheduleRecord, ScheduleStatus, Store, StoreResult,
@@ -201,6 +202,18 @@ impl Store {
         id: u64,
         outcome: &SendingOutcome,
     ) -> StoreResult<Option<ScheduleRecord>> {
+        self.finish_sending_with_event(id, outcome, None)
+    }
+
+    /// [`Store::finish_sending`], queuing `sent_event` (the `message_sent` webhook) in the same
+    /// transaction when, and only when, the schedule moves to `sent`: a send WhatsApp refused
+    /// never announces itself as sent. The caller signals the outbox after a queued event.
+    pub fn finish_sending_with_event(
+        &self,
+        id: u64,
+        outcome: &SendingOutcome,
+        sent_event: Option<NewOutboxEvent>,
+    ) -> StoreResult<Option<ScheduleRecord>> {
         let mut txn = self.db.begin_write()?;
         // No fsync of its own: the next durable commit (the next claim, any other write, or
         // `persist_schedules`) carries it. Losing it in a crash leaves the schedule in
@@ -234,6 +247,9 @@ impl Store {
                     }
                     put_schedule(&txn, &new, Some(&old))?;
                     sending.remove(id)?;
+                    if let (SendingOutcome::Sent { sent_ms }, Some(event)) = (outcome, sent_event) {
+                        Store::enqueue_webhook_in(&txn, &new.client_id, event, *sent_ms)?;
+                    }
                     finished = Some(new);
                 }
             }

@@ -5,7 +5,9 @@
 
 use super::runner::TickReport;
 use super::sender::{ScheduledSender, ScheduledText, SendError};
+use crate::services::webhooks::events as webhook_events;
 use crate::services::Clock;
+use crate::store::outbox::outbox_signal;
 use crate::store::schedule_wheel::SendingOutcome;
 use crate::store::{ScheduleRecord, Store, StoreError};
 
@@ -128,7 +130,31 @@ impl Courier<'_> {
                 }
             }
         };
-        self.store.finish_sending(schedule.id, &outcome)?;
+        finish(self.store, schedule, &outcome)?;
         Ok(())
     }
+}
+
+/// Records how a send ended; a `sent` schedule's `message_sent` webhook is queued in that same
+/// transaction (so a send WhatsApp refused, or one never made, announces nothing).
+pub(super) fn finish(
+    store: &Store,
+    schedule: &ScheduleRecord,
+    outcome: &SendingOutcome,
+) -> Result<Option<ScheduleRecord>, StoreError> {
+    let event = match outcome {
+        SendingOutcome::Sent { sent_ms } => Some(webhook_events::message_sent(
+            &schedule.client_id,
+            &schedule.recipient,
+            &schedule.message,
+            *sent_ms,
+        )),
+        SendingOutcome::Failed { .. } => None,
+    };
+    let queued = event.is_some();
+    let finished = store.finish_sending_with_event(schedule.id, outcome, event)?;
+    if queued && finished.is_some() {
+        outbox_signal().notify_waiters();
+    }
+    Ok(finished)
 }

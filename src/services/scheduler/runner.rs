@@ -127,7 +127,7 @@ impl Scheduler {
                     let sent = SendingOutcome::Sent {
                         sent_ms: self.clock.now_ms(),
                     };
-                    if self.store.finish_sending(schedule.id, &sent)?.is_some() {
+                    if super::delivery::finish(&self.store, &schedule, &sent)?.is_some() {
                         report.reconciled += 1;
                     }
                 }
