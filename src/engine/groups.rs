@@ -519,7 +519,9 @@ fn handle_group(
         attachment = attachment.or_else(|| super::media::content::attachment_of(&message));
         reaction = reaction.or_else(|| super::media::content::reaction_of(&message));
     }
-    if !got_skmsg {
+    // A retry answer carries the content pairwise (with a fresh SKDM) instead of an skmsg.
+    let has_content = text.is_some() || attachment.is_some() || reaction.is_some();
+    if !got_skmsg && !has_content {
         return Err(unreadable("no skmsg".into()));
     }
     if let (Some(attachment), None) = (&attachment, &media) {
@@ -527,7 +529,7 @@ fn handle_group(
         drop(txn);
         return Ok(GroupOutcome::NeedsMedia(Box::new(attachment.clone())));
     }
-    let received = ReceivedMessage {
+    let mut received = ReceivedMessage {
         id: id.to_string(),
         from: sender.clone(),
         chat: group.to_non_ad(),
@@ -538,7 +540,17 @@ fn handle_group(
         offline: node.has_attr("offline"),
         media: attachment.and(media),
         reaction,
+        sender_pn: None,
+        sender_lid: None,
     };
+    let alternate = super::lid::alternate_sender(node);
+    super::lid::identify_sender(
+        txn.txn(),
+        &setup.namespace,
+        alternate.as_ref(),
+        &mut received,
+    )
+    .map_err(store)?;
     seen_messages::mark_seen(txn.txn(), seen_key, unix_now()).map_err(|e| store(e.to_string()))?;
     setup.sink.record(txn.txn(), &received).map_err(store)?;
     txn.commit().map_err(|e| store(e.to_string()))?;

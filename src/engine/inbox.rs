@@ -19,6 +19,8 @@ use tokio::sync::mpsc;
 pub(super) enum Handled {
     Recorded(ReceivedMessage),
     Duplicate,
+    /// The phone's history sync, seeded into the chat list and committed.
+    History(super::history_sync::HistorySummary),
     /// It carries a file: nothing was committed; fetch the file, then handle it again with it.
     NeedsMedia(Box<super::media::content::Attachment>),
 }
@@ -61,6 +63,17 @@ pub(super) fn handle_incoming_with(
         Err(ReceiveError::Decrypt(SignalError::DuplicateMessage)) => return Ok(Handled::Duplicate),
         Err(e) => return Err(e),
     };
+    if incoming.from_me {
+        let now = unix_now();
+        if let Some(seeded) =
+            super::history_sync::apply_in(txn.txn(), &setup.namespace, &message, now)
+        {
+            let summary = seeded.map_err(store_err)?;
+            seen_messages::mark_seen(txn.txn(), key, now).map_err(|e| store_err(e.to_string()))?;
+            txn.commit().map_err(|e| store_err(e.to_string()))?;
+            return Ok(Handled::History(summary));
+        }
+    }
     let (media, reaction) = match super::media::content::attachment_of(&message) {
         Some(attachment) if media.is_none() => {
             // Downloads happen outside the transaction; the message decrypts again afterwards.
@@ -70,7 +83,7 @@ pub(super) fn handle_incoming_with(
         Some(_) => (media, None),
         None => (None, super::media::content::reaction_of(&message)),
     };
-    let received = ReceivedMessage {
+    let mut received = ReceivedMessage {
         id: incoming.id.clone(),
         from: incoming.from.clone(),
         chat: incoming.chat.clone(),
@@ -81,7 +94,16 @@ pub(super) fn handle_incoming_with(
         offline: incoming.offline,
         media,
         reaction,
+        sender_pn: None,
+        sender_lid: None,
     };
+    super::lid::identify_sender(
+        txn.txn(),
+        &setup.namespace,
+        incoming.alternate.as_ref(),
+        &mut received,
+    )
+    .map_err(store_err)?;
     seen_messages::mark_seen(txn.txn(), key, unix_now()).map_err(|e| store_err(e.to_string()))?;
     setup.sink.record(txn.txn(), &received).map_err(store_err)?;
     txn.commit().map_err(|e| store_err(e.to_string()))?;
@@ -128,6 +150,17 @@ pub(super) async fn receive_worker(
                 Some(delivery_receipt(&incoming))
             }
             Ok(Ok(Handled::Duplicate)) => Some(delivery_receipt(&incoming)),
+            Ok(Ok(Handled::History(summary))) => {
+                m.emit(EngineEvent::HistorySynced(summary));
+                let _ = m.write(super::history_sync::peer_receipt(
+                    &incoming.id,
+                    &incoming.from,
+                ));
+                Some(super::history_sync::hist_sync_receipt(
+                    &incoming.id,
+                    &own.phone,
+                ))
+            }
             Ok(Ok(Handled::NeedsMedia(_))) => None,
             Ok(Err(ReceiveError::Decrypt(SignalError::Store(e)))) => {
                 // Not acknowledged: the server delivers it again after the next login.

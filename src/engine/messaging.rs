@@ -76,6 +76,10 @@ pub struct ReceivedMessage {
     pub media: Option<super::media::ReceivedMedia>,
     /// Set when the message is a reaction to another message.
     pub reaction: Option<super::media::ReceivedReaction>,
+    /// The sender's phone-number account (`PHONE@s.whatsapp.net`), when known (see `engine::lid`).
+    pub sender_pn: Option<Jid>,
+    /// The sender's LID account (`LID@lid`), when known.
+    pub sender_lid: Option<Jid>,
 }
 
 /// Records decrypted messages in the caller's tables, inside the transaction that also holds the
@@ -108,6 +112,8 @@ pub enum EngineEvent {
     SendFailed { id: String, chat: Jid, code: u16 },
     /// An incoming message could not be decrypted; a retry receipt was sent.
     UndecryptableMessage { id: String, from: Jid },
+    /// The phone's history sync seeded the chat list (already committed; no message events).
+    HistorySynced(super::history_sync::HistorySummary),
 }
 
 /// A message the server accepted.
@@ -225,6 +231,7 @@ impl Messenger {
         if let Err(e) = super::inbox::prune_seen(&self.setup) {
             log::warn!("engine: cannot prune the seen-message table: {e}");
         }
+        super::lid::remember_own(&self.setup, &paired.phone, paired.lid.as_deref());
         let (out, rx) = mpsc::unbounded_channel();
         *lock(&self.link) = Some(Link {
             out,
@@ -390,6 +397,7 @@ impl Messenger {
         }
         let sid = format!("s{}", self.next_id.fetch_add(1, Ordering::Relaxed));
         let answer = self.iq(device_query(&[Jid::phone(user)], &sid)).await?;
+        self.remember_lids(&answer);
         let devices = parse_devices(&answer).remove(user).unwrap_or_default();
         self.devices.put(user, devices.clone());
         Ok(devices)
@@ -430,6 +438,8 @@ impl Messenger {
         message: crate::protocol::proto::Message,
         id: Option<&str>,
     ) -> Result<SentMessage, SendError> {
+        // A LID recipient is sent to under its phone number (its devices, its chat).
+        let to = &self.resolve_recipient(to).await?;
         let chat = match to.server {
             Server::Whatsapp | Server::LegacyUser if !to.user.is_empty() => {
                 Jid::phone(to.user.clone())

@@ -74,6 +74,7 @@ fn first_message(creds: &DeviceCreds, text: &str) -> Incoming {
         kind: Some(sealed.kind),
         ciphertext: sealed.bytes,
         offline: false,
+        alternate: None,
     }
 }
 

@@ -17,6 +17,8 @@ pub mod cred_store;
 pub mod creds;
 mod disconnect;
 pub mod groups;
+pub mod history_sync;
+pub mod lid;
 mod inbox;
 pub mod media;
 pub mod message_id;

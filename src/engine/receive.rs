@@ -27,6 +27,8 @@ pub struct Incoming {
     pub ciphertext: Vec<u8>,
     /// True when the server replays it from the offline queue.
     pub offline: bool,
+    /// The sender's other identity from `sender_lid`/`sender_pn` (see `engine::lid`).
+    pub alternate: Option<Jid>,
 }
 
 /// Why an incoming message could not be read.
@@ -79,6 +81,7 @@ pub fn parse_incoming(node: &Node, own_user: &str) -> Option<Incoming> {
             .map(<[u8]>::to_vec)
             .unwrap_or_default(),
         offline: node.has_attr("offline"),
+        alternate: super::lid::alternate_sender(node),
         from,
     })
 }

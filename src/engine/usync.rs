@@ -24,7 +24,11 @@ pub fn device_query(users: &[Jid], sid: &str) -> Node {
                 .with_attr("index", "0")
                 .with_attr("last", "true")
                 .with_children([
-                    Node::new("query").with_child(Node::new("devices").with_attr("version", "2")),
+                    // `<lid/>` too: every device fetch also teaches the PN ↔ LID mapping.
+                    Node::new("query").with_children([
+                        Node::new("devices").with_attr("version", "2"),
+                        Node::new("lid"),
+                    ]),
                     Node::new("list").with_children(list),
                 ]),
         )
