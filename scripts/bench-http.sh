@@ -14,6 +14,9 @@
 # Needs wrk (Debian: apt-get install wrk). The API limiter (100 requests per 15 minutes) is lifted
 # for the run with CHATTU_RATE_LIMITS_API_PER_15MIN; everything else is the default configuration,
 # including the access log line per request (written to a file here).
+#
+# CHATTU_BENCH_BIN_DIR=DIR skips the build and runs DIR/chattu and DIR/bare_hyper instead (to
+# compare two builds while the shared tree does not compile, or an older build against a newer).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +27,14 @@ ROUNDS=${4:-3}
 
 command -v wrk >/dev/null 2>&1 || { echo "wrk is missing: apt-get install wrk" >&2; exit 1; }
 
-cargo build --release --bin chattu --example bare_hyper >&2
+if [ -n "${CHATTU_BENCH_BIN_DIR:-}" ]; then
+    chattu_bin=$(realpath "$CHATTU_BENCH_BIN_DIR/chattu")
+    bare_bin=$(realpath "$CHATTU_BENCH_BIN_DIR/bare_hyper")
+else
+    cargo build --release --bin chattu --example bare_hyper >&2
+    chattu_bin=$(realpath ./target/release/chattu)
+    bare_bin=$(realpath ./target/release/examples/bare_hyper)
+fi
 
 tmp=$(mktemp -d)
 pids=()
@@ -64,10 +74,13 @@ run_wrk() {
 }
 
 # --- chattu: an account key created offline, then serve on a fresh data dir ---
+# Run from the temporary dir, so no ./config/chattu.toml is read: the built-in defaults apply.
+cd "$tmp"
 data="$tmp/data"
-key=$(echo "bench-password-1" | ./target/release/chattu user add bench --data-dir "$data" --password-stdin 2>/dev/null)
+key=$(echo "bench-password-1" | "$chattu_bin" user add bench --data-dir "$data" --password-stdin 2>"$tmp/user-add.log") \
+    || { echo "chattu user add failed:" >&2; cat "$tmp/user-add.log" >&2; exit 1; }
 CHATTU_RATE_LIMITS_API_PER_15MIN=4000000000 CHATTU_ADMIN_PASSWORD=bench-admin-1 \
-    ./target/release/chattu serve --listen 127.0.0.1:0 --data-dir "$data" >"$tmp/chattu.log" 2>&1 &
+    "$chattu_bin" serve --listen 127.0.0.1:0 --data-dir "$data" >"$tmp/chattu.log" 2>&1 &
 chattu_pid=$!
 pids+=("$chattu_pid")
 chattu_addr=$(listen_addr "$tmp/chattu.log")
@@ -77,10 +90,10 @@ status=$(curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: $key" "http://$ch
 [ "$status" = 200 ] || { echo "GET /api/profile answered $status" >&2; exit 1; }
 
 # --- bare hyper, alone and on chattu's connection layer ---
-./target/release/examples/bare_hyper 127.0.0.1:0 >"$tmp/bare.log" 2>&1 &
+"$bare_bin" 127.0.0.1:0 >"$tmp/bare.log" 2>&1 &
 pids+=("$!")
 bare_addr=$(listen_addr "$tmp/bare.log")
-./target/release/examples/bare_hyper 127.0.0.1:0 chattu-server >"$tmp/bare2.log" 2>&1 &
+"$bare_bin" 127.0.0.1:0 chattu-server >"$tmp/bare2.log" 2>&1 &
 pids+=("$!")
 layer_addr=$(listen_addr "$tmp/bare2.log")
 

@@ -1,4 +1,14 @@
 //! Accounts: API key and session authentication, profile, key reset, and account administration.
+//!
+//! Every change to an account record goes through this file and empties the [`CallerCache`]
+//! afterwards: code elsewhere that changes an account in the store must call
+//! [`Accounts::forget_cached_callers`] too.
+
+mod caller_cache;
+#[cfg(test)]
+mod caller_cache_tests;
+
+use caller_cache::CallerCache;
 
 use super::{secrets, validate};
 use super::{AuthVia, Caller, Error, Shared, User};
@@ -30,11 +40,16 @@ pub struct UserSummary {
 
 pub struct Accounts {
     shared: Shared,
+    /// Account keys that authenticated since the last account change (see caller_cache.rs).
+    callers: CallerCache,
 }
 
 impl Accounts {
     pub(super) fn new(shared: Shared) -> Accounts {
-        Accounts { shared }
+        Accounts {
+            shared,
+            callers: CallerCache::new(caller_cache::CAPACITY),
+        }
     }
 
     /// Resolves an `x-api-key` (account or client key). Unknown, malformed or disabled → AuthFailed.
@@ -42,8 +57,13 @@ impl Accounts {
         if !secrets::looks_like_key(key) {
             return Err(Error::AuthFailed);
         }
+        let key_digest = digest(key);
+        if let Some(caller) = self.callers.get(&key_digest, key) {
+            return Ok(caller);
+        }
+        let seen = self.callers.generation();
         // One read transaction for key, account and client (this runs on every API request).
-        let Some((record, client)) = self.shared.store.key_holder(&digest(key))? else {
+        let Some((record, client)) = self.shared.store.key_holder(&key_digest)? else {
             return Err(Error::AuthFailed);
         };
         let (stored_key, via) = match client {
@@ -57,10 +77,23 @@ impl Accounts {
         if !secrets::constant_time_eq(stored_key.as_bytes(), key.as_bytes()) || record.disabled {
             return Err(Error::AuthFailed);
         }
-        Ok(Caller {
+        let caller = Caller {
             user: User::from(&record),
             via,
-        })
+        };
+        self.callers.insert(seen, key_digest, key, &caller);
+        Ok(caller)
+    }
+
+    /// Empties the cache of authenticated account keys. Every account change in this file calls
+    /// it after writing; call it after changing an account record anywhere else.
+    pub fn forget_cached_callers(&self) {
+        self.callers.clear();
+    }
+
+    /// Account keys currently cached (for tests and diagnostics).
+    pub fn cached_callers(&self) -> usize {
+        self.callers.len()
     }
 
     /// Checks a username and password and opens a session; returns the caller and the token
@@ -169,6 +202,7 @@ impl Accounts {
                 false
             }
         })?;
+        self.callers.clear();
         match replaced {
             Some(true) => {
                 self.shared.live.recheck_credentials();
@@ -207,14 +241,12 @@ impl Accounts {
                 "You cannot disable your own account.".into(),
             ));
         }
-        let user = self
-            .shared
-            .store
-            .update_user(username, |u| {
-                u.disabled = disabled;
-                User::from(&*u)
-            })?
-            .ok_or_else(|| Error::NotFound("User".into()))?;
+        let user = self.shared.store.update_user(username, |u| {
+            u.disabled = disabled;
+            User::from(&*u)
+        });
+        self.callers.clear();
+        let user = user?.ok_or_else(|| Error::NotFound("User".into()))?;
         if disabled {
             self.shared.store.delete_sessions_of(username)?;
             self.shared.live.recheck_credentials();
@@ -300,23 +332,27 @@ impl Accounts {
     }
 
     pub fn set_plan_local(&self, username: &str, max_clients: u32) -> Result<User, Error> {
-        self.shared
-            .store
-            .update_user(username, |u| {
-                u.max_clients = max_clients;
-                User::from(&*u)
-            })?
-            .ok_or_else(|| Error::NotFound("User".into()))
+        let updated = self.shared.store.update_user(username, |u| {
+            u.max_clients = max_clients;
+            User::from(&*u)
+        });
+        // A cached caller carries the plan (max_clients): forget it.
+        self.callers.clear();
+        updated?.ok_or_else(|| Error::NotFound("User".into()))
     }
 
     /// Sets a password and ends the account's sessions.
     pub fn set_password_local(&self, username: &str, password: &str) -> Result<(), Error> {
         validate::password(password)?;
         let hash = self.shared.hashing.hash(password)?;
-        self.shared
+        let updated = self
+            .shared
             .store
-            .update_user(username, |u| u.password_hash = hash)?
-            .ok_or_else(|| Error::NotFound("User".into()))?;
+            .update_user(username, |u| u.password_hash = hash);
+        // The key stays valid, but a password change is when an owner reacts to a leak: every
+        // request re-reads the account from now on.
+        self.callers.clear();
+        updated?.ok_or_else(|| Error::NotFound("User".into()))?;
         self.shared.store.delete_sessions_of(username)?;
         self.shared.live.recheck_credentials();
         Ok(())
@@ -335,7 +371,9 @@ impl Accounts {
                 "The last admin account cannot be deleted.".into(),
             ));
         }
-        self.shared.store.delete_user(username)?;
+        let deleted = self.shared.store.delete_user(username);
+        self.callers.clear();
+        deleted?;
         self.shared.live.recheck_credentials();
         Ok(())
     }
