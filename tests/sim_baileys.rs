@@ -323,3 +323,27 @@ async fn baileys_read_receipt_reaches_the_phone() {
     assert!(run.success, "driver exit status\n{}", run.transcript());
     sim.shutdown().await;
 }
+
+/// App state sync, decoded by Baileys itself: the phone's key share reaches Baileys, and a mute and a
+/// pin the phone writes as syncd patches come out of Baileys as one `chats.update` (Baileys checks
+/// the value, index and patch MACs on every record it decodes).
+#[tokio::test(flavor = "multi_thread")]
+async fn baileys_applies_the_phones_mute_and_pin_from_app_state_patches() {
+    if !node_available("baileys_applies_the_phones_mute_and_pin_from_app_state_patches") {
+        return;
+    }
+    let sim = simulator().await;
+    let run = drive(&sim, &["--app-state"]).await;
+    assert_paired_and_logged_in(&sim, &run, Linking::Qr).await;
+    let key = run.passed("app-state-key");
+    assert_eq!(key["keyId"].as_str().map(str::len), Some(12), "{key}");
+    let change = run.passed("app-state-change");
+    assert_eq!(change["versions"]["regular_high"], 1, "{change}");
+    assert_eq!(change["versions"]["regular_low"], 1, "{change}");
+    let update = run.passed("app-state-chats-update");
+    assert_eq!(update["id"], format!("{PEER_PHONE}@s.whatsapp.net").as_str());
+    assert!(update["pinned"].as_u64().is_some_and(|t| t > 0), "{update}");
+    run.passed("done");
+    assert!(run.success, "driver exit status\n{}", run.transcript());
+    sim.shutdown().await;
+}

@@ -13,6 +13,10 @@
 // → Baileys sends a text to the peer phone, which must receive it decrypted → the peer phone sends a text
 // back, which Baileys must receive decrypted; Baileys' delivery receipt must reach
 // the phone (and with `--read-receipt`, once Baileys marks the text read, its read receipt).
+// `--app-state` (after the login, instead of the text exchange): Baileys must receive the phone's app state
+// key (APP_STATE_SYNC_KEY_SHARE), then the phone mutes and pins the peer's chat
+// (`POST /sim/phones/{phone}/app-state/chats/{chat}`); Baileys fetches and checks the syncd patches
+// itself and must emit the `chats.update` with the mute end and the pin.
 // `--pairing-only` stops after the login. `--by-code` links
 // by phone code instead of QR: Baileys asks for a code (`requestPairingCode`) and the phone types it
 // (`POST /sim/phones/{phone}/link-code`).
@@ -26,6 +30,7 @@ import {
   BufferJSON,
   DisconnectReason,
   Browsers,
+  proto,
 } from '@whiskeysockets/baileys'
 import pino from 'pino'
 
@@ -40,6 +45,7 @@ const args = process.argv.slice(2)
 const pairingOnly = args.includes('--pairing-only')
 const byCode = args.includes('--by-code')
 const readReceipt = args.includes('--read-receipt')
+const appState = args.includes('--app-state')
 const [wsUrl, controlUrl] = args.filter((a) => !a.startsWith('--'))
 if (!wsUrl || !controlUrl) {
   console.error('usage: node interop.mjs <ws url> <control url> [--pairing-only] [--by-code] [--read-receipt]')
@@ -83,7 +89,11 @@ function memoryAuthState() {
       const out = {}
       for (const id of ids) {
         const raw = data.get(key(type, id))
-        if (raw !== undefined) out[id] = JSON.parse(raw, BufferJSON.reviver)
+        if (raw === undefined) continue
+        out[id] = JSON.parse(raw, BufferJSON.reviver)
+        // As Baileys' own useMultiFileAuthState does: app state keys are protobuf objects whose JSON
+        // form holds base64 strings, so they are rebuilt with fromObject.
+        if (type === 'app-state-sync-key') out[id] = proto.Message.AppStateSyncKeyData.fromObject(out[id])
       }
       return out
     },
@@ -119,6 +129,7 @@ let socket
 /** Latest `connection.update` listeners fan out to whoever is waiting (the socket is recreated on 515). */
 const connectionWaiters = new Set()
 const messageWaiters = new Set()
+const chatUpdateWaiters = new Set()
 const closes = []
 
 function connect() {
@@ -136,6 +147,8 @@ function connect() {
     connectTimeoutMs: PATIENCE_MS,
     defaultQueryTimeoutMs: PATIENCE_MS,
     qrTimeout: PATIENCE_MS * 2,
+    // The app state case also has Baileys check the LT-hash of every patch against its snapshot MAC.
+    ...(appState ? { appStateMacVerification: { patch: true, snapshot: true } } : {}),
   })
   socket.ev.on('creds.update', (update) => Object.assign(auth.creds, update))
   socket.ev.on('connection.update', (update) => {
@@ -144,6 +157,9 @@ function connect() {
       closes.push({ statusCode: error?.output?.statusCode ?? null, message: error?.message ?? null })
     }
     for (const waiter of connectionWaiters) waiter(update)
+  })
+  socket.ev.on('chats.update', (updates) => {
+    for (const update of updates) for (const waiter of chatUpdateWaiters) waiter(update)
   })
   socket.ev.on('messages.upsert', ({ messages, type }) => {
     for (const message of messages) for (const waiter of messageWaiters) waiter(message, type)
@@ -320,6 +336,52 @@ async function exchangeText() {
   await step('peer-read', async () => ({ status: await peerSentStatus(receivedKey.id, ['read']) }))
 }
 
+/** The phone mutes and pins the peer's chat; Baileys decodes the app state patches and reports both. */
+async function appStateSync() {
+  await step('app-state-key', async () => {
+    const deadline = Date.now() + PATIENCE_MS
+    while (!auth.creds.myAppStateKeyId) {
+      if (Date.now() > deadline) throw new Error('Baileys never stored an app state key')
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    const { body } = await control('GET', `/sim/phones/${ACCOUNT_PHONE}/app-state`)
+    const keyId = Buffer.from(auth.creds.myAppStateKeyId, 'base64').toString('hex')
+    if (keyId !== body?.keyId) throw new Error(`Baileys holds key ${keyId}, the phone ${JSON.stringify(body)}`)
+    return { keyId }
+  })
+  const chat = `${PEER_PHONE}@s.whatsapp.net`
+  const seen = {}
+  const updated = waitFor('chats.update with the mute and the pin', (done) => {
+    const fn = (update) => {
+      if (update.id !== chat) return
+      Object.assign(seen, update)
+      if (seen.muteEndTime && seen.pinned) done({ ...seen })
+    }
+    chatUpdateWaiters.add(fn)
+    return () => chatUpdateWaiters.delete(fn)
+  })
+  updated.catch(() => {})
+  const muteSecs = 3600
+  let changedAt
+  await step('app-state-change', async () => {
+    changedAt = Date.now()
+    const { status, body } = await control('POST', `/sim/phones/${ACCOUNT_PHONE}/app-state/chats/${PEER_PHONE}`, {
+      mute: muteSecs,
+      pin: true,
+    })
+    if (status !== 200) throw new Error(`app-state chat change answered ${status} ${JSON.stringify(body)}`)
+    return body
+  })
+  await step('app-state-chats-update', async () => {
+    const update = await updated
+    const muteEndTime = Number(update.muteEndTime)
+    const expected = changedAt + muteSecs * 1000
+    // The phone computes the end from its own clock (whole seconds): allow a few seconds either way.
+    if (!(Math.abs(muteEndTime - expected) < 5000)) throw new Error(`muteEndTime ${muteEndTime}, expected about ${expected}`)
+    return { id: update.id, muteEndTime, pinned: update.pinned }
+  })
+}
+
 /** Polls the peer phone's sent messages until `id` reaches one of `wanted`; resolves to that status. */
 async function peerSentStatus(id, wanted) {
   const deadline = Date.now() + PATIENCE_MS
@@ -335,7 +397,8 @@ async function peerSentStatus(id, wanted) {
 
 try {
   await pairAndLogIn()
-  if (!pairingOnly) await exchangeText()
+  if (appState) await appStateSync()
+  else if (!pairingOnly) await exchangeText()
 } catch {
   // already reported by its step
 }
