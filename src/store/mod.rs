@@ -12,6 +12,7 @@
 
 pub mod signal;
 
+pub mod app_state;
 pub mod chat_seed;
 pub mod chats;
 mod clients;
