@@ -21,13 +21,8 @@ use crate::protocol::signal::{
 };
 use crate::store::seen_messages::{self, SeenKey};
 use crate::store::signal::SignalTxn;
-use std::collections::{HashMap, HashSet};
 use std::fmt;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock};
-
-/// Groups whose SKDM recipients are remembered per process (a restart redistributes, harmlessly).
-const MAX_DISTRIBUTION_GROUPS: usize = 512;
 
 /// One participant of a group.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -153,16 +148,6 @@ fn iq_error(answer: &Node) -> Option<GroupError> {
     })
 }
 
-/// Devices (JID text) that already hold our sender key, per (namespace, group JID).
-type Distribution = HashMap<(String, String), HashSet<String>>;
-
-fn distribution_lock() -> std::sync::MutexGuard<'static, Distribution> {
-    static MAP: OnceLock<Mutex<Distribution>> = OnceLock::new();
-    MAP.get_or_init(Default::default)
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-}
-
 static NEXT_SID: AtomicU64 = AtomicU64::new(1);
 
 impl Messenger {
@@ -233,19 +218,19 @@ impl Messenger {
         devices.sort_by_key(|d| d.to_string());
         let phash = participant_hash(&devices);
         devices.retain(|d| !(d.user == own.phone && d.device == own.device));
-        let key = (self.setup.namespace.clone(), info.id.to_string());
-        let lacking: Vec<Jid> = {
-            let done = distribution_lock();
-            let have = done.get(&key);
-            devices
-                .iter()
-                .filter(|d| !have.is_some_and(|h| h.contains(&d.to_string())))
-                .cloned()
-                .collect()
-        };
         let group_id = info.id.to_string();
         let me = ProtocolAddress::from_jid(&Jid::phone(own.phone.clone()).with_device(own.device));
         let name = SenderKeyName::new(group_id.clone(), me);
+        // Who lacks our key comes from the store (it survives restarts; see group_receipts).
+        let (namespace, gid, key_name) =
+            (self.setup.namespace.clone(), group_id.clone(), name.clone());
+        let lacking: Vec<Jid> = self
+            .in_txn(move |txn| {
+                super::group_receipts::devices_lacking_key(
+                    txn, &namespace, &gid, &key_name, &devices,
+                )
+            })
+            .await?;
         let padded = pad_random(&message.encode_to_vec())
             .map_err(|_| SendError::Crypto("system randomness".into()))?;
         let targets = lacking.clone();
@@ -258,11 +243,22 @@ impl Messenger {
             Some(self.iq(key_fetch_node(&missing, None)).await?)
         };
         let own_phone = own.phone.clone();
+        let namespace = self.setup.namespace.clone();
         let (pairwise, skmsg) = self
             .in_txn(move |txn| {
-                seal(
+                let sealed = seal(
                     txn, bundles, &name, &group_id, &lacking, &own_phone, &padded,
+                )?;
+                // Recorded with the key state that made the SKDMs, in one commit.
+                let holders: Vec<String> = sealed.0.iter().map(|c| c.device.to_string()).collect();
+                crate::store::sender_key_holders::add_in(
+                    txn.txn(),
+                    &namespace,
+                    &group_id,
+                    &holders,
                 )
+                .map_err(|e| SignalError::Store(StoreError(e.to_string())))?;
+                Ok(sealed)
             })
             .await?;
         let id = new_message_id(&own.phone, unix_now());
@@ -275,24 +271,31 @@ impl Messenger {
             &phash,
         );
         super::media::content::mark_stanza(&mut stanza, &message);
+        self.sent.remember(&id, &info.id, &message);
         let ack = self
             .request(format!("ack:{id}"), stanza, SendError::Timeout)
             .await?;
         if let Some(code) = ack.attr_parse::<u16>("error") {
+            // The refused stanza delivered no SKDM.
+            let (namespace, gid) = (self.setup.namespace.clone(), info.id.to_string());
+            let holders: Vec<String> = pairwise.iter().map(|c| c.device.to_string()).collect();
+            let _ = self
+                .in_txn(move |txn| {
+                    crate::store::sender_key_holders::remove_in(
+                        txn.txn(),
+                        &namespace,
+                        &gid,
+                        &holders,
+                    )
+                    .map_err(|e| SignalError::Store(StoreError(e.to_string())))
+                })
+                .await;
             self.emit(EngineEvent::SendFailed {
                 id,
                 chat: info.id.clone(),
                 code,
             });
             return Err(GroupError::Send(SendError::Refused(code)));
-        }
-        {
-            let mut done = distribution_lock();
-            if done.len() >= MAX_DISTRIBUTION_GROUPS && !done.contains_key(&key) {
-                done.clear();
-            }
-            let set = done.entry(key).or_default();
-            set.extend(pairwise.iter().map(|c| c.device.to_string()));
         }
         Ok(SentMessage {
             id,
@@ -425,13 +428,25 @@ pub(super) async fn receive_group(m: &Messenger, node: &Node, own_phone: &str) {
                 id: id.clone(),
                 from: sender.clone(),
             });
-            Some(
-                Node::new("ack")
-                    .with_attr("class", "message")
-                    .with_attr("id", id.as_str())
-                    .with_attr("to", group.clone())
-                    .with_attr("participant", sender.clone()),
-            )
+            // Ask the sender once (with its key); a resend we still cannot read is only acked.
+            let resent = node.children_by_tag("enc").any(|e| e.has_attr("count"));
+            match m.own() {
+                Some(own) if !resent => Some(super::group_receipts::group_retry_receipt(
+                    &id,
+                    &group,
+                    &sender,
+                    own.registration_id,
+                    1,
+                    unix_now(),
+                )),
+                _ => Some(
+                    Node::new("ack")
+                        .with_attr("class", "message")
+                        .with_attr("id", id.as_str())
+                        .with_attr("to", group.clone())
+                        .with_attr("participant", sender.clone()),
+                ),
+            }
         }
         Err(e) => {
             log::error!("engine: group message worker failed: {e}");

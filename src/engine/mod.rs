@@ -16,6 +16,7 @@ mod connection;
 pub mod cred_store;
 pub mod creds;
 mod disconnect;
+mod group_receipts;
 pub mod groups;
 pub mod history_sync;
 pub mod lid;

@@ -35,7 +35,7 @@ impl SentCache {
         kept.push_back((id.to_string(), chat.clone(), message.clone()));
     }
 
-    fn get(&self, id: &str) -> Option<(Jid, Message)> {
+    pub(super) fn get(&self, id: &str) -> Option<(Jid, Message)> {
         self.lock()
             .iter()
             .find(|(i, _, _)| i == id)
@@ -46,6 +46,9 @@ impl SentCache {
 impl Messenger {
     /// Resends the message a retry receipt names to the device that sent the receipt.
     pub(super) async fn resend(&self, receipt: &Node) -> Result<(), SendError> {
+        if receipt.attr_jid("from").is_some_and(|j| j.is_group()) {
+            return self.resend_group(receipt).await;
+        }
         let (Some(id), Some(device)) = (receipt.attr_text("id"), receipt.attr_jid("from")) else {
             return Ok(());
         };
@@ -62,6 +65,8 @@ impl Messenger {
             return Ok(());
         }
         let own = self.own().ok_or(SendError::NotConnected)?;
+        // A device that lost our session probably lost our group sender keys too.
+        self.forget_sender_key_holder(&device);
         let address = ProtocolAddress::from_jid(&device);
         self.in_txn(move |txn| Ok(txn.delete_session(&address)?))
             .await?;

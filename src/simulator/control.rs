@@ -108,6 +108,9 @@ pub(super) async fn route(
     if let Some(response) = super::history::control_route(shared, method, &segments, body) {
         return response;
     }
+    if let Some(response) = super::group_delivery::control_route(shared, method, &segments) {
+        return response;
+    }
     if let Some(response) = super::calls::control_route(shared, method, &segments, body) {
         return response;
     }

@@ -14,6 +14,7 @@ mod calls;
 mod channels;
 mod control;
 mod directory;
+mod group_delivery;
 mod groups;
 mod history;
 pub mod identity;
@@ -75,6 +76,8 @@ pub(crate) struct Shared {
     phone_media: phone_media::PhoneMedia,
     /// History syncs the phones sent their companions (`history`).
     history: history::HistoryBook,
+    /// Group messages as the server saw them, and group receipts/retries (`group_delivery`).
+    group_log: group_delivery::GroupLog,
 }
 
 /// A simulator instance: state and request handling, independent of any listener. Cheap to clone;
@@ -108,6 +111,7 @@ impl Simulator {
                 media: media_host::MediaHost::default(),
                 phone_media: phone_media::PhoneMedia::default(),
                 history: history::HistoryBook::default(),
+                group_log: group_delivery::GroupLog::default(),
             }),
             shutdown: Arc::new(watch::channel(false).0),
         }

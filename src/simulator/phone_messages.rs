@@ -217,18 +217,18 @@ pub(crate) fn send_content(
     })
     .ok_or(PhoneSendError::PhoneNotFound)?
     .map_err(|e| crypto(e.to_string()))?;
-    let name = shared
-        .registry
-        .phone(phone)
-        .map(|v| v.name)
-        .unwrap_or_default();
+    let view = shared.registry.phone(phone);
+    let name = view.as_ref().map(|v| v.name.clone()).unwrap_or_default();
+    // The server names the sender's LID too (§8.5), as it does for LID-migrated accounts.
+    let sender_lid = view.map(|v| Jid::lid(v.lid));
     for c in ciphertexts {
         let mut node = Node::new("message")
             .with_attr("from", device_jid(phone, 0))
             .with_attr("id", id.as_str())
             .with_attr("t", unix_now())
             .with_attr("type", kind.stanza_type())
-            .with_attr("notify", name.as_str());
+            .with_attr("notify", name.as_str())
+            .with_opt_attr("sender_lid", sender_lid.clone());
         if c.device.user == phone {
             node.set_attr("recipient", chat.clone());
         }

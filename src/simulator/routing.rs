@@ -328,6 +328,10 @@ pub(super) fn route_receipt(shared: &Shared, phone: &str, device: u16, node: &No
     let Some(to) = node.attr_jid("to") else {
         return ack;
     };
+    if to.is_group() {
+        super::group_delivery::forward_group_receipt(shared, phone, device, node);
+        return ack;
+    }
     let mut forwarded = Node::new("receipt")
         .with_attr("from", device_jid(phone, device))
         .with_attr("id", id.as_str())

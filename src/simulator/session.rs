@@ -209,6 +209,10 @@ where
                     continue;
                 }
                 super::presence::observe(shared, conn_id, &node);
+                if let Some(reply) = super::group_delivery::on_stanza(shared, conn_id, &node) {
+                    conn.send(&reply).await?;
+                    continue;
+                }
                 if let Some(reply) = super::groups::on_stanza(shared, conn_id, &node) {
                     conn.send(&reply).await?;
                     continue;
