@@ -430,6 +430,61 @@ impl Store {
     }
 }
 
+/// Chat settings synced from the phone (app state, `engine::app_state`), inside the caller's
+/// transaction. `muted` and `pinned` are set when given; `read: Some(true)` marks every incoming
+/// message read and clears the unread count (the phone read them), `Some(false)` marks the chat
+/// unread (an unread count of at least one, as WhatsApp shows a chat marked unread). A chat without
+/// a row gets one: a pinned chat shows even before its first message.
+pub fn apply_synced_settings_in(
+    txn: &WriteTransaction,
+    client_id: &str,
+    chat: &str,
+    muted: Option<bool>,
+    pinned: Option<bool>,
+    read: Option<bool>,
+) -> StoreResult<()> {
+    let mut chats = txn.open_table(CHATS)?;
+    let mut row = get_json::<(&str, &str), ChatRecord, _>(&chats, (client_id, chat))?
+        .unwrap_or_else(|| ChatRecord {
+            chat: chat.to_string(),
+            name: None,
+            last_message: None,
+            timestamp: 0,
+            unread_count: 0,
+            muted: false,
+            pinned: false,
+            stored: 0,
+        });
+    if let Some(muted) = muted {
+        row.muted = muted;
+    }
+    if let Some(pinned) = pinned {
+        row.pinned = pinned;
+    }
+    match read {
+        Some(true) => {
+            let mut messages = txn.open_table(MESSAGES)?;
+            let mut changed = Vec::new();
+            for entry in messages.range((client_id, chat, 0u64)..=(client_id, chat, u64::MAX))? {
+                let (key, value) = entry?;
+                let mut message: ChatMessageRecord = decode(value.value())?;
+                if !message.from_me && !message.read {
+                    message.read = true;
+                    changed.push((key.value().2, message));
+                }
+            }
+            for (seq, message) in changed {
+                messages.insert((client_id, chat, seq), encode(&message)?.as_slice())?;
+            }
+            row.unread_count = 0;
+        }
+        Some(false) => row.unread_count = row.unread_count.max(1),
+        None => {}
+    }
+    chats.insert((client_id, chat), encode(&row)?.as_slice())?;
+    Ok(())
+}
+
 /// Removes every chat, message and media of one client (the client was deleted).
 pub(super) fn delete_client_chats(txn: &WriteTransaction, client_id: &str) -> StoreResult<()> {
     let mut chats = txn.open_table(CHATS)?;
