@@ -310,9 +310,13 @@ async fn send_media(shared: &Shared, phone: &str, send: MediaSend) -> Response<F
         Some(Some(kind)) => Some(kind),
         None => None,
     };
-    let (bytes, fetched_type, url_name) = match (&send.media_base64, &send.media_url) {
+    let fetched = match (&send.media_base64, &send.media_url) {
         (Some(b64), _) => match base64::engine::general_purpose::STANDARD.decode(b64.trim()) {
-            Ok(bytes) => (bytes, None, None),
+            Ok(bytes) => Fetched {
+                bytes,
+                content_type: None,
+                name: None,
+            },
             Err(e) => return invalid("VALIDATION_ERROR", &format!("mediaBase64: {e}")),
         },
         (None, Some(url)) => {
@@ -334,6 +338,11 @@ async fn send_media(shared: &Shared, phone: &str, send: MediaSend) -> Response<F
         }
         (None, None) => return invalid("VALIDATION_ERROR", "mediaUrl or mediaBase64 is required"),
     };
+    let Fetched {
+        bytes,
+        content_type,
+        name,
+    } = fetched;
     if bytes.is_empty() {
         return invalid("VALIDATION_ERROR", "the media is empty");
     }
@@ -344,14 +353,14 @@ async fn send_media(shared: &Shared, phone: &str, send: MediaSend) -> Response<F
             "the media is larger than the host accepts",
         );
     }
-    let mimetype_hint = send.mimetype.clone().or(fetched_type);
+    let mimetype_hint = send.mimetype.clone().or(content_type);
     let kind = declared_kind
         .or_else(|| mimetype_hint.as_deref().map(Kind::from_mimetype))
         .unwrap_or(Kind::Document);
     let file = Outgoing {
         kind,
         mimetype: mimetype_hint.unwrap_or_else(|| kind.default_mimetype().to_string()),
-        filename: send.filename.or(url_name),
+        filename: send.filename.or(name),
         caption: send.caption.or(send.text),
         bytes,
     };
@@ -377,9 +386,17 @@ async fn send_media(shared: &Shared, phone: &str, send: MediaSend) -> Response<F
     }
 }
 
+/// The file a phone is given: its bytes, and for a `mediaUrl` the Content-Type and the last path
+/// segment (a file name).
+struct Fetched {
+    bytes: Vec<u8>,
+    content_type: Option<String>,
+    name: Option<String>,
+}
+
 /// Fetches `url` as the phone's browser would (http or https, any host: the simulator is a test
 /// tool on loopback); returns the bytes, the Content-Type and the last path segment as a file name.
-fn fetch(url: &str) -> Result<(Vec<u8>, Option<String>, Option<String>), String> {
+fn fetch(url: &str) -> Result<Fetched, String> {
     if !(url.starts_with("http://") || url.starts_with("https://")) {
         return Err("mediaUrl must be an http:// or https:// URL".to_string());
     }
@@ -405,7 +422,11 @@ fn fetch(url: &str) -> Result<(Vec<u8>, Option<String>, Option<String>), String>
         .and_then(|u| u.rsplit('/').next())
         .filter(|n| !n.is_empty() && !n.contains(':'))
         .map(str::to_string);
-    Ok((bytes, content_type, name))
+    Ok(Fetched {
+        bytes,
+        content_type,
+        name,
+    })
 }
 #[cfg(test)]
 mod tests {
