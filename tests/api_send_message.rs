@@ -70,7 +70,7 @@ fn send_message_reaches_the_phone_and_history_follows_the_receipts() {
     let (status, body) = send(
         &http,
         &key,
-        json!({"clientId": "shop", "number": FRIEND, "message": "pic", "mediaUrl": "https://example.com/a.jpg"}),
+        json!({"clientId": "shop", "number": FRIEND, "message": "pic", "mediaUrl": "https://example.com/a.exe"}),
     );
     assert_eq!((status, body["code"].as_str()), (400, Some("MEDIA_ERROR")));
     let (status, body) = send(&http, &key, json!({"clientId": "shop", "number": FRIEND}));

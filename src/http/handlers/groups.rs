@@ -5,17 +5,22 @@
 //! engine (`w:g2`), channels (newsletters, `ID@newsletter`) from its `w:mex` query; a channel takes
 //! posts only from its owner and admins (otherwise 403 `READ_ONLY_CHAT`).
 //!
-//! Media (`mediaUrl`) is not sent yet: such requests get 400 `MEDIA_ERROR`.
+//! Media: `mediaUrl` with `mediaType` (required then) is fetched by Chattu and sent with `message`
+//! as its caption (see `messages::fetch_outgoing`); fetch and validation failures are 400
+//! `MEDIA_ERROR`.
 
 use std::time::Duration;
 
 use hyper::StatusCode;
 use serde_json::{json, Value};
 
-use super::messages::connected_engine;
+use super::messages::{
+    connected_engine, fetch_outgoing, media_type_field, media_url_field, message_type,
+};
 use super::{boxed_handlers, HandlerResult};
 use crate::engine::channels::{ChannelError, ChannelInfo};
 use crate::engine::groups::{GroupError, GroupInfo};
+use crate::engine::media::OutgoingMedia;
 use crate::engine::messaging::SentMessage;
 use crate::engine::send::SendError;
 use crate::engine::{EngineHandle, EngineStatus};
@@ -23,6 +28,7 @@ use crate::http::dispatch::{blocking, Ctx};
 use crate::http::error::ApiError;
 use crate::http::response;
 use crate::protocol::jid::Jid;
+use crate::services::media_fetch::MediaKind;
 
 boxed_handlers! {
     list => list_impl;
@@ -99,17 +105,33 @@ fn group_jid(raw: &str) -> Result<Jid, ApiError> {
     Ok(Jid::group(user))
 }
 
-/// The caller's text: required, at most [`MAX_GROUP_TEXT_CHARS`]; media is refused for now.
-fn group_text(message: Option<String>, media_url: Option<String>) -> Result<String, ApiError> {
-    if media_url.is_some_and(|u| !u.trim().is_empty()) {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "MEDIA_ERROR",
-            "Sending media is not supported yet; send the text without mediaUrl.",
-        ));
-    }
+/// A file to fetch and send: the request's `mediaUrl` and `mediaType`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct MediaRequest {
+    url: String,
+    kind: MediaKind,
+}
+
+/// The caller's text (at most [`MAX_GROUP_TEXT_CHARS`]) and media: a text, a `mediaUrl` with its
+/// `mediaType`, or both (the text is then the caption).
+fn group_content(
+    message: Option<String>,
+    media_url: Option<String>,
+    media_type: Option<String>,
+) -> Result<(String, Option<MediaRequest>), ApiError> {
+    let kind = media_type_field(media_type)?;
+    let media = match (media_url_field(media_url), kind) {
+        (Some(url), Some(kind)) => Some(MediaRequest { url, kind }),
+        (Some(_), None) => {
+            return Err(ApiError::validation(
+                "mediaType",
+                "mediaType (image, video, audio or document) is required with mediaUrl.",
+            ))
+        }
+        (None, _) => None,
+    };
     let text = message.unwrap_or_default();
-    if text.trim().is_empty() {
+    if text.trim().is_empty() && media.is_none() {
         return Err(ApiError::validation(
             "message",
             "Either a text message or media attachment must be included.",
@@ -121,7 +143,7 @@ fn group_text(message: Option<String>, media_url: Option<String>) -> Result<Stri
             format!("message is longer than {MAX_GROUP_TEXT_CHARS} characters."),
         ));
     }
-    Ok(text)
+    Ok((text, media))
 }
 
 /// True when we may not send: an announcement group where our number is not an admin.
@@ -210,23 +232,39 @@ async fn list_impl(ctx: Ctx) -> HandlerResult {
     ))
 }
 
-fn sent_json(sent: &SentMessage, text: &str) -> Value {
+fn sent_json(sent: &SentMessage, text: &str, kind: &str) -> Value {
     json!({
         "id": { "_serialized": format!("true_{}_{}", sent.to, sent.id), "id": sent.id },
         "body": text,
         "timestamp": sent.timestamp,
-        "type": "chat",
+        "type": kind,
     })
 }
 
-/// Checks the group (found, we may send) and sends; records the text in the sent history.
+/// The file of `media`, fetched (after the group checks, so a refused send fetches nothing).
+async fn fetch_group_media(
+    ctx: &Ctx,
+    media: Option<&MediaRequest>,
+    caption: &str,
+) -> Result<Option<OutgoingMedia>, ApiError> {
+    match media {
+        Some(m) => Ok(Some(
+            fetch_outgoing(ctx, &m.url, Some(m.kind), caption).await?,
+        )),
+        None => Ok(None),
+    }
+}
+
+/// Checks the group (found, we may send), fetches the media if any, and sends; records the text
+/// in the sent history. Answers the sent message, the group's name and the message `type`.
 async fn send_to_group(
     ctx: &Ctx,
     client_id: &str,
     group: &Jid,
     text: &str,
+    media: Option<&MediaRequest>,
     delay: Option<Duration>,
-) -> Result<(SentMessage, String), ApiError> {
+) -> Result<(SentMessage, String, &'static str), ApiError> {
     let handle = connected_engine(ctx, client_id)?;
     if group.is_newsletter() {
         let channel = handle
@@ -239,15 +277,18 @@ async fn send_to_group(
         if channel.read_only() {
             return Err(channel_error(&ChannelError::ReadOnly));
         }
+        let file = fetch_group_media(ctx, media, text).await?;
+        let kind = message_type(file.as_ref());
         if let Some(delay) = delay {
             tokio::time::sleep(delay).await;
         }
-        let sent = handle
-            .send_channel_text(group, text)
-            .await
-            .map_err(|e| channel_error(&e))?;
+        let sent = match file {
+            Some(file) => handle.send_channel_media(group, file).await,
+            None => handle.send_channel_text(group, text).await,
+        }
+        .map_err(|e| channel_error(&e))?;
         record_sent(ctx, client_id, group, text, sent.ack.as_str()).await?;
-        return Ok((sent, channel.name));
+        return Ok((sent, channel.name, kind));
     }
     let info = handle
         .group_info(group)
@@ -256,10 +297,15 @@ async fn send_to_group(
     if read_only(&info, own_phone(&handle).as_deref()) {
         return Err(group_error(&GroupError::ReadOnly));
     }
+    let file = fetch_group_media(ctx, media, text).await?;
+    let kind = message_type(file.as_ref());
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
     }
-    let outcome = handle.send_group_text(group, text).await;
+    let outcome = match file {
+        Some(file) => handle.send_group_media(group, file).await,
+        None => handle.send_group_text(group, text).await,
+    };
     let status = match &outcome {
         Ok(sent) => sent.ack.as_str(),
         Err(GroupError::Send(SendError::Refused(_))) => "failed",
@@ -267,7 +313,7 @@ async fn send_to_group(
     };
     record_sent(ctx, client_id, group, text, status).await?;
     let sent = outcome.map_err(|e| group_error(&e))?;
-    Ok((sent, info.subject))
+    Ok((sent, info.subject, kind))
 }
 
 /// The text in the sent history (status `server`, or `failed` when WhatsApp refused it).
@@ -304,50 +350,55 @@ fn anti_spam_delay(min_ms: u64, max_ms: u64) -> Duration {
     Duration::from_millis(low + spread)
 }
 
-/// POST /api/send-group-message `{clientId, groupId, message, mediaUrl?}`
+/// POST /api/send-group-message `{clientId, groupId, message?, mediaUrl?, mediaType?}`
 async fn send_api_impl(ctx: Ctx) -> HandlerResult {
     let fields = ctx.json()?;
     let client_id = fields.string("clientId")?;
     let group = group_jid(&fields.string("groupId")?)?;
-    let text = group_text(
+    let (text, media) = group_content(
         fields.opt_string("message")?,
         fields.opt_string("mediaUrl")?,
+        fields.opt_string("mediaType")?,
     )?;
     let caller = ctx.caller()?.clone();
     let id = client_id.clone();
     blocking(ctx.app(), move |app| app.clients.record(&caller, &id)).await?;
     let config = &ctx.app().config.whatsapp;
     let delay = anti_spam_delay(config.group_delay_min_ms, config.group_delay_max_ms);
-    let (sent, name) = send_to_group(&ctx, &client_id, &group, &text, Some(delay)).await?;
+    let (sent, name, kind) =
+        send_to_group(&ctx, &client_id, &group, &text, media.as_ref(), Some(delay)).await?;
     Ok(response::json(
         StatusCode::OK,
         &json!({
             "success": true,
-            "message": sent_json(&sent, &text),
+            "message": sent_json(&sent, &text, kind),
             "groupId": group.to_string(),
             "groupName": name,
         }),
     ))
 }
 
-/// POST /api/groups/:clientId/:groupId/send `{message, mediaUrl?}` (session, chat limiter)
+/// POST /api/groups/:clientId/:groupId/send `{message?, mediaUrl?, mediaType?}` (session, chat
+/// limiter)
 async fn send_session_impl(ctx: Ctx) -> HandlerResult {
     let client_id = ctx.param("clientId")?.to_string();
     let group = group_jid(ctx.param("groupId")?)?;
     let fields = ctx.json()?;
-    let text = group_text(
+    let (text, media) = group_content(
         fields.opt_string("message")?,
         fields.opt_string("mediaUrl")?,
+        fields.opt_string("mediaType")?,
     )?;
     let caller = ctx.caller()?.clone();
     let id = client_id.clone();
     blocking(ctx.app(), move |app| app.clients.record(&caller, &id)).await?;
-    let (sent, name) = send_to_group(&ctx, &client_id, &group, &text, None).await?;
+    let (sent, name, kind) =
+        send_to_group(&ctx, &client_id, &group, &text, media.as_ref(), None).await?;
     Ok(response::json(
         StatusCode::OK,
         &json!({
             "success": true,
-            "message": sent_json(&sent, &text),
+            "message": sent_json(&sent, &text, kind),
             "groupId": group.to_string(),
             "groupName": name,
         }),
@@ -380,16 +431,33 @@ mod tests {
     }
 
     #[test]
-    fn texts_are_limited_and_media_refused() {
-        assert!(group_text(Some("שלום".into()), None).is_ok());
-        assert!(group_text(Some("x".repeat(4096)), None).is_ok());
-        assert!(group_text(Some("x".repeat(4097)), None).is_err());
-        assert!(group_text(Some("  ".into()), None).is_err());
-        let media = group_text(Some("hi".into()), Some("http://x/y.png".into()));
+    fn texts_are_limited_and_media_needs_its_type() {
+        let text = |t: &str| group_content(Some(t.into()), None, None);
+        assert!(text("שלום").is_ok());
+        assert!(text(&"x".repeat(4096)).is_ok());
+        assert!(text(&"x".repeat(4097)).is_err());
+        assert!(text("  ").is_err());
+        let field =
+            |r: Result<(String, Option<MediaRequest>), ApiError>| r.err().and_then(|e| e.field);
+        let url = || Some("http://x/y.png".to_string());
         assert_eq!(
-            media.err().map(|e| e.code.to_string()).as_deref(),
-            Some("MEDIA_ERROR")
+            field(group_content(Some("hi".into()), url(), None)).as_deref(),
+            Some("mediaType")
         );
+        assert_eq!(
+            field(group_content(None, url(), Some("picture".into()))).as_deref(),
+            Some("mediaType")
+        );
+        let (caption, media) = group_content(None, url(), Some("image".into())).unwrap();
+        assert_eq!(caption, "");
+        assert_eq!(
+            media,
+            Some(MediaRequest {
+                url: "http://x/y.png".into(),
+                kind: MediaKind::Image
+            })
+        );
+        assert!(group_content(Some("x".repeat(4097)), url(), Some("image".into())).is_err());
     }
 
     #[test]

@@ -4,7 +4,10 @@
 //! chats service raises its status (`delivered`, `read`, `played`) from later receipts. A send
 //! WhatsApp refused is kept in the sent history as `failed`.
 //!
-//! Media (`mediaUrl`) is not sent yet: such requests get 400 `MEDIA_ERROR`.
+//! Media: with `mediaUrl` Chattu fetches the file itself ([`crate::services::media_fetch`], off
+//! the async runtime) and sends it as an image, video, audio or document with `message` as its
+//! caption; any fetch or validation failure is 400 `MEDIA_ERROR`. The group routes share
+//! [`fetch_outgoing`] and [`media_type_field`].
 
 use hyper::StatusCode;
 use serde_json::json;
@@ -13,11 +16,14 @@ use super::{boxed_handlers, HandlerResult};
 use crate::engine::send::SendError;
 use std::sync::Arc;
 
+use crate::engine::media::{MediaKind as EngineMediaKind, OutgoingMedia};
+use crate::engine::messaging::SentMessage;
 use crate::engine::{EngineHandle, EngineStatus};
 use crate::http::dispatch::{blocking, Ctx};
 use crate::http::error::ApiError;
 use crate::http::response;
 use crate::protocol::jid::Jid;
+use crate::services::media_fetch::{fetch_media, FetchPolicy, MediaKind};
 
 boxed_handlers! {
     send => send_impl;
@@ -96,23 +102,96 @@ pub(super) fn send_error(e: &SendError, field: &str) -> ApiError {
     }
 }
 
-/// POST /api/send-message `{clientId, number, message, mediaUrl?}`.
+/// `mediaType` from the request: absent or empty → None; otherwise one of `image`, `video`,
+/// `audio`, `document` (400 `VALIDATION_ERROR`, field `mediaType`, for anything else).
+pub(super) fn media_type_field(raw: Option<String>) -> Result<Option<MediaKind>, ApiError> {
+    match raw.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(text) => MediaKind::parse(text).map(Some).ok_or_else(|| {
+            ApiError::validation(
+                "mediaType",
+                "mediaType must be image, video, audio or document.",
+            )
+        }),
+    }
+}
+
+/// A non-empty `mediaUrl`, if given.
+pub(super) fn media_url_field(raw: Option<String>) -> Option<String> {
+    raw.map(|u| u.trim().to_string()).filter(|u| !u.is_empty())
+}
+
+fn media_error(message: impl Into<String>) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "MEDIA_ERROR", message)
+}
+
+/// Fetches `url` under `[media]` on a blocking thread and makes it the engine's outgoing media.
+/// `wanted` (the request's `mediaType`) must match what the file is, except that any file may
+/// go as a `document`; `caption` is the request's text (none when blank).
+pub(super) async fn fetch_outgoing(
+    ctx: &Ctx,
+    url: &str,
+    wanted: Option<MediaKind>,
+    caption: &str,
+) -> Result<OutgoingMedia, ApiError> {
+    let policy = FetchPolicy::from_config(&ctx.app().config.media);
+    let url = url.to_string();
+    let fetched = tokio::task::spawn_blocking(move || fetch_media(&url, &policy))
+        .await
+        .map_err(|e| {
+            log::error!("media fetch task failed: {e}");
+            ApiError::internal()
+        })?
+        .map_err(|e| media_error(e.to_string()))?;
+    let kind = match wanted {
+        None => fetched.kind,
+        Some(MediaKind::Document) => MediaKind::Document,
+        Some(kind) if kind == fetched.kind => kind,
+        Some(kind) => {
+            return Err(media_error(format!(
+                "mediaType is {} but the file at mediaUrl is {} ({}); send it as {} or document.",
+                kind.as_str(),
+                fetched.kind.as_str(),
+                fetched.mimetype,
+                fetched.kind.as_str()
+            )))
+        }
+    };
+    Ok(OutgoingMedia {
+        kind: match kind {
+            MediaKind::Image => EngineMediaKind::Image,
+            MediaKind::Video => EngineMediaKind::Video,
+            MediaKind::Audio => EngineMediaKind::Audio,
+            MediaKind::Document => EngineMediaKind::Document,
+        },
+        bytes: fetched.bytes,
+        mimetype: fetched.mimetype,
+        filename: Some(fetched.filename),
+        caption: (!caption.trim().is_empty()).then(|| caption.to_string()),
+    })
+}
+
+/// The API's message `type` of what was sent: `chat` for a text, else the media kind.
+pub(super) fn message_type(media: Option<&OutgoingMedia>) -> &'static str {
+    match media.map(|m| m.kind) {
+        None => "chat",
+        Some(EngineMediaKind::Image) => "image",
+        Some(EngineMediaKind::Video) => "video",
+        Some(EngineMediaKind::Audio) => "audio",
+        Some(EngineMediaKind::Document) => "document",
+        Some(EngineMediaKind::Sticker) => "sticker",
+    }
+}
+
+/// POST /api/send-message `{clientId, number, message?, mediaUrl?, mediaType?}`.
 async fn send_impl(ctx: Ctx) -> HandlerResult {
     let fields = ctx.json()?;
     let client_id = fields.string("clientId")?;
     let number = fields.string_or_number("number")?;
     let text = fields.opt_string("message")?.unwrap_or_default();
-    if fields
-        .opt_string("mediaUrl")?
-        .is_some_and(|u| !u.trim().is_empty())
-    {
-        return Err(ApiError::new(
-            StatusCode::BAD_REQUEST,
-            "MEDIA_ERROR",
-            "Sending media is not supported yet; send the text without mediaUrl.",
-        ));
-    }
-    if text.trim().is_empty() {
+    let media_url = media_url_field(fields.opt_string("mediaUrl")?);
+    let media_type = media_type_field(fields.opt_string("mediaType")?)?;
+    if text.trim().is_empty() && media_url.is_none() {
         return Err(ApiError::validation(
             "message",
             "Either a text message or media attachment must be included.",
@@ -124,8 +203,18 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
     let id = client_id.clone();
     blocking(ctx.app(), move |app| app.clients.record(&caller, &id)).await?;
     let handle = connected_engine(&ctx, &client_id)?;
+    let media = match &media_url {
+        Some(url) => Some(fetch_outgoing(&ctx, url, media_type, &text).await?),
+        None => None,
+    };
+    let kind = message_type(media.as_ref());
     let recipient = format!("{digits}@c.us");
-    let sent = match handle.send_text(&Jid::phone(digits.as_str()), &text).await {
+    let to = Jid::phone(digits.as_str());
+    let outcome: Result<SentMessage, SendError> = match media {
+        Some(media) => handle.send_media(&to, media).await,
+        None => handle.send_text(&to, &text).await,
+    };
+    let sent = match outcome {
         Ok(sent) => sent,
         Err(e @ SendError::Refused(_)) => {
             // WhatsApp refused it: the attempt stays in the sent history as failed.
@@ -150,7 +239,8 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
                 "to": recipient,
                 "body": text,
                 "timestamp": sent.timestamp,
-                "type": "chat",
+                "type": kind,
+                "hasMedia": kind != "chat",
                 "ack": sent.ack.as_str(),
             },
         }),
@@ -173,5 +263,32 @@ mod tests {
         );
         assert_eq!(phone_digits("abc"), None);
         assert_eq!(phone_digits("123"), None);
+    }
+
+    #[test]
+    fn media_types_are_the_four_documented_words() {
+        assert_eq!(media_type_field(None).ok(), Some(None));
+        assert_eq!(media_type_field(Some(" ".into())).ok(), Some(None));
+        assert_eq!(
+            media_type_field(Some("Image".into())).ok(),
+            Some(Some(MediaKind::Image))
+        );
+        assert_eq!(
+            media_type_field(Some("document".into())).ok(),
+            Some(Some(MediaKind::Document))
+        );
+        for bad in ["sticker", "photo", "gif"] {
+            let e = media_type_field(Some(bad.into())).err();
+            assert_eq!(
+                e.and_then(|e| e.field).as_deref(),
+                Some("mediaType"),
+                "{bad}"
+            );
+        }
+        assert_eq!(media_url_field(Some("  ".into())), None);
+        assert_eq!(
+            media_url_field(Some(" http://x/a.jpg ".into())).as_deref(),
+            Some("http://x/a.jpg")
+        );
     }
 }
