@@ -21,6 +21,8 @@ pub(super) enum Handled {
     Duplicate,
     /// The phone's history sync, seeded into the chat list and committed.
     History(super::history_sync::HistorySummary),
+    /// The phone's app state keys, stored and committed (this many were new).
+    AppStateKeys(usize),
     /// It carries a file: nothing was committed; fetch the file, then handle it again with it.
     NeedsMedia(Box<super::media::content::Attachment>),
 }
@@ -72,6 +74,14 @@ pub(super) fn handle_incoming_with(
             seen_messages::mark_seen(txn.txn(), key, now).map_err(|e| store_err(e.to_string()))?;
             txn.commit().map_err(|e| store_err(e.to_string()))?;
             return Ok(Handled::History(summary));
+        }
+        if let Some(stored) =
+            super::app_state::store_key_share_in(txn.txn(), &setup.namespace, incoming, &message)
+        {
+            let new_keys = stored.map_err(store_err)?;
+            seen_messages::mark_seen(txn.txn(), key, now).map_err(|e| store_err(e.to_string()))?;
+            txn.commit().map_err(|e| store_err(e.to_string()))?;
+            return Ok(Handled::AppStateKeys(new_keys));
         }
     }
     let (media, reaction) = match super::media::content::attachment_of(&message) {
@@ -159,6 +169,15 @@ pub(super) async fn receive_worker(
                 Some(super::history_sync::hist_sync_receipt(
                     &incoming.id,
                     &own.phone,
+                ))
+            }
+            Ok(Ok(Handled::AppStateKeys(new_keys))) => {
+                if new_keys > 0 {
+                    m.app_state.fetch_all();
+                }
+                Some(super::history_sync::peer_receipt(
+                    &incoming.id,
+                    &incoming.from,
                 ))
             }
             Ok(Ok(Handled::NeedsMedia(_))) => None,

@@ -164,6 +164,8 @@ pub struct Messenger {
     next_id: AtomicU64,
     /// Recently sent messages, for resending on a retry receipt.
     pub(super) sent: super::retry::SentCache,
+    /// The app state sync worker (`app_state`): fetches on login, `server_sync` and new keys.
+    pub(super) app_state: super::app_state::AppStateSync,
     /// Media hosts, upload auth and settings.
     pub(super) media: super::media::conn::MediaState,
 }
@@ -183,6 +185,7 @@ impl Messenger {
     /// A messenger and its receive worker (spawned on the current tokio runtime).
     pub fn start(setup: MessagingSetup) -> Arc<Messenger> {
         let (inbound, rx) = mpsc::unbounded_channel();
+        let (app_state, app_state_requests) = super::app_state::channel();
         let messenger = Arc::new(Messenger {
             setup,
             link: Mutex::new(None),
@@ -194,9 +197,14 @@ impl Messenger {
             send_lock: tokio::sync::Mutex::new(()),
             next_id: AtomicU64::new(1),
             sent: super::retry::SentCache::default(),
+            app_state,
             media: Default::default(),
         });
         tokio::spawn(super::inbox::receive_worker(Arc::downgrade(&messenger), rx));
+        tokio::spawn(super::app_state::sync_worker(
+            Arc::downgrade(&messenger),
+            app_state_requests,
+        ));
         messenger
     }
 
@@ -242,6 +250,8 @@ impl Messenger {
                 signed_identity: paired.signed_identity.clone(),
             },
         });
+        // Catch up on app state (mute, pin, …) changed while we were away.
+        self.app_state.fetch_all();
         Some(rx)
     }
 
@@ -288,6 +298,7 @@ impl Messenger {
                 true
             }
             "notification" => {
+                self.app_state.on_notification(node);
                 if let Some(user) = devices_notification_user(node) {
                     self.devices.invalidate(&user);
                 }

@@ -9,6 +9,7 @@
 //! - [`client_payload`]: the ClientPayload sent in the Noise handshake (registration or login).
 //! - [`status`]: what the engine reports; `connection`: the task itself; `wire`: the socket.
 
+mod app_state;
 pub mod calls;
 pub mod channels;
 pub mod client_payload;
