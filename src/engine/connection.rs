@@ -209,8 +209,9 @@ impl EngineTask {
             },
             None => registration_payload(creds, push_name),
         };
-        let connecting = wire::connect(
+        let connecting = wire::connect_trusting(
             &self.config.url,
+            self.config.tls_certificate.as_deref(),
             &creds.noise_key,
             self.config.trusted_root,
             &payload,

@@ -81,6 +81,9 @@ pub struct EngineConfig {
     pub media_scheme: media::MediaScheme,
     /// Largest media file sent or downloaded, in bytes.
     pub media_max_bytes: u64,
+    /// For a `wss://` simulator: the only TLS certificate (DER) to trust, its self-signed one
+    /// (`SimulatorHandle::tls_certificate`). `None` (the default): the webpki roots, as for WhatsApp.
+    pub tls_certificate: Option<Vec<u8>>,
 }
 
 impl EngineConfig {
@@ -109,6 +112,7 @@ impl EngineConfig {
             keepalive_timeout: Duration::from_secs(10),
             backoff_base: Duration::from_secs(1),
             backoff_max: Duration::from_secs(120),
+            tls_certificate: None,
         }
     }
 }

@@ -69,10 +69,24 @@ pub async fn connect(
     payload: &[u8],
     timeout: Duration,
 ) -> Result<ClientConn, WireError> {
+    connect_trusting(url, None, noise_key, root, payload, timeout).await
+}
+
+/// Like [`connect`]; for `wss://` URLs, `tls_certificate` (DER) is the only TLS certificate trusted
+/// when given (a simulator's self-signed one), else the webpki roots are.
+pub async fn connect_trusting(
+    url: &str,
+    tls_certificate: Option<&[u8]>,
+    noise_key: &KeyPair,
+    root: TrustedRoot,
+    payload: &[u8],
+    timeout: Duration,
+) -> Result<ClientConn, WireError> {
     let config = ClientConfig {
         url: url.to_string(),
         trusted_root: root,
         handshake_timeout: timeout,
+        tls_certificate: tls_certificate.map(<[u8]>::to_vec),
         ..ClientConfig::default()
     };
     let connection = socket::connect(&config, noise_key.clone(), payload).await?;

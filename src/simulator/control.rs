@@ -114,6 +114,9 @@ pub(super) async fn route(
     if let Some(response) = super::calls::control_route(shared, method, &segments, body) {
         return response;
     }
+    if let Some(response) = super::faults::control_route(shared, method, &segments, body) {
+        return response;
+    }
     if let Some(response) = super::presence::control_route(shared, method, &segments, body) {
         return response;
     }

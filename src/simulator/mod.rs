@@ -14,6 +14,7 @@ mod calls;
 mod channels;
 mod control;
 mod directory;
+mod faults;
 mod group_delivery;
 mod groups;
 mod history;
@@ -29,6 +30,7 @@ mod presence;
 pub mod registry;
 mod routing;
 mod session;
+pub mod tls;
 mod wire;
 
 pub use identity::ServerIdentity;
@@ -70,6 +72,8 @@ pub(crate) struct Shared {
     app_state: app_state::AppStateBook,
     /// Presence, presence subscriptions and chat states (`presence`).
     presence: presence::PresenceBook,
+    /// Delayed-frame injections (`faults`).
+    faults: faults::Faults,
     /// Uploaded media (`media_host`).
     media: media_host::MediaHost,
     /// Media the simulated phones received, decrypted (`phone_media`).
@@ -108,6 +112,7 @@ impl Simulator {
                 groups: groups::GroupBook::default(),
                 app_state: app_state::AppStateBook::default(),
                 presence: presence::PresenceBook::default(),
+                faults: faults::Faults::default(),
                 media: media_host::MediaHost::default(),
                 phone_media: phone_media::PhoneMedia::default(),
                 history: history::HistoryBook::default(),
@@ -245,6 +250,21 @@ impl Simulator {
     /// Serves this simulator's state on `listener` until the handle shuts it down. The same state can
     /// be served again afterwards (a server going down and coming back).
     pub fn serve(&self, listener: TcpListener) -> std::io::Result<SimulatorHandle> {
+        self.serve_with(listener, None)
+    }
+
+    /// Like [`Simulator::serve`], over TLS (`wss://`, `https://`) with a self-signed certificate
+    /// made now ([`SimulatorHandle::tls_certificate`]).
+    pub fn serve_tls(&self, listener: TcpListener) -> std::io::Result<SimulatorHandle> {
+        let tls = tls::SimTls::generate(Some(listener.local_addr()?.ip()))?;
+        self.serve_with(listener, Some(Arc::new(tls)))
+    }
+
+    fn serve_with(
+        &self,
+        listener: TcpListener,
+        tls: Option<Arc<tls::SimTls>>,
+    ) -> std::io::Result<SimulatorHandle> {
         let addr = listener.local_addr()?;
         if !addr.ip().is_unspecified() {
             self.shared.media.set_host(&addr.to_string());
@@ -254,11 +274,13 @@ impl Simulator {
             shutdown: Arc::new(watch::channel(false).0),
         };
         let this = sim.clone();
-        let task = tokio::spawn(async move { sim.accept_loop(listener).await });
+        let served_tls = tls.clone();
+        let task = tokio::spawn(async move { sim.accept_loop(listener, served_tls).await });
         Ok(SimulatorHandle {
             addr,
             simulator: this,
             task,
+            tls,
         })
     }
 
@@ -267,7 +289,7 @@ impl Simulator {
         Simulator::default().serve(listener)
     }
 
-    async fn accept_loop(self, listener: TcpListener) {
+    async fn accept_loop(self, listener: TcpListener, tls: Option<Arc<tls::SimTls>>) {
         let mut shutdown = self.shutdown.subscribe();
         loop {
             let stream = tokio::select! {
@@ -282,20 +304,37 @@ impl Simulator {
                 _ = shut_down(&mut shutdown) => return,
             };
             let sim = self.clone();
-            let mut conn_shutdown = self.shutdown.subscribe();
+            let conn_shutdown = self.shutdown.subscribe();
+            let tls = tls.clone();
             tokio::spawn(async move {
-                let service = hyper::service::service_fn(move |req| {
-                    let sim = sim.clone();
-                    async move { Ok::<_, Infallible>(sim.handle(req).await) }
-                });
-                let conn = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(TokioIo::new(stream), service)
-                    .with_upgrades();
-                tokio::select! {
-                    result = conn => if let Err(e) = result { log::debug!("simulator: http connection: {e}") },
-                    _ = shut_down(&mut conn_shutdown) => {}
+                match tls {
+                    None => sim.serve_http(stream, conn_shutdown).await,
+                    Some(tls) => match tls.accept(stream).await {
+                        Ok(stream) => sim.serve_http(stream, conn_shutdown).await,
+                        Err(e) => log::debug!("simulator: TLS handshake failed: {e}"),
+                    },
                 }
             });
+        }
+    }
+}
+
+impl Simulator {
+    /// Serves HTTP/1.1 (with upgrades) on one accepted connection, plain or TLS.
+    async fn serve_http<IO>(self, io: IO, mut shutdown: watch::Receiver<bool>)
+    where
+        IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+    {
+        let service = hyper::service::service_fn(move |req| {
+            let sim = self.clone();
+            async move { Ok::<_, Infallible>(sim.handle(req).await) }
+        });
+        let conn = hyper::server::conn::http1::Builder::new()
+            .serve_connection(TokioIo::new(io), service)
+            .with_upgrades();
+        tokio::select! {
+            result = conn => if let Err(e) = result { log::debug!("simulator: http connection: {e}") },
+            _ = shut_down(&mut shutdown) => {}
         }
     }
 }
@@ -312,17 +351,31 @@ pub struct SimulatorHandle {
     pub addr: SocketAddr,
     simulator: Simulator,
     task: JoinHandle<()>,
+    /// Set when served over TLS.
+    tls: Option<Arc<tls::SimTls>>,
 }
 
 impl SimulatorHandle {
-    /// `ws://ADDR/ws/chat`, the URL to point a client at.
+    /// `ws://ADDR/ws/chat` (`wss://` when served over TLS), the URL to point a client at.
     pub fn ws_url(&self) -> String {
-        format!("ws://{}{WS_PATH}", self.addr)
+        let scheme = if self.tls.is_some() { "wss" } else { "ws" };
+        format!("{scheme}://{}{WS_PATH}", self.addr)
     }
 
-    /// `http://ADDR`, the base of the control API.
+    /// `http://ADDR` (`https://` over TLS), the base of the control API.
     pub fn http_base(&self) -> String {
-        format!("http://{}", self.addr)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://{}", self.addr)
+    }
+
+    /// The self-signed TLS certificate (DER) a client must trust, when served over TLS.
+    pub fn tls_certificate(&self) -> Option<Vec<u8>> {
+        self.tls.as_ref().map(|t| t.certificate_der().to_vec())
+    }
+
+    /// The same certificate as PEM text.
+    pub fn tls_certificate_pem(&self) -> Option<String> {
+        self.tls.as_ref().map(|t| t.certificate_pem())
     }
 
     /// The root a client must trust.

@@ -189,6 +189,7 @@ where
         tokio::select! {
             node = conn.recv() => {
                 let node = node?;
+                super::faults::hold(shared, conn_id).await;
                 if registering && node.tag == "iq" {
                     if let Some(reply) = answer_code_iq(&shared.registry, conn_id, &node) {
                         conn.send(&reply).await?;
@@ -226,7 +227,10 @@ where
                 }
             }
             command = rx.recv() => match command {
-                Some(ToConnection::Send(node)) => conn.send(&node).await?,
+                Some(ToConnection::Send(node)) => {
+                    super::faults::hold(shared, conn_id).await;
+                    conn.send(&node).await?
+                }
                 Some(ToConnection::End(node)) => {
                     conn.send(&node).await?;
                     return Ok(());

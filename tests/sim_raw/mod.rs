@@ -103,3 +103,95 @@ pub async fn collect_within(
     }
     found
 }
+
+/// A temporary Signal database for a messaging engine, removed on drop.
+pub struct TempDb {
+    dir: std::path::PathBuf,
+    pub db: std::sync::Arc<redb::Database>,
+}
+
+impl TempDb {
+    pub fn new(name: &str) -> TempDb {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .subsec_nanos();
+        let dir =
+            std::env::temp_dir().join(format!("chattu-sim-{name}-{}-{nanos}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = std::sync::Arc::new(redb::Database::create(dir.join("signal.redb")).unwrap());
+        TempDb { dir, db }
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// Creates `phone` and pairs a messaging engine (configured by `config`) with it by QR; returns
+/// once the engine is connected and has uploaded prekeys.
+pub async fn messaging_engine(
+    base: &str,
+    config: chattu::engine::EngineConfig,
+    phone: &str,
+    db: &TempDb,
+) -> chattu::engine::EngineHandle {
+    use chattu::engine::messaging::{MessagingSetup, NoSink, SignalDb};
+    use chattu::engine::signal_prekeys::RedbPreKeys;
+    use chattu::engine::{EngineStatus, MemoryCredentialStore};
+    use serde_json::json;
+    use std::sync::Arc;
+    let (status, _) = http(
+        "POST",
+        format!("{base}/sim/phones"),
+        Some(json!({ "phone": phone })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    let signal_db: Arc<dyn SignalDb> = db.db.clone();
+    let engine = chattu::engine::start_messaging(
+        config,
+        Arc::new(MemoryCredentialStore::default()),
+        Arc::new(RedbPreKeys::new(signal_db.clone(), "client-1")),
+        MessagingSetup {
+            db: signal_db,
+            namespace: "client-1".into(),
+            sink: Arc::new(NoSink),
+        },
+    );
+    let qr = match tokio::time::timeout(
+        PATIENCE,
+        engine.wait_for(|s| matches!(s, EngineStatus::PendingAuth { .. })),
+    )
+    .await
+    {
+        Ok(EngineStatus::PendingAuth { qr, .. }) => qr,
+        other => panic!("no QR: {other:?}"),
+    };
+    let (status, _) = http(
+        "POST",
+        format!("{base}/sim/phones/{phone}/scan"),
+        Some(json!({ "qr": qr })),
+    )
+    .await;
+    assert_eq!(status, 200);
+    let connected = tokio::time::timeout(
+        PATIENCE,
+        engine.wait_for(|s| matches!(s, EngineStatus::Connected { .. })),
+    )
+    .await;
+    assert!(
+        matches!(connected, Ok(EngineStatus::Connected { .. })),
+        "{connected:?}"
+    );
+    for _ in 0..400 {
+        let (_, view) = http("GET", format!("{base}/sim/phones/{phone}"), None).await;
+        if view["devices"][0]["prekeys"].as_u64().unwrap_or(0) > 0 {
+            return engine;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the engine never uploaded prekeys");
+}

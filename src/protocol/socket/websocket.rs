@@ -45,6 +45,9 @@ pub struct ClientConfig {
     pub max_frame_len: usize,
     /// Certificate dates are checked against this Unix time instead of the system clock.
     pub now: Option<u64>,
+    /// For `wss://`: trust only this TLS certificate (DER), such as a simulator's self-signed one,
+    /// instead of the webpki roots.
+    pub tls_certificate: Option<Vec<u8>>,
 }
 
 impl Default for ClientConfig {
@@ -57,6 +60,7 @@ impl Default for ClientConfig {
             handshake_timeout: DEFAULT_HANDSHAKE_TIMEOUT,
             max_frame_len: MAX_FRAME_LEN,
             now: None,
+            tls_certificate: None,
         }
     }
 }
@@ -105,11 +109,16 @@ pub async fn connect(
     let origin =
         HeaderValue::from_str(&config.origin).map_err(|e| SocketError::BadUrl(e.to_string()))?;
     request.headers_mut().insert("Origin", origin);
+    let connector = match &config.tls_certificate {
+        Some(der) => Some(trusting_only(der)?),
+        None => None,
+    };
     within(config.handshake_timeout, async {
-        let (ws, _response) = tokio_tungstenite::connect_async_with_config(
+        let (ws, _response) = tokio_tungstenite::connect_async_tls_with_config(
             request,
             Some(ws_limits(config.max_frame_len)),
             true,
+            connector,
         )
         .await?;
         let (socket, chain) =
@@ -118,6 +127,20 @@ pub async fn connect(
         Ok(ClientConnection { socket, chain })
     })
     .await
+}
+
+/// A TLS connector that trusts exactly one certificate (DER).
+fn trusting_only(der: &[u8]) -> Result<tokio_tungstenite::Connector, SocketError> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(der.to_vec()))
+        .map_err(|e| SocketError::BadUrl(format!("unusable TLS certificate: {e}")))?;
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(tokio_tungstenite::Connector::Rustls(std::sync::Arc::new(
+        tls,
+    )))
 }
 
 /// Runs the client handshake over an already open WebSocket, with an explicit ephemeral key.

@@ -1,0 +1,96 @@
+//! Delayed frames (`POST /sim/faults/delay`): with the engine's next frames held by the server, a
+//! text send still completes with the server ack, only later; the injection is used up and
+//! reported, and bad injections are refused.
+
+mod sim_raw;
+
+use chattu::engine::EngineConfig;
+use chattu::protocol::jid::Jid;
+use chattu::simulator::Simulator;
+use serde_json::json;
+use sim_raw::{http, messaging_engine, TempDb};
+use std::time::{Duration, Instant};
+use tokio::net::TcpListener;
+
+#[tokio::test]
+async fn a_delayed_ack_still_completes_the_send() {
+    let sim = Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let base = sim.http_base();
+    let db = TempDb::new("delay");
+    let config = EngineConfig::simulator(sim.ws_url(), sim.trusted_root());
+    let engine = messaging_engine(&base, config, "15550009001", &db).await;
+    let (status, _) = http(
+        "POST",
+        format!("{base}/sim/phones"),
+        Some(json!({ "phone": "15550009002" })),
+    )
+    .await;
+    assert_eq!(status, 201);
+    // Warm up: sessions and device lists exist, so the timed send is one message frame.
+    engine
+        .send_text(&Jid::phone("15550009002"), "warm-up")
+        .await
+        .unwrap();
+
+    let (status, injected) = http(
+        "POST",
+        format!("{base}/sim/faults/delay"),
+        Some(json!({ "ms": 400, "count": 1, "phone": "15550009001", "device": 1 })),
+    )
+    .await;
+    assert_eq!(status, 201, "{injected}");
+    assert_eq!(injected["remaining"], 1);
+    let started = Instant::now();
+    let sent = engine
+        .send_text(&Jid::phone("15550009002"), "slow link")
+        .await
+        .expect("the send failed under a delayed ack");
+    // The held frame is the message itself: its ack cannot have come sooner.
+    assert!(
+        started.elapsed() >= Duration::from_millis(400),
+        "{:?}",
+        started.elapsed()
+    );
+    let (_, faults) = http("GET", format!("{base}/sim/faults"), None).await;
+    assert_eq!(faults["delays"], json!([]));
+    assert!(faults["delayed"].as_u64().unwrap() >= 1);
+    let (_, inbox) = http(
+        "GET",
+        format!("{base}/sim/phones/15550009002/messages"),
+        None,
+    )
+    .await;
+    let texts: Vec<&str> = inbox["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["text"].as_str().unwrap_or_default())
+        .collect();
+    assert!(texts.contains(&"slow link"), "{inbox}");
+    assert!(inbox["received"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|m| m["id"] == sent.id.as_str()));
+
+    for bad in [
+        json!({ "ms": 0 }),
+        json!({ "ms": 100, "count": 0 }),
+        json!({ "ms": 100, "device": 1 }),
+    ] {
+        let (status, body) = http("POST", format!("{base}/sim/faults/delay"), Some(bad)).await;
+        assert_eq!(
+            (status, body["code"].as_str()),
+            (400, Some("VALIDATION_ERROR"))
+        );
+    }
+    let (status, _) = http(
+        "POST",
+        format!("{base}/sim/faults/delay"),
+        Some(json!({ "ms": 100, "phone": "15550000000" })),
+    )
+    .await;
+    assert_eq!(status, 404);
+    engine.shutdown().await;
+    sim.shutdown().await;
+}
