@@ -40,6 +40,8 @@ use std::sync::Mutex;
 const PATCHES_PER_ANSWER: usize = 50;
 /// Most patches a collection keeps (a simulated account never needs more).
 const MAX_PATCHES: usize = 10_000;
+/// Fetches remembered for the control API.
+const MAX_ASKED_LOG: usize = 200;
 
 /// One collection on the server: its patches in version order (patch `i` has version `i + 1`), and
 /// the phone's own view of it (to write the next patch).
@@ -61,6 +63,10 @@ struct AccountSync {
     corrupt_answers: u32,
     /// Sync requests answered.
     fetches: u64,
+    /// The version each collection was last fetched from.
+    last_asked: BTreeMap<String, u64>,
+    /// Every fetch as (collection, from version), the latest [`MAX_ASKED_LOG`].
+    asked: Vec<(String, u64)>,
 }
 
 impl AccountSync {
@@ -75,6 +81,8 @@ impl AccountSync {
             shared_with: HashSet::new(),
             corrupt_answers: 0,
             fetches: 0,
+            last_asked: BTreeMap::new(),
+            asked: Vec::new(),
         }
     }
 
@@ -398,6 +406,11 @@ fn collection_error(name: &str, code: u16, text: &str) -> Node {
 fn serve_patches(shared: &Shared, phone: &str, name: &str, since: u64) -> Node {
     shared.app_state.with(phone, |account| {
         account.fetches += 1;
+        account.last_asked.insert(name.to_string(), since);
+        if account.asked.len() >= MAX_ASKED_LOG {
+            account.asked.remove(0);
+        }
+        account.asked.push((name.to_string(), since));
         let version = account.version(name);
         let start = usize::try_from(since.min(version)).unwrap_or(usize::MAX);
         let all = account
@@ -540,6 +553,9 @@ pub(super) fn control_route(
                     "keyId": key_id,
                     "versions": versions,
                     "fetches": a.fetches,
+                    "lastAsked": a.last_asked,
+                    "asked": a.asked.iter().map(|(n, v)| json!({ "collection": n, "since": v })).collect::<Vec<_>>(),
+                    "corruptAnswers": a.corrupt_answers,
                     "keySharedWith": shared_with,
                 })
             });
