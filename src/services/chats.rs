@@ -343,6 +343,10 @@ impl Chats {
             if !message.from_me {
                 record_history(&format!("{}@c.us", message.from.user))?;
             }
+            if message.chat.is_group() || message.chat.is_newsletter() {
+                let (group, at) = (message.chat.to_string(), message.timestamp);
+                Store::note_group_message_in(txn, client_id, &group, text, at, message.from_me)?;
+            }
             return Ok(());
         }
         let chat = message.chat.user.as_str();

@@ -160,6 +160,7 @@ pub(super) fn delete_client_in(
         history::delete_client_rows(txn, kind, client_id)?;
     }
     super::chats::delete_client_chats(txn, client_id)?;
+    super::group_activity::delete_client_group_activity(txn, client_id)?;
     super::app_state::delete_client_app_state(txn, client_id)?;
     let mut schedules = txn.open_table(tables::SCHEDULES)?;
     let mut due = txn.open_table(tables::SCHEDULES_DUE)?;

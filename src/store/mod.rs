@@ -17,6 +17,7 @@ pub mod chat_seed;
 pub mod chats;
 mod clients;
 pub mod device_creds;
+pub mod group_activity;
 pub mod lid_map;
 mod history;
 pub mod outbox;
