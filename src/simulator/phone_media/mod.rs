@@ -300,6 +300,18 @@ async fn send_media(shared: &Shared, phone: &str, send: MediaSend) -> Response<F
     if shared.registry.phone(phone).is_none() {
         return error_response(StatusCode::NOT_FOUND, "PHONE_NOT_FOUND", "no such phone");
     }
+    let to_server = crate::protocol::jid::Jid::parse(&send.to).map(|j| j.server);
+    if matches!(
+        to_server,
+        Ok(crate::protocol::jid::Server::Group
+            | crate::protocol::jid::Server::Newsletter
+            | crate::protocol::jid::Server::Broadcast)
+    ) {
+        return invalid(
+            "UNSUPPORTED_TARGET",
+            "simulated phones send media to one account only, not to groups or channels",
+        );
+    }
     let declared_kind = match send.media_type.as_deref().map(Kind::parse) {
         Some(None) => {
             return invalid(
