@@ -104,7 +104,54 @@ pub(super) fn devices_lacking_key(
         .collect())
 }
 
+/// Devices that may have lost our sender keys, from a notification: every device a `devices`
+/// notification adds or removes (a re-used device id is a new install), or for an identity change
+/// (`type="encrypt"` with `<identity/>`) the whole user (`None` as the device: all of them).
+pub fn holders_to_forget(node: &Node) -> Vec<(String, Option<u16>)> {
+    if node.tag != "notification" {
+        return Vec::new();
+    }
+    let Some(from) = node.attr_jid("from").filter(|j| !j.user.is_empty()) else {
+        return Vec::new();
+    };
+    match node.attr("type") {
+        Some("encrypt") if node.child("identity").is_some() => vec![(from.user, None)],
+        Some("devices") => node
+            .children()
+            .iter()
+            .filter(|c| c.tag == "add" || c.tag == "remove")
+            .flat_map(|c| c.children_by_tag("device"))
+            .filter_map(|d| d.attr_jid("jid"))
+            .map(|j| (j.user.clone(), Some(j.device)))
+            .collect(),
+        _ => Vec::new(),
+    }
+}
+
 impl Messenger {
+    /// Forgets the holders a notification names (see [`holders_to_forget`]).
+    pub(super) fn on_holder_notification(&self, node: &Node) {
+        let gone = holders_to_forget(node);
+        if gone.is_empty() {
+            return;
+        }
+        let matches = |device: &str| {
+            Jid::parse(device).is_ok_and(|d| {
+                gone.iter()
+                    .any(|(user, id)| d.user == *user && id.is_none_or(|id| id == d.device))
+            })
+        };
+        let outcome = (|| {
+            let txn = self.setup.db.database().begin_write()?;
+            sender_key_holders::forget_devices_in(&txn, &self.setup.namespace, matches)?;
+            txn.commit()?;
+            Ok::<_, crate::store::StoreError>(())
+        })();
+        if let Err(e) = outcome {
+            log::warn!("engine: cannot forget sender-key holders: {e}");
+        }
+    }
+
     /// Answers a retry receipt for one of our group messages: the message again, pairwise to the
     /// asking device with a fresh SKDM (new session from a fresh bundle), `<enc count=N>`.
     pub(super) async fn resend_group(&self, receipt: &Node) -> Result<(), SendError> {
@@ -260,5 +307,32 @@ mod tests {
         assert_eq!(read.attr_jid("participant"), Some(sender));
         assert_eq!(read.child("list").map(|l| l.children().len()), Some(1));
         assert!(group_read_receipt(&group, &Jid::phone("1"), &[], 5).is_none());
+    }
+
+    #[test]
+    fn notifications_name_devices_that_lost_our_keys() {
+        let identity = Node::new("notification")
+            .with_attr("type", "encrypt")
+            .with_attr("from", Jid::phone("111"))
+            .with_child(Node::new("identity"));
+        assert_eq!(
+            holders_to_forget(&identity),
+            vec![("111".to_string(), None)]
+        );
+        let count = Node::new("notification")
+            .with_attr("type", "encrypt")
+            .with_attr("from", Jid::server_jid())
+            .with_child(Node::new("count").with_attr("value", "3"));
+        assert!(holders_to_forget(&count).is_empty());
+        let devices = Node::new("notification")
+            .with_attr("type", "devices")
+            .with_attr("from", Jid::phone("222"))
+            .with_child(Node::new("remove").with_child(
+                Node::new("device").with_attr("jid", Jid::phone("222").with_device(3)),
+            ));
+        assert_eq!(
+            holders_to_forget(&devices),
+            vec![("222".to_string(), Some(3))]
+        );
     }
 }

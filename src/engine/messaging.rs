@@ -302,6 +302,7 @@ impl Messenger {
                 if let Some(user) = devices_notification_user(node) {
                     self.devices.invalidate(&user);
                 }
+                self.on_holder_notification(node);
                 // The connection acknowledges notifications.
                 false
             }
