@@ -35,6 +35,10 @@ pub enum Command {
         listen: String,
         /// Derive the simulator's keys from this text, so its root stays the same across restarts.
         seed: Option<String>,
+        /// Serve over TLS (wss://, https://) with a self-signed certificate made at start.
+        tls: bool,
+        /// Write that certificate (PEM) to this file (implies `tls`).
+        tls_cert: Option<String>,
     },
     UserAdd {
         common: CommonOptions,
@@ -99,7 +103,7 @@ Options:
 pub const SIM_DEFAULT_LISTEN: &str = "127.0.0.1:8091";
 
 const SIM_USAGE: &str = "\
-Usage: chattu sim [--listen ADDR] [--seed TEXT]
+Usage: chattu sim [--listen ADDR] [--seed TEXT] [--tls] [--tls-cert FILE]
 
 Runs the WhatsApp simulator: the protocol's WebSocket endpoint at /ws/chat and the control API
 under /sim/ (simulated phones: create, scan a QR, type a pairing code, unlink; see
@@ -111,6 +115,9 @@ Options:
   --seed TEXT      Derive the simulator's keys from TEXT: the same seed gives the same root
                    public key, so a configured root_public_key keeps working after a restart
                    (default: fresh random keys on every start)
+  --tls            Serve wss:// and https:// with a self-signed certificate made at start (printed
+                   as PEM); Chattu trusts it with [whatsapp] tls_certificate = \"<PEM file>\"
+  --tls-cert FILE  Also write that certificate to FILE (implies --tls)
 ";
 
 const USER_USAGE: &str = "\
@@ -273,7 +280,12 @@ fn parse_serve(words: &[&str]) -> Result<Command, ParseOutcome> {
 }
 
 fn parse_sim(words: &[&str]) -> Result<Command, ParseOutcome> {
-    let parsed = split_args(words, &["--listen", "--seed"], &[], SIM_USAGE)?;
+    let parsed = split_args(
+        words,
+        &["--listen", "--seed", "--tls-cert"],
+        &["--tls"],
+        SIM_USAGE,
+    )?;
     if let Some(extra) = parsed.positional.first() {
         return Err(usage(SIM_USAGE, &format!("unexpected argument {extra:?}")));
     }
@@ -288,9 +300,15 @@ fn parse_sim(words: &[&str]) -> Result<Command, ParseOutcome> {
     if seed.as_deref() == Some("") {
         return Err(usage(SIM_USAGE, "--seed must not be empty"));
     }
+    let tls_cert = parsed.value("--tls-cert").map(String::from);
+    if tls_cert.as_deref() == Some("") {
+        return Err(usage(SIM_USAGE, "--tls-cert needs a file name"));
+    }
     Ok(Command::Sim {
         listen: listen.to_string(),
         seed,
+        tls: parsed.switches.contains(&"--tls") || tls_cert.is_some(),
+        tls_cert,
     })
 }
 

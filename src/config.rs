@@ -203,6 +203,9 @@ pub struct WhatsappConfig {
     pub group_delay_max_ms: u64,
     /// Decline incoming calls at once (and send the `call_rejected` webhook); default true.
     pub auto_reject_calls: bool,
+    /// PEM file of the one TLS certificate a `wss://` simulator must present (`chattu sim --tls`
+    /// writes it); empty = the public web roots, as for WhatsApp.
+    pub tls_certificate: String,
 }
 
 impl WhatsappConfig {
@@ -234,6 +237,7 @@ impl Default for WhatsappConfig {
             group_delay_min_ms: 2_000,
             group_delay_max_ms: 5_000,
             auto_reject_calls: true,
+            tls_certificate: String::new(),
         }
     }
 }

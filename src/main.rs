@@ -42,7 +42,12 @@ fn main() -> ExitCode {
                 }
             }
         }
-        Ok(Command::Sim { listen, seed }) => match simulator(&listen, seed.as_deref()) {
+        Ok(Command::Sim {
+            listen,
+            seed,
+            tls,
+            tls_cert,
+        }) => match simulator(&listen, seed.as_deref(), tls, tls_cert.as_deref()) {
             Ok(()) => ExitCode::SUCCESS,
             Err(message) => {
                 eprintln!("chattu: {message}");
@@ -114,7 +119,12 @@ fn serve(common: &cli::CommonOptions, listen: Option<&str>, sandbox: bool) -> Re
 
 /// `chattu sim`: a standalone simulator until SIGTERM/SIGINT. Prints where it listens and the
 /// root public key a client must trust.
-fn simulator(listen: &str, seed: Option<&str>) -> Result<(), String> {
+fn simulator(
+    listen: &str,
+    seed: Option<&str>,
+    tls: bool,
+    tls_cert: Option<&str>,
+) -> Result<(), String> {
     app_log::init(log::LevelFilter::Info, 16);
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -134,9 +144,13 @@ fn simulator(listen: &str, seed: Option<&str>) -> Result<(), String> {
             }
             None => ServerIdentity::generate(),
         };
-        let handle = Simulator::new(identity)
-            .serve(listener)
-            .map_err(|e| format!("cannot start the simulator: {e}"))?;
+        let simulator = Simulator::new(identity);
+        let served = if tls {
+            simulator.serve_tls(listener)
+        } else {
+            simulator.serve(listener)
+        };
+        let handle = served.map_err(|e| format!("cannot start the simulator: {e}"))?;
         let root: String = handle
             .trusted_root()
             .public
@@ -151,6 +165,14 @@ fn simulator(listen: &str, seed: Option<&str>) -> Result<(), String> {
             handle.http_base(),
             handle.ws_url()
         );
+        if let Some(pem) = handle.tls_certificate_pem() {
+            if let Some(path) = tls_cert {
+                std::fs::write(path, &pem)
+                    .map_err(|e| format!("cannot write the certificate to {path}: {e}"))?;
+                println!("TLS certificate written to {path}");
+            }
+            print!("TLS certificate (self-signed, trust it with [whatsapp] tls_certificate):\n{pem}");
+        }
         chattu::http::shutdown_signal().await;
         handle.shutdown().await;
         Ok(())

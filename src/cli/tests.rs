@@ -54,14 +54,36 @@ fn serve_sandbox_and_sim() {
         parse_str("sim"),
         Ok(Command::Sim {
             listen: SIM_DEFAULT_LISTEN.into(),
-            seed: None
+            seed: None,
+            tls: false,
+            tls_cert: None,
         })
     );
     assert_eq!(
         parse_str("sim --listen 127.0.0.1:0 --seed demo"),
         Ok(Command::Sim {
             listen: "127.0.0.1:0".into(),
-            seed: Some("demo".into())
+            seed: Some("demo".into()),
+            tls: false,
+            tls_cert: None,
+        })
+    );
+    assert_eq!(
+        parse_str("sim --tls"),
+        Ok(Command::Sim {
+            listen: SIM_DEFAULT_LISTEN.into(),
+            seed: None,
+            tls: true,
+            tls_cert: None,
+        })
+    );
+    assert_eq!(
+        parse_str("sim --tls-cert /tmp/sim.pem"),
+        Ok(Command::Sim {
+            listen: SIM_DEFAULT_LISTEN.into(),
+            seed: None,
+            tls: true,
+            tls_cert: Some("/tmp/sim.pem".into()),
         })
     );
     assert!(matches!(parse_str("sim --help"), Err(ParseOutcome::Help(t)) if t.contains("/sim/")));

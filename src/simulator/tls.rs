@@ -116,6 +116,19 @@ impl SimTls {
     }
 }
 
+/// The first certificate in PEM text, as DER; `None` when there is none or it is not base64.
+pub fn certificate_der_from_pem(pem: &str) -> Option<Vec<u8>> {
+    use base64::Engine;
+    let start = pem.find("-----BEGIN CERTIFICATE-----")?;
+    let rest = pem.get(start + "-----BEGIN CERTIFICATE-----".len()..)?;
+    let body = rest.get(..rest.find("-----END CERTIFICATE-----")?)?;
+    let b64: String = body.chars().filter(|c| !c.is_whitespace()).collect();
+    base64::engine::general_purpose::STANDARD
+        .decode(b64)
+        .ok()
+        .filter(|der| !der.is_empty())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -127,11 +140,13 @@ mod tests {
         assert_ne!(a.certificate_der(), b.certificate_der());
         let pem = a.certificate_pem();
         assert!(pem.starts_with("-----BEGIN CERTIFICATE-----\n"));
-        let body: String = pem.lines().filter(|l| !l.starts_with("-----")).collect();
-        use base64::Engine;
-        let der = base64::engine::general_purpose::STANDARD
-            .decode(body)
-            .unwrap();
-        assert_eq!(der, a.certificate_der());
+        let with_text_around = format!("subject: sim\r\n{pem}trailer");
+        assert_eq!(
+            certificate_der_from_pem(&with_text_around).as_deref(),
+            Some(a.certificate_der())
+        );
+        assert_eq!(certificate_der_from_pem("no certificate here"), None);
+        let broken = "-----BEGIN CERTIFICATE-----\n%%%\n-----END CERTIFICATE-----\n";
+        assert_eq!(certificate_der_from_pem(broken), None);
     }
 }

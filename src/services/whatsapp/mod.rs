@@ -54,6 +54,15 @@ pub fn engine_config(config: &WhatsappConfig) -> Result<EngineConfig, String> {
         Some(key) => EngineConfig::simulator(config.url.clone(), TrustedRoot::xeddsa(key)),
     };
     engine.backoff_max = Duration::from_secs(config.reconnect_max_secs.max(1));
+    let pem_file = config.tls_certificate.trim();
+    if !pem_file.is_empty() {
+        let pem = std::fs::read_to_string(pem_file)
+            .map_err(|e| format!("[whatsapp] tls_certificate {pem_file}: {e}"))?;
+        let der = crate::simulator::tls::certificate_der_from_pem(&pem).ok_or_else(|| {
+            format!("[whatsapp] tls_certificate {pem_file}: no PEM certificate in it")
+        })?;
+        engine.tls_certificate = Some(der);
+    }
     Ok(engine)
 }
 
@@ -125,5 +134,36 @@ mod tests {
             ..WhatsappConfig::default()
         };
         assert!(engine_config(&bad).is_err());
+    }
+
+    #[test]
+    fn a_tls_simulator_certificate_is_read_from_its_pem_file() {
+        let tls = crate::simulator::tls::SimTls::generate(None).unwrap();
+        let path = std::env::temp_dir().join(format!("chattu-sim-cert-{}.pem", std::process::id()));
+        std::fs::write(&path, tls.certificate_pem()).unwrap();
+        let config = WhatsappConfig {
+            url: "wss://127.0.0.1:9/ws/chat".into(),
+            tls_certificate: path.display().to_string(),
+            ..WhatsappConfig::default()
+        };
+        let engine = engine_config(&config);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            engine.unwrap().tls_certificate.as_deref(),
+            Some(tls.certificate_der())
+        );
+        assert_eq!(
+            engine_config(&WhatsappConfig::default())
+                .unwrap()
+                .tls_certificate,
+            None
+        );
+        let missing = WhatsappConfig {
+            tls_certificate: path.display().to_string(),
+            ..WhatsappConfig::default()
+        };
+        assert!(engine_config(&missing)
+            .unwrap_err()
+            .contains("tls_certificate"));
     }
 }
