@@ -26,6 +26,7 @@ use hyper::body::Body;
 use hyper::{Method, Request, Response, StatusCode};
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
+use std::net::SocketAddr;
 use std::sync::Mutex;
 
 /// Largest single upload, in bytes (also announced as `maxContentLengthBytes`).
@@ -91,8 +92,11 @@ struct HostState {
     /// Keys of `blobs`, oldest first (eviction order).
     order: VecDeque<String>,
     stored_bytes: usize,
-    /// `host:port` clients reach the simulator on.
-    host: Option<String>,
+    /// The address the simulator listens on, when served by `Simulator::serve`.
+    listener: Option<SocketAddr>,
+    /// `host:port` a client named in its `Host` header, used when the listener address alone cannot
+    /// be given out (bound to `0.0.0.0`, or embedded in another server).
+    named: Option<String>,
 }
 
 /// The media host's state (one per simulator).
@@ -119,23 +123,40 @@ impl MediaHost {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records the `host:port` clients reach the simulator on (the `Host` of their requests).
-    pub(crate) fn set_host(&self, host: &str) {
+    /// Records the address the simulator listens on.
+    pub(crate) fn set_listener(&self, addr: SocketAddr) {
+        self.lock().listener = Some(addr);
+    }
+
+    /// Considers the `Host` header of a client's request. A specific listener address always wins
+    /// (so no client can point the others elsewhere); on an unspecified one (`0.0.0.0:PORT`) only a
+    /// name with the listener's port is taken; embedded without a listener, any plausible name.
+    pub(crate) fn note_request_host(&self, host: &str) {
         let host = host.trim();
         let plausible = !host.is_empty()
             && host.len() <= 255
-            && host.bytes().all(|b| b.is_ascii_graphic() && b != b'/');
-        if plausible {
-            self.lock().host = Some(host.to_string());
+            && host
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && b != b'/' && b != b'@');
+        if !plausible {
+            return;
+        }
+        let mut state = self.lock();
+        let accept = match state.listener {
+            Some(addr) if !addr.ip().is_unspecified() => false,
+            Some(addr) => host
+                .rsplit_once(':')
+                .is_some_and(|(_, port)| port == addr.port().to_string()),
+            None => true,
+        };
+        if accept {
+            state.named = Some(host.to_string());
         }
     }
 
-    /// The `hostname` given to clients: `127.0.0.1:PORT` of the listener.
+    /// The `hostname` given to clients: the listener's `IP:PORT`, else the name a client used.
     pub(crate) fn host(&self) -> String {
-        self.lock()
-            .host
-            .clone()
-            .unwrap_or_else(|| "127.0.0.1".to_string())
+        host_of(&self.lock())
     }
 
     /// A fresh upload token. Like WhatsApp's it is standard base64 (with `+`, `/`, `=`), so a client
@@ -211,10 +232,7 @@ impl MediaHost {
                 content_type: content_type.to_string(),
             },
         );
-        let url = format!(
-            "http://{}{direct_path}",
-            state.host.as_deref().unwrap_or("127.0.0.1")
-        );
+        let url = format!("http://{}{direct_path}", host_of(&state));
         Ok(StoredMedia { direct_path, url })
     }
 
@@ -231,6 +249,15 @@ impl MediaHost {
     #[cfg(test)]
     pub(crate) fn stored_bytes(&self) -> usize {
         self.lock().stored_bytes
+    }
+}
+
+fn host_of(state: &HostState) -> String {
+    match (state.listener, &state.named) {
+        (Some(addr), _) if !addr.ip().is_unspecified() => addr.to_string(),
+        (_, Some(named)) => named.clone(),
+        (Some(addr), None) => format!("127.0.0.1:{}", addr.port()),
+        (None, None) => "127.0.0.1".to_string(),
     }
 }
 
@@ -296,14 +323,12 @@ where
 {
     let path = req.uri().path().to_string();
     let query = req.uri().query().unwrap_or_default().to_string();
-    // Embedded without `Simulator::serve` and before any WebSocket: learn our address from the client.
-    let request_host = req
+    if let Some(h) = req
         .headers()
         .get(hyper::header::HOST)
-        .and_then(|h| h.to_str().ok());
-    let host_unknown = host.lock().host.is_none();
-    if let (Some(h), true) = (request_host, host_unknown) {
-        host.set_host(h);
+        .and_then(|h| h.to_str().ok())
+    {
+        host.note_request_host(h);
     }
     let method = req.method().clone();
     if path.starts_with("/v/") {
@@ -478,7 +503,8 @@ mod tests {
     #[test]
     fn media_conn_names_the_host_and_a_valid_auth() {
         let host = MediaHost::default();
-        host.set_host("127.0.0.1:4567");
+        host.set_listener("127.0.0.1:4567".parse().unwrap());
+        host.note_request_host("elsewhere.example:80");
         let reply = host.media_conn_reply("m1");
         let conn = reply.child("media_conn").unwrap();
         assert!(host.auth_valid(conn.attr("auth").unwrap()));
@@ -487,5 +513,21 @@ mod tests {
             conn.child("host").and_then(|h| h.attr("hostname")),
             Some("127.0.0.1:4567")
         );
+    }
+
+    #[test]
+    fn request_hosts_only_fill_in_what_the_listener_cannot_say() {
+        let embedded = MediaHost::default();
+        embedded.note_request_host("localhost:9000");
+        assert_eq!(embedded.host(), "localhost:9000");
+        let wildcard = MediaHost::default();
+        wildcard.set_listener("0.0.0.0:7000".parse().unwrap());
+        assert_eq!(wildcard.host(), "127.0.0.1:7000");
+        wildcard.note_request_host("10.0.0.5:8000");
+        assert_eq!(wildcard.host(), "127.0.0.1:7000");
+        wildcard.note_request_host("10.0.0.5:7000");
+        assert_eq!(wildcard.host(), "10.0.0.5:7000");
+        wildcard.note_request_host("bad host/");
+        assert_eq!(wildcard.host(), "10.0.0.5:7000");
     }
 }

@@ -207,7 +207,7 @@ impl Simulator {
         if let Some(host) = req.headers().get(hyper::header::HOST) {
             self.shared
                 .media
-                .set_host(host.to_str().unwrap_or_default());
+                .note_request_host(host.to_str().unwrap_or_default());
         }
         let shared = Arc::clone(&self.shared);
         let shutdown = self.shutdown.subscribe();
@@ -266,9 +266,7 @@ impl Simulator {
         tls: Option<Arc<tls::SimTls>>,
     ) -> std::io::Result<SimulatorHandle> {
         let addr = listener.local_addr()?;
-        if !addr.ip().is_unspecified() {
-            self.shared.media.set_host(&addr.to_string());
-        }
+        self.shared.media.set_listener(addr);
         let sim = Simulator {
             shared: Arc::clone(&self.shared),
             shutdown: Arc::new(watch::channel(false).0),
