@@ -138,7 +138,7 @@ impl Messenger {
         let matches = |device: &str| {
             Jid::parse(device).is_ok_and(|d| {
                 gone.iter()
-                    .any(|(user, id)| d.user == *user && id.is_none_or(|id| id == d.device))
+                    .any(|(user, id)| d.user == *user && (id.is_none() || *id == Some(d.device)))
             })
         };
         let outcome = (|| {

@@ -101,6 +101,10 @@ impl Messenger {
     /// Stores the PN ↔ LID pairs a usync answer names.
     pub(super) fn remember_lids(&self, answer: &Node) {
         for (pn, lid) in usync_lids(answer) {
+            // Usually known already: a read instead of a write transaction (and its fsync).
+            if self.lid_of_phone(&pn).as_deref() == Some(lid.as_str()) {
+                continue;
+            }
             let stored =
                 lid_map::put_mapping(self.setup.db.database(), &self.setup.namespace, &pn, &lid);
             if let Err(e) = stored {
