@@ -190,6 +190,17 @@ async fn a_tampered_patch_is_refused_and_a_good_copy_applies_later() {
     let store = TempStore::new("app-state-tamper");
     let (engine, _creds) = paired_engine(&sim, ACCOUNT, "Dana", &store, CLIENT).await;
     key_stored(&store.store).await;
+    // The key share made the engine fetch every collection once; let that finish first, so the
+    // spoiled answer below is the only fetch of the mute.
+    let sim_base = sim.http_base();
+    eventually("the fetches after the key share", move || {
+        let url = format!("{sim_base}/sim/phones/{ACCOUNT}/app-state");
+        async move {
+            let (_, view) = http("GET", url, None).await;
+            (view["asked"].as_array().map_or(0, Vec::len) >= 5).then_some(())
+        }
+    })
+    .await;
 
     // The next patch the server hands out carries a wrong patch MAC.
     let (status, _) = http(
