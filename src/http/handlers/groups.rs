@@ -29,6 +29,8 @@ use crate::http::error::ApiError;
 use crate::http::response;
 use crate::protocol::jid::Jid;
 use crate::services::media_fetch::MediaKind;
+use crate::store::group_activity::GroupActivity;
+use std::collections::HashMap;
 
 boxed_handlers! {
     list => list_impl;
@@ -151,7 +153,24 @@ fn read_only(info: &GroupInfo, own_phone: Option<&str>) -> bool {
     info.announce && !own_phone.is_some_and(|p| info.is_admin(p))
 }
 
-fn group_view(info: &GroupInfo, own_phone: Option<&str>) -> Value {
+/// `lastMessage`, `timestamp` (the last message's, else the creation time) and `unreadCount`.
+fn activity_fields(activity: Option<&GroupActivity>, created: u64) -> (Value, u64, u32) {
+    match activity {
+        Some(a) => (
+            json!({ "body": a.body, "timestamp": a.timestamp, "fromMe": a.from_me }),
+            a.timestamp.max(created),
+            a.unread_count,
+        ),
+        None => (Value::Null, created, 0),
+    }
+}
+
+fn group_view(
+    info: &GroupInfo,
+    own_phone: Option<&str>,
+    activity: Option<&GroupActivity>,
+) -> Value {
+    let (last, timestamp, unread) = activity_fields(activity, info.creation);
     json!({
         "id": info.id.to_string(),
         "name": info.subject,
@@ -160,9 +179,9 @@ fn group_view(info: &GroupInfo, own_phone: Option<&str>) -> Value {
         "participants": info.participants.len(),
         "owner": info.creator.as_ref().map(|c| format!("{}@c.us", c.user)),
         "createdAt": (info.creation > 0).then_some(info.creation),
-        "lastMessage": null,
-        "timestamp": info.creation,
-        "unreadCount": 0,
+        "lastMessage": last,
+        "timestamp": timestamp,
+        "unreadCount": unread,
         "isMuted": false,
         "pinned": false,
         "isReadOnly": read_only(info, own_phone),
@@ -170,15 +189,16 @@ fn group_view(info: &GroupInfo, own_phone: Option<&str>) -> Value {
     })
 }
 
-fn channel_view(info: &ChannelInfo) -> Value {
+fn channel_view(info: &ChannelInfo, activity: Option<&GroupActivity>) -> Value {
+    let (last, timestamp, unread) = activity_fields(activity, info.creation.unwrap_or_default());
     json!({
         "id": info.id.to_string(),
         "name": info.name,
         "description": info.description,
         "profilePic": null,
-        "lastMessage": null,
-        "timestamp": info.creation.unwrap_or_default(),
-        "unreadCount": 0,
+        "lastMessage": last,
+        "timestamp": timestamp,
+        "unreadCount": unread,
         "isMuted": false,
         "pinned": false,
         "isReadOnly": info.read_only(),
@@ -213,19 +233,32 @@ async fn list_impl(ctx: Ctx) -> HandlerResult {
     let id = client_id.clone();
     blocking(ctx.app(), move |app| app.clients.record(&caller, &id)).await?;
     let handle = connected_engine(&ctx, &client_id)?;
-    let mut groups = handle.groups().await.map_err(|e| group_error(&e))?;
-    groups.sort_by_key(|g| std::cmp::Reverse(g.creation));
-    let mut channels = handle
+    let groups = handle.groups().await.map_err(|e| group_error(&e))?;
+    let channels = handle
         .channels()
         .await
         .map_err(|e| group_error(&GroupError::Send(e)))?;
-    channels.sort_by_key(|c| std::cmp::Reverse(c.creation));
+    let id = client_id.clone();
+    let activity: HashMap<String, GroupActivity> =
+        blocking(ctx.app(), move |app| Ok(app.store.group_activity(&id)?)).await?;
     let me = own_phone(&handle);
-    let groups: Vec<Value> = groups
+    let of = |jid: &Jid| activity.get(&jid.to_string());
+    let mut groups: Vec<Value> = groups
         .iter()
-        .map(|g| group_view(g, me.as_deref()))
+        .map(|g| group_view(g, me.as_deref(), of(&g.id)))
         .collect();
-    let channels: Vec<Value> = channels.iter().map(channel_view).collect();
+    let mut channels: Vec<Value> = channels
+        .iter()
+        .map(|c| channel_view(c, of(&c.id)))
+        .collect();
+    // Most recent activity first (the API doc's order for both lists); within one second, one
+    // with messages before one without.
+    for list in [&mut groups, &mut channels] {
+        list.sort_by_key(|v| {
+            let at = v["timestamp"].as_u64().unwrap_or_default();
+            std::cmp::Reverse((at, !v["lastMessage"].is_null()))
+        });
+    }
     Ok(response::json(
         StatusCode::OK,
         &json!({ "total": groups.len() + channels.len(), "groups": groups, "channels": channels }),
@@ -287,7 +320,15 @@ async fn send_to_group(
             None => handle.send_channel_text(group, text).await,
         }
         .map_err(|e| channel_error(&e))?;
-        record_sent(ctx, client_id, group, text, sent.ack.as_str()).await?;
+        record_sent(
+            ctx,
+            client_id,
+            group,
+            text,
+            sent.ack.as_str(),
+            sent.timestamp,
+        )
+        .await?;
         return Ok((sent, channel.name, kind));
     }
     let info = handle
@@ -306,23 +347,25 @@ async fn send_to_group(
         Some(file) => handle.send_group_media(group, file).await,
         None => handle.send_group_text(group, text).await,
     };
-    let status = match &outcome {
-        Ok(sent) => sent.ack.as_str(),
-        Err(GroupError::Send(SendError::Refused(_))) => "failed",
+    let (status, timestamp) = match &outcome {
+        Ok(sent) => (sent.ack.as_str(), sent.timestamp),
+        Err(GroupError::Send(SendError::Refused(_))) => ("failed", 0),
         Err(e) => return Err(group_error(e)),
     };
-    record_sent(ctx, client_id, group, text, status).await?;
+    record_sent(ctx, client_id, group, text, status, timestamp).await?;
     let sent = outcome.map_err(|e| group_error(&e))?;
     Ok((sent, info.subject, kind))
 }
 
-/// The text in the sent history (status `server`, or `failed` when WhatsApp refused it).
+/// The text in the sent history (status `server`, or `failed` when WhatsApp refused it); a sent
+/// one also becomes the group's last message (`timestamp`: Unix seconds of the send).
 async fn record_sent(
     ctx: &Ctx,
     client_id: &str,
     to: &Jid,
     text: &str,
     status: &str,
+    timestamp: u64,
 ) -> Result<(), ApiError> {
     let (cid, to, body, st) = (
         client_id.to_string(),
@@ -331,7 +374,12 @@ async fn record_sent(
         status.to_string(),
     );
     blocking(ctx.app(), move |app| {
-        app.history.record_sent(&cid, &to, &body, &st)
+        app.history.record_sent(&cid, &to, &body, &st)?;
+        if st != "failed" {
+            app.store
+                .note_group_message(&cid, &to, &body, timestamp, true)?;
+        }
+        Ok(())
     })
     .await?;
     Ok(())
