@@ -403,3 +403,121 @@ async fn channel_posts_reach_online_and_offline_followers() {
     assert_eq!(queued[0].attr("offline"), Some("1"));
     sim.shutdown().await;
 }
+
+/// The next group change the engine reports.
+async fn next_change(
+    events: &mut tokio::sync::broadcast::Receiver<chattu::engine::messaging::EngineEvent>,
+) -> chattu::engine::group_notifications::GroupChange {
+    use chattu::engine::messaging::EngineEvent;
+    loop {
+        match tokio::time::timeout(sim_raw::PATIENCE, events.recv()).await {
+            Ok(Ok(EngineEvent::GroupChanged(change))) => return change,
+            Ok(Ok(_)) | Ok(Err(tokio::sync::broadcast::error::RecvError::Lagged(_))) => {}
+            other => panic!("no group change: {other:?}"),
+        }
+    }
+}
+
+/// Polls until `phone`'s group inbox holds `text`; returns every text it holds then.
+async fn inbox_with(sim: &SimulatorHandle, group: &str, phone: &str, text: &str) -> Vec<String> {
+    for _ in 0..400 {
+        let (texts, _) = inbox_texts(sim, group, phone).await;
+        if texts.iter().any(|t| t == text) {
+            return texts;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    panic!("{phone} never got {text:?}");
+}
+
+#[tokio::test]
+async fn the_engine_follows_membership_changes_it_is_told_of() {
+    use chattu::engine::group_notifications::GroupAction;
+    use chattu::engine::groups::GroupError;
+    use chattu::engine::EngineConfig;
+    let sim = simulator().await;
+    let base = sim.http_base();
+    let (me, a, b, c) = ("15550007301", "15550007302", "15550007303", "15550007304");
+    let db = sim_raw::TempDb::new("gp2");
+    let config = EngineConfig::simulator(sim.ws_url(), sim.trusted_root());
+    let engine = sim_raw::messaging_engine(&base, config, me, &db).await;
+    let mut events = engine.events().expect("a messaging engine has events");
+    for phone in [a, b, c] {
+        let (status, _) = http(
+            "POST",
+            format!("{base}/sim/phones"),
+            Some(json!({ "phone": phone })),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+    let (status, created) = http(
+        "POST",
+        format!("{base}/sim/groups"),
+        Some(json!({ "creator": a, "subject": "Ops", "participants": [me, b] })),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let group_jid = Jid::parse(created["id"].as_str().unwrap()).unwrap();
+    let group = group_jid.user.clone();
+    let change = next_change(&mut events).await;
+    assert_eq!(change.group, group_jid);
+    assert_eq!(
+        change.action,
+        GroupAction::Create {
+            subject: Some("Ops".into())
+        }
+    );
+    assert_eq!(change.participants.len(), 3);
+
+    let change_members = |action: &'static str, phone: &'static str| {
+        http(
+            "POST",
+            format!("{base}/sim/groups/{group}/participants"),
+            Some(json!({ "by": a, "action": action, "participants": [phone] })),
+        )
+    };
+    assert_eq!(change_members("add", c).await.0, 200);
+    let change = next_change(&mut events).await;
+    assert_eq!(
+        (change.action, change.actor),
+        (GroupAction::Add, Some(Jid::phone(a)))
+    );
+    assert_eq!(change.participants, vec![Jid::phone(c)]);
+    engine
+        .send_group_text(&group_jid, "hello all")
+        .await
+        .unwrap();
+    inbox_with(&sim, &group, b, "hello all").await;
+    inbox_with(&sim, &group, c, "hello all").await;
+
+    // B is removed: the engine hears of it, and its next message (under a new sender key) reaches
+    // C but not B.
+    assert_eq!(change_members("remove", b).await.0, 200);
+    let change = next_change(&mut events).await;
+    assert_eq!(
+        (change.action, change.participants),
+        (GroupAction::Remove, vec![Jid::phone(b)])
+    );
+    engine
+        .send_group_text(&group_jid, "without B")
+        .await
+        .unwrap();
+    let texts = inbox_with(&sim, &group, c, "without B").await;
+    assert_eq!(texts, vec!["hello all", "without B"]);
+    let (texts, failures) = inbox_texts(&sim, &group, b).await;
+    assert_eq!(texts, vec!["hello all"]);
+    assert_eq!(failures, 0);
+
+    // We are removed: the engine is told, and sending is refused.
+    assert_eq!(change_members("remove", me).await.0, 200);
+    let change = next_change(&mut events).await;
+    assert!(change.removes(me));
+    let refused = engine.send_group_text(&group_jid, "still here?").await;
+    assert!(
+        matches!(refused, Err(GroupError::NotParticipant)),
+        "{refused:?}"
+    );
+    engine.shutdown().await;
+    sim.shutdown().await;
+}

@@ -114,6 +114,8 @@ pub enum EngineEvent {
     UndecryptableMessage { id: String, from: Jid },
     /// The phone's history sync seeded the chat list (already committed; no message events).
     HistorySynced(super::history_sync::HistorySummary),
+    /// A group we are in changed (`w:gp2` notification; see `engine::group_notifications`).
+    GroupChanged(super::group_notifications::GroupChange),
 }
 
 /// A message the server accepted.
@@ -156,7 +158,8 @@ pub struct Messenger {
     link: Mutex<Option<Link>>,
     /// Who waits for which answer: `iq:<id>` or `ack:<message id>`.
     waiters: Mutex<HashMap<String, oneshot::Sender<Node>>>,
-    devices: DeviceCache,
+    /// Device lists per user (forgotten on `devices` and `w:gp2` notifications).
+    pub(super) devices: DeviceCache,
     levels: Mutex<HashMap<String, (Jid, AckLevel)>>,
     events: broadcast::Sender<EngineEvent>,
     inbound: mpsc::UnboundedSender<Node>,
@@ -303,6 +306,7 @@ impl Messenger {
                     self.devices.invalidate(&user);
                 }
                 self.on_holder_notification(node);
+                self.on_group_notification(node);
                 // The connection acknowledges notifications.
                 false
             }

@@ -18,6 +18,7 @@ pub mod cred_store;
 pub mod creds;
 mod disconnect;
 mod group_receipts;
+pub mod group_notifications;
 pub mod groups;
 pub mod history_sync;
 pub mod lid;

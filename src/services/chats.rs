@@ -522,6 +522,7 @@ fn on_event(app: &App, client_id: &str, event: EngineEvent) {
         }
         EngineEvent::UndecryptableMessage { .. } => {}
         EngineEvent::HistorySynced(_) => {}
+        EngineEvent::GroupChanged(_) => {}
     }
 }
 
