@@ -21,7 +21,7 @@ use crate::protocol::signal::{
     SenderKeyStore, SessionStore, SignalError, StoreError,
 };
 use crate::store::sender_key_holders;
-use crate::store::signal::SignalTxn;
+use crate::store::signal::{with_signal_txn, SignalTxn};
 use std::collections::HashSet;
 
 /// Retries answered per message and device; later ones are ignored.
@@ -237,16 +237,21 @@ impl Messenger {
         }
     }
 
-    /// Forgets every holder of our sender key for `group` (its membership changed): the next
-    /// send distributes the key to every device again.
+    /// Forgets every holder of our sender key for `group` and drops the key itself (its
+    /// membership changed): the next send distributes a new key to every device.
     pub fn forget_sender_key_holders(&self, group: &Jid) {
         let group = group.to_non_ad().to_string();
-        let outcome = (|| {
-            let txn = self.setup.db.database().begin_write()?;
-            sender_key_holders::clear_group_in(&txn, &self.setup.namespace, &group)?;
-            txn.commit()?;
-            Ok::<_, crate::store::StoreError>(())
-        })();
+        let own_key = self.own().map(|own| {
+            let me = Jid::phone(own.phone).with_device(own.device);
+            SenderKeyName::new(group.clone(), ProtocolAddress::from_jid(&me))
+        });
+        let outcome = with_signal_txn(self.setup.db.database(), &self.setup.namespace, |txn| {
+            if let Some(name) = &own_key {
+                txn.delete_sender_key(name)?;
+            }
+            sender_key_holders::clear_group_in(txn.txn(), &self.setup.namespace, &group)
+                .map_err(store_error)
+        });
         if let Err(e) = outcome {
             log::warn!("engine: cannot reset the sender-key holders of {group}: {e}");
         }
