@@ -380,7 +380,7 @@ pub(super) fn is_group_message(node: &Node) -> bool {
 }
 
 enum GroupOutcome {
-    Recorded(ReceivedMessage),
+    Recorded(Box<ReceivedMessage>),
     Duplicate,
     /// It carries a file: nothing was committed; fetch it, then read the message again.
     NeedsMedia(Box<super::media::content::Attachment>),
@@ -413,7 +413,7 @@ pub(super) async fn receive_group(m: &Messenger, node: &Node, own_phone: &str) {
     }
     let reply = match outcome {
         Ok(Ok(GroupOutcome::Recorded(received))) => {
-            m.emit(EngineEvent::MessageReceived(received));
+            m.emit(EngineEvent::MessageReceived(*received));
             Some(group_receipt(&id, &group, &sender))
         }
         Ok(Ok(GroupOutcome::Duplicate)) => Some(group_receipt(&id, &group, &sender)),
@@ -474,7 +474,7 @@ fn handle_group(
     setup: &super::messaging::MessagingSetup,
     node: &Node,
     own_phone: &str,
-    media: Option<super::media::ReceivedMedia>,
+    media: Option<Box<super::media::ReceivedMedia>>,
 ) -> Result<GroupOutcome, GroupReadError> {
     let store = |e: String| GroupReadError::Store(e);
     let unreadable = |e: String| GroupReadError::Unreadable(e);
@@ -554,7 +554,7 @@ fn handle_group(
         push_name: node.attr_text("notify").map(|n| n.into_owned()),
         offline: node.has_attr("offline"),
         media: attachment.and(media),
-        reaction,
+        reaction: reaction.map(Box::new),
         sender_pn: None,
         sender_lid: None,
     };
@@ -569,7 +569,7 @@ fn handle_group(
     seen_messages::mark_seen(txn.txn(), seen_key, unix_now()).map_err(|e| store(e.to_string()))?;
     setup.sink.record(txn.txn(), &received).map_err(store)?;
     txn.commit().map_err(|e| store(e.to_string()))?;
-    Ok(GroupOutcome::Recorded(received))
+    Ok(GroupOutcome::Recorded(Box::new(received)))
 }
 
 impl super::EngineHandle {

@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 /// What handling one incoming message came to.
 pub(super) enum Handled {
-    Recorded(ReceivedMessage),
+    Recorded(Box<ReceivedMessage>),
     Duplicate,
     /// The phone's history sync, seeded into the chat list and committed.
     History(super::history_sync::HistorySummary),
@@ -44,7 +44,7 @@ pub(super) fn handle_incoming(
 pub(super) fn handle_incoming_with(
     setup: &MessagingSetup,
     incoming: &Incoming,
-    media: Option<super::media::ReceivedMedia>,
+    media: Option<Box<super::media::ReceivedMedia>>,
 ) -> Result<Handled, ReceiveError> {
     let store_err = |e: String| ReceiveError::Decrypt(SignalError::Store(StoreError(e)));
     let mut txn = SignalTxn::begin(setup.db.database(), &setup.namespace)
@@ -91,7 +91,10 @@ pub(super) fn handle_incoming_with(
             return Ok(Handled::NeedsMedia(Box::new(attachment)));
         }
         Some(_) => (media, None),
-        None => (None, super::media::content::reaction_of(&message)),
+        None => (
+            None,
+            super::media::content::reaction_of(&message).map(Box::new),
+        ),
     };
     let mut received = ReceivedMessage {
         id: incoming.id.clone(),
@@ -117,7 +120,7 @@ pub(super) fn handle_incoming_with(
     seen_messages::mark_seen(txn.txn(), key, unix_now()).map_err(|e| store_err(e.to_string()))?;
     setup.sink.record(txn.txn(), &received).map_err(store_err)?;
     txn.commit().map_err(|e| store_err(e.to_string()))?;
-    Ok(Handled::Recorded(received))
+    Ok(Handled::Recorded(Box::new(received)))
 }
 
 /// Handles incoming messages one at a time, in arrival order.
@@ -156,7 +159,7 @@ pub(super) async fn receive_worker(
         }
         let reply = match outcome {
             Ok(Ok(Handled::Recorded(received))) => {
-                m.emit(EngineEvent::MessageReceived(received));
+                m.emit(EngineEvent::MessageReceived(*received));
                 Some(delivery_receipt(&incoming))
             }
             Ok(Ok(Handled::Duplicate)) => Some(delivery_receipt(&incoming)),

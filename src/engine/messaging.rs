@@ -73,9 +73,9 @@ pub struct ReceivedMessage {
     /// True when replayed from the server's offline queue.
     pub offline: bool,
     /// The file it carries, downloaded and verified before recording (see `engine::media`).
-    pub media: Option<super::media::ReceivedMedia>,
+    pub media: Option<Box<super::media::ReceivedMedia>>,
     /// Set when the message is a reaction to another message.
-    pub reaction: Option<super::media::ReceivedReaction>,
+    pub reaction: Option<Box<super::media::ReceivedReaction>>,
     /// The sender's phone-number account (`PHONE@s.whatsapp.net`), when known (see `engine::lid`).
     pub sender_pn: Option<Jid>,
     /// The sender's LID account (`LID@lid`), when known.

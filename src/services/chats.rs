@@ -161,6 +161,16 @@ pub struct Chats {
     shared: Shared,
 }
 
+/// A file the API sent, as the chat store keeps it.
+#[derive(Debug, Clone, Copy)]
+pub struct SentMedia<'a> {
+    /// `image`, `video`, `audio` or `document`.
+    pub kind: &'a str,
+    pub mimetype: &'a str,
+    pub filename: Option<&'a str>,
+    pub bytes: &'a [u8],
+}
+
 impl Chats {
     pub(super) fn new(shared: Shared) -> Chats {
         Chats { shared }
@@ -249,6 +259,37 @@ impl Chats {
         status: &str,
         timestamp: u64,
     ) -> Result<SentRecord, Error> {
+        self.record_sent_with(client_id, chat, message_id, body, status, timestamp, None)
+    }
+
+    /// [`Chats::record_sent`] for a file sent by the API (`body` is its caption): the chat
+    /// message keeps the kind and description, and the bytes are stored for the media route.
+    #[allow(clippy::too_many_arguments)]
+    pub fn record_sent_media(
+        &self,
+        client_id: &str,
+        chat: &str,
+        message_id: &str,
+        body: &str,
+        status: &str,
+        timestamp: u64,
+        media: SentMedia<'_>,
+    ) -> Result<SentRecord, Error> {
+        let media = Some(media);
+        self.record_sent_with(client_id, chat, message_id, body, status, timestamp, media)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn record_sent_with(
+        &self,
+        client_id: &str,
+        chat: &str,
+        message_id: &str,
+        body: &str,
+        status: &str,
+        timestamp: u64,
+        media: Option<SentMedia<'_>>,
+    ) -> Result<SentRecord, Error> {
         let client = (self.shared.store)
             .client(client_id)?
             .ok_or(Error::ClientNotFound)?;
@@ -282,14 +323,20 @@ impl Chats {
             from_me: true,
             body: body.to_string(),
             timestamp,
-            kind: "chat".into(),
+            kind: media.as_ref().map_or("chat", |m| m.kind).into(),
             ack: status.to_string(),
-            media: None,
+            media: media.as_ref().map(|m| MediaInfo {
+                mimetype: m.mimetype.to_string(),
+                filename: m.filename.map(str::to_string),
+            }),
             reactions: Vec::new(),
             read: false,
             sent_row: Some(row.id),
         };
-        Store::record_chat_message_in(&txn, client_id, chat, None, &message)?;
+        let added = Store::record_chat_message_in(&txn, client_id, chat, None, &message)?;
+        if let (true, Some(m)) = (added, &media) {
+            Store::put_chat_media_in(&txn, client_id, message_id, m.bytes)?;
+        }
         txn.commit().map_err(store_err)?;
         outbox_signal().notify_waiters();
         let ts_ms = i64::try_from(timestamp.saturating_mul(1000)).unwrap_or(now);
@@ -322,7 +369,7 @@ impl Chats {
             Store::set_chat_reaction_in(txn, client_id, target, sender, &reaction.emoji)?;
             return Ok(());
         }
-        let media = message.media.as_ref();
+        let media = message.media.as_deref();
         let Some(text) = message.text.as_deref().or(media.map(|_| "")) else {
             return Ok(());
         };

@@ -39,7 +39,7 @@ impl Messenger {
         &self,
         message_id: &str,
         attachment: &Attachment,
-    ) -> ReceivedMedia {
+    ) -> Box<ReceivedMedia> {
         let outcome = self.download_verified(attachment).await;
         if let Err(e) = &outcome {
             log::warn!(
@@ -47,7 +47,7 @@ impl Messenger {
                 attachment.kind
             );
         }
-        attachment.received(outcome.map_err(|e| e.to_string()))
+        Box::new(attachment.received(outcome.map_err(|e| e.to_string())))
     }
 
     async fn download_verified(&self, a: &Attachment) -> Result<Vec<u8>, MediaError> {

@@ -12,6 +12,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine as _;
 use serde_json::Value;
 use std::io::Read;
+use std::time::Duration;
 
 /// WhatsApp Web's origin, sent with uploads as its client does.
 const ORIGIN: &str = "https://web.whatsapp.com";
@@ -19,6 +20,9 @@ const ORIGIN: &str = "https://web.whatsapp.com";
 const MAX_ANSWER: u64 = 64 * 1024;
 /// Longest direct path accepted from a message.
 const MAX_PATH_LEN: usize = 2048;
+/// Bound on one whole upload or download: a host that trickles bytes cannot hold the engine's
+/// receive worker longer than this.
+const TRANSFER_TIMEOUT: Duration = Duration::from_secs(120);
 
 /// Where an uploaded file can be fetched from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -154,6 +158,7 @@ pub fn upload(
         let url = upload_url(scheme, host, kind_path, token, &conn.auth, newsletter);
         let sent = agent
             .post(&url)
+            .timeout(TRANSFER_TIMEOUT)
             .set("Origin", ORIGIN)
             .set("Referer", &format!("{ORIGIN}/"))
             .set("Content-Type", "application/octet-stream")
@@ -186,7 +191,12 @@ pub fn download(
     let mut last = MediaError::NoHost("no media host".into());
     for host in hosts {
         let url = download_url(scheme, host, path, enc_sha256, mms_type);
-        let response = match agent.get(&url).call().or_else(transfer_error) {
+        let response = match agent
+            .get(&url)
+            .timeout(TRANSFER_TIMEOUT)
+            .call()
+            .or_else(transfer_error)
+        {
             Ok(r) => r,
             Err((code, e)) => {
                 last = MediaError::Transfer(match code {
