@@ -94,6 +94,8 @@ struct HostState {
     stored_bytes: usize,
     /// The address the simulator listens on, when served by `Simulator::serve`.
     listener: Option<SocketAddr>,
+    /// True when that listener speaks TLS (`https://` URLs).
+    tls: bool,
     /// `host:port` a client named in its `Host` header, used when the listener address alone cannot
     /// be given out (bound to `0.0.0.0`, or embedded in another server).
     named: Option<String>,
@@ -123,9 +125,11 @@ impl MediaHost {
         self.state.lock().unwrap_or_else(|e| e.into_inner())
     }
 
-    /// Records the address the simulator listens on.
-    pub(crate) fn set_listener(&self, addr: SocketAddr) {
-        self.lock().listener = Some(addr);
+    /// Records the address the simulator listens on and whether it speaks TLS.
+    pub(crate) fn set_listener(&self, addr: SocketAddr, tls: bool) {
+        let mut state = self.lock();
+        state.listener = Some(addr);
+        state.tls = tls;
     }
 
     /// Considers the `Host` header of a client's request. A specific listener address always wins
@@ -232,7 +236,8 @@ impl MediaHost {
                 content_type: content_type.to_string(),
             },
         );
-        let url = format!("http://{}{direct_path}", host_of(&state));
+        let scheme = if state.tls { "https" } else { "http" };
+        let url = format!("{scheme}://{}{direct_path}", host_of(&state));
         Ok(StoredMedia { direct_path, url })
     }
 
@@ -503,7 +508,7 @@ mod tests {
     #[test]
     fn media_conn_names_the_host_and_a_valid_auth() {
         let host = MediaHost::default();
-        host.set_listener("127.0.0.1:4567".parse().unwrap());
+        host.set_listener("127.0.0.1:4567".parse().unwrap(), false);
         host.note_request_host("elsewhere.example:80");
         let reply = host.media_conn_reply("m1");
         let conn = reply.child("media_conn").unwrap();
@@ -521,7 +526,7 @@ mod tests {
         embedded.note_request_host("localhost:9000");
         assert_eq!(embedded.host(), "localhost:9000");
         let wildcard = MediaHost::default();
-        wildcard.set_listener("0.0.0.0:7000".parse().unwrap());
+        wildcard.set_listener("0.0.0.0:7000".parse().unwrap(), true);
         assert_eq!(wildcard.host(), "127.0.0.1:7000");
         wildcard.note_request_host("10.0.0.5:8000");
         assert_eq!(wildcard.host(), "127.0.0.1:7000");
@@ -529,5 +534,13 @@ mod tests {
         assert_eq!(wildcard.host(), "10.0.0.5:7000");
         wildcard.note_request_host("bad host/");
         assert_eq!(wildcard.host(), "10.0.0.5:7000");
+        let stored = wildcard
+            .store("image", Bytes::from_static(b"x"), "x")
+            .unwrap();
+        assert!(
+            stored.url.starts_with("https://10.0.0.5:7000/v/"),
+            "{}",
+            stored.url
+        );
     }
 }

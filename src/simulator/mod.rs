@@ -266,7 +266,7 @@ impl Simulator {
         tls: Option<Arc<tls::SimTls>>,
     ) -> std::io::Result<SimulatorHandle> {
         let addr = listener.local_addr()?;
-        self.shared.media.set_listener(addr);
+        self.shared.media.set_listener(addr, tls.is_some());
         let sim = Simulator {
             shared: Arc::clone(&self.shared),
             shutdown: Arc::new(watch::channel(false).0),
