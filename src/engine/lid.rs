@@ -164,6 +164,62 @@ impl super::EngineHandle {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::test_dir::TempDir;
+
+    fn received(from: Jid, chat: Jid) -> ReceivedMessage {
+        ReceivedMessage {
+            id: "ID".into(),
+            from,
+            chat,
+            from_me: false,
+            text: Some("hi".into()),
+            timestamp: 1,
+            push_name: None,
+            offline: false,
+            media: None,
+            reaction: None,
+            sender_pn: None,
+            sender_lid: None,
+        }
+    }
+
+    #[test]
+    fn senders_get_both_identities_and_lid_chats_their_number() {
+        let dir = TempDir::new();
+        let db = redb::Database::create(dir.path().join("lid.redb")).unwrap();
+        let txn = db.begin_write().unwrap();
+        // A PN sender naming its LID teaches the mapping.
+        let mut first = received(
+            Jid::phone("15550001111").with_device(2),
+            Jid::phone("15550001111"),
+        );
+        identify_sender(&txn, "c1", Some(&Jid::lid("101")), &mut first).unwrap();
+        assert_eq!(first.sender_pn, Some(Jid::phone("15550001111")));
+        assert_eq!(first.sender_lid, Some(Jid::lid("101")));
+        // Later the same account writes from its LID without naming the number: the chat is
+        // reported under the number.
+        let mut second = received(Jid::lid("101").with_device(2), Jid::lid("101"));
+        identify_sender(&txn, "c1", None, &mut second).unwrap();
+        assert_eq!(second.chat, Jid::phone("15550001111"));
+        assert_eq!(second.sender_pn, Some(Jid::phone("15550001111")));
+        assert_eq!(second.sender_lid, Some(Jid::lid("101")));
+        // An unknown LID stays a LID chat with only the LID known.
+        let mut third = received(Jid::lid("202"), Jid::lid("202"));
+        identify_sender(&txn, "c1", None, &mut third).unwrap();
+        assert_eq!(
+            (third.chat.clone(), third.sender_pn.clone()),
+            (Jid::lid("202"), None)
+        );
+        assert_eq!(third.sender_lid, Some(Jid::lid("202")));
+        // Group chats keep their JID.
+        let mut group = received(
+            Jid::phone("15550001111").with_device(2),
+            Jid::group("120363000000000001"),
+        );
+        identify_sender(&txn, "c1", None, &mut group).unwrap();
+        assert_eq!(group.chat, Jid::group("120363000000000001"));
+        assert_eq!(group.sender_lid, Some(Jid::lid("101")));
+    }
 
     #[test]
     fn alternate_ids_and_usync_lids() {
