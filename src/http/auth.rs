@@ -37,13 +37,16 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
 /// The credential to use. `prefer_session` is set for routes that require a session: there the
 /// cookie wins and an API key alone is not enough; elsewhere an explicit API key wins.
 pub fn credential(headers: &HeaderMap, prefer_session: bool) -> Credential {
-    let key = api_key(headers);
-    let session = session_token(headers);
-    match (key, session) {
-        (_, Some(s)) if prefer_session => Credential::Session(s),
-        (Some(k), _) => Credential::ApiKey(k),
-        (None, Some(s)) => Credential::Session(s),
-        (None, None) => Credential::None,
+    // The common case (an API client sending x-api-key) never parses the Cookie header.
+    if !prefer_session {
+        if let Some(key) = api_key(headers) {
+            return Credential::ApiKey(key);
+        }
+    }
+    match (session_token(headers), prefer_session) {
+        (Some(s), _) => Credential::Session(s),
+        (None, true) => api_key(headers).map_or(Credential::None, Credential::ApiKey),
+        (None, false) => Credential::None,
     }
 }
 
@@ -116,6 +119,15 @@ mod tests {
         assert_eq!(credential(&h, true), Credential::Session("s".into()));
         assert_eq!(credential(&h, false), Credential::ApiKey("k".into()));
         assert_eq!(credential(&HeaderMap::new(), false), Credential::None);
+        assert_eq!(credential(&HeaderMap::new(), true), Credential::None);
+        // Only one of the two present: it is used whatever the preference.
+        let key_only = headers(&[("x-api-key", "k")]);
+        assert_eq!(credential(&key_only, true), Credential::ApiKey("k".into()));
+        let cookie_only = headers(&[("cookie", "chattu_session=s")]);
+        assert_eq!(
+            credential(&cookie_only, false),
+            Credential::Session("s".into())
+        );
     }
 
     #[test]
