@@ -25,6 +25,9 @@ const VALUES: TableDefinition<(&str, &str, &[u8]), &[u8]> =
 /// (client id, chat JID) → [`ChatSync`] JSON.
 const CHATS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("app_state_chats");
 
+/// A shared key: (key id, key data).
+pub type StoredKey = (Vec<u8>, Vec<u8>);
+
 /// Chat settings synced from the phone that the chat row does not hold.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatSync {
@@ -52,7 +55,7 @@ fn corrupt(what: &str) -> StoreError {
 pub fn put_keys_in(
     txn: &WriteTransaction,
     client_id: &str,
-    keys: &[(Vec<u8>, Vec<u8>)],
+    keys: &[StoredKey],
 ) -> Result<usize, StoreError> {
     let mut table = txn.open_table(KEYS)?;
     let mut new = 0;
@@ -68,7 +71,7 @@ pub fn put_keys_in(
 }
 
 /// Every key the client holds: (key id, key data).
-pub fn keys(db: &Database, client_id: &str) -> Result<Vec<(Vec<u8>, Vec<u8>)>, StoreError> {
+pub fn keys(db: &Database, client_id: &str) -> Result<Vec<StoredKey>, StoreError> {
     let txn = db.begin_read()?;
     let Some(table) = read_table(&txn, KEYS)? else {
         return Ok(Vec::new());

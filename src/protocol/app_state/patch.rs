@@ -17,6 +17,9 @@ use std::fmt;
 
 const IV_LEN: usize = 16;
 
+/// Index MAC → value MAC pairs.
+type SetMacs = Vec<([u8; 32], [u8; 32])>;
+
 /// Why a patch, snapshot or record was refused.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AppStateError {
@@ -89,7 +92,7 @@ pub struct DecodedPatch {
     pub version: u64,
     pub hash: LtHash,
     /// Index MAC → value MAC now set (overwrites included).
-    pub set: Vec<([u8; 32], [u8; 32])>,
+    pub set: SetMacs,
     /// Index MACs no longer set.
     pub removed: Vec<[u8; 32]>,
     pub mutations: Vec<DecodedMutation>,
@@ -216,7 +219,7 @@ fn patch_key_id(patch_key: Option<&KeyId>) -> Result<&[u8], AppStateError> {
 fn fold_hash(
     state: &CollectionState,
     mutations: &[DecodedMutation],
-) -> (LtHash, Vec<([u8; 32], [u8; 32])>, Vec<[u8; 32]>) {
+) -> (LtHash, SetMacs, Vec<[u8; 32]>) {
     let mut hash = state.hash.clone();
     let mut overlay: HashMap<[u8; 32], Option<[u8; 32]>> = HashMap::new();
     for m in mutations {
