@@ -158,7 +158,7 @@ fn linked_sandbox() -> (Chattu, String, String) {
 
 #[test]
 fn an_image_by_url_reaches_the_phone_and_refused_urls_are_media_errors() {
-    let (chattu, _cookie, key) = linked_sandbox();
+    let (chattu, cookie, key) = linked_sandbox();
     let http = chattu.http();
     let (photo, document) = (jpeg(), pdf());
     let base = file_server(photo.clone(), document.clone());
@@ -188,6 +188,36 @@ fn an_image_by_url_reaches_the_phone_and_refused_urls_are_media_errors() {
     let bytes = http.get(&format!("/sim/phones/{FRIEND}/media/{id}"));
     assert_eq!(bytes.status, 200);
     assert!(bytes.body == photo, "the decrypted file differs");
+    // The chat view lists it as an image and serves the file that was sent.
+    let messages = http
+        .send(
+            "GET",
+            &format!("/api/chats/shop/{FRIEND}@c.us/messages"),
+            &[("cookie", cookie.as_str())],
+            None,
+        )
+        .json();
+    let listed = messages["messages"]
+        .as_array()
+        .and_then(|all| {
+            all.iter()
+                .find(|m| m["id"]["_serialized"] == id.as_str())
+                .cloned()
+        })
+        .unwrap_or_else(|| panic!("{id} not in the chat: {messages}"));
+    assert_eq!(listed["type"], "image", "{listed}");
+    assert_eq!(listed["hasMedia"], true);
+    assert_eq!(listed["body"], "the sunset");
+    assert_eq!(listed["filename"], "sunset.jpg");
+    let stored = http.send(
+        "GET",
+        &format!("/api/chats/shop/media/{id}"),
+        &[("cookie", cookie.as_str())],
+        None,
+    );
+    assert_eq!(stored.status, 200);
+    assert_eq!(stored.header("content-type").as_deref(), Some("image/jpeg"));
+    assert!(stored.body == photo, "the stored copy differs");
 
     // A PDF goes as a document under the name in its URL.
     let (status, body) = send(

@@ -97,7 +97,7 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
     let handle = connected_engine(&ctx, &client_id)?;
     let sent = (handle.send_text(&Jid::phone(chat.as_str()), &text).await)
         .map_err(|e| send_error(&e, "chatId"))?;
-    record_send(&ctx, &handle, &client_id, &chat, &sent, &text).await?;
+    record_send(&ctx, &handle, &client_id, &chat, &sent, &text, None).await?;
     Ok(response::json(
         StatusCode::OK,
         &json!({
@@ -111,9 +111,18 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
     ))
 }
 
-/// Records a text the API sent: sent history, the chat's message list and the `message_sent`
-/// webhook in one transaction (the chats service follows its acks from then on), then catches up
-/// with a receipt that raised the level before the message was recorded.
+/// A file the API sent, kept with its chat message (so the media route serves it).
+pub(super) struct SentFile {
+    pub kind: &'static str,
+    pub mimetype: String,
+    pub filename: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// Records a text (or a file with `text` as caption) the API sent: sent history, the chat's
+/// message list and the `message_sent` webhook in one transaction (the chats service follows its
+/// acks from then on), then catches up with a receipt that raised the level before the message
+/// was recorded.
 pub(super) async fn record_send(
     ctx: &Ctx,
     handle: &EngineHandle,
@@ -121,6 +130,7 @@ pub(super) async fn record_send(
     chat: &str,
     sent: &SentMessage,
     text: &str,
+    file: Option<SentFile>,
 ) -> Result<(), ApiError> {
     let (cid, chat_number, message_id, body) = (
         client_id.to_string(),
@@ -129,9 +139,25 @@ pub(super) async fn record_send(
         text.to_string(),
     );
     let (status, timestamp) = (ack_name(sent.ack), sent.timestamp);
-    blocking(ctx.app(), move |app| {
-        app.chats
-            .record_sent(&cid, &chat_number, &message_id, &body, status, timestamp)
+    blocking(ctx.app(), move |app| match &file {
+        None => (app.chats).record_sent(&cid, &chat_number, &message_id, &body, status, timestamp),
+        Some(f) => {
+            let media = chats::SentMedia {
+                kind: f.kind,
+                mimetype: &f.mimetype,
+                filename: f.filename.as_deref(),
+                bytes: &f.bytes,
+            };
+            (app.chats).record_sent_media(
+                &cid,
+                &chat_number,
+                &message_id,
+                &body,
+                status,
+                timestamp,
+                media,
+            )
+        }
     })
     .await?;
     if let Some(level) = handle.ack_level(&sent.id).filter(|l| *l > sent.ack) {

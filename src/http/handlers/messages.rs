@@ -210,6 +210,13 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
     let kind = message_type(media.as_ref());
     let recipient = format!("{digits}@c.us");
     let to = Jid::phone(digits.as_str());
+    // The chat store keeps a copy of a sent file for GET /api/chats/:clientId/media/:messageId.
+    let file = media.as_ref().map(|m| super::chats::SentFile {
+        kind,
+        mimetype: m.mimetype.clone(),
+        filename: m.filename.clone(),
+        bytes: m.bytes.clone(),
+    });
     let outcome: Result<SentMessage, SendError> = match media {
         Some(media) => handle.send_media(&to, media).await,
         None => handle.send_text(&to, &text).await,
@@ -227,7 +234,7 @@ async fn send_impl(ctx: Ctx) -> HandlerResult {
         }
         Err(e) => return Err(send_error(&e, "number")),
     };
-    super::chats::record_send(&ctx, &handle, &client_id, &digits, &sent, &text).await?;
+    super::chats::record_send(&ctx, &handle, &client_id, &digits, &sent, &text, file).await?;
     Ok(response::json(
         StatusCode::OK,
         &json!({
