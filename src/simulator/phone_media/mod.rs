@@ -37,7 +37,7 @@ const MAX_RECEIVED_BYTES: usize = 64 << 20;
 /// How long a phone waits for a `mediaUrl`.
 const FETCH_TIMEOUT: Duration = Duration::from_secs(20);
 
-/// What a received (or sent) media message holds, as the control API lists it.
+/// What a received media message holds, as the control API lists it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct MediaSummary {
     /// `image`, `video`, `audio`, `document` or `sticker`.
