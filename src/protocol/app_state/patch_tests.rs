@@ -247,3 +247,50 @@ fn remove_subtracts_the_previous_value() {
     assert_eq!(reader.hash, LtHash::default());
     assert_eq!(reader.version, 2);
 }
+
+/// A patch written by Baileys 6.7.24's own `encodeSyncdPatch` (node, key data 32 × 0x42, key id
+/// 00000000517e, mute of {CHAT} until 1700003600000) and the LT-hash Baileys computed for it.
+const BAILEYS_PATCH: [&str; 6] = [
+    "0a02080112a701080012a2010a220a206f11579e5af994d76a557a9b57283aa02f7ce78eb10b649e846730fa6b98d188",
+    "12720a70572938c5f7e59156c4f180474b8cffc035d269eedd9e055d06f4986f7262f87b8c177d4c8c66d9d2bcdea5ff",
+    "c3f10edf05fbacbd357dd6a3f6e4a8cc588cf02081a9738c0fbeb28c63d0ed5a830f097a85530b59ce0b44ba3d4cca4f",
+    "7a14913d5107402175ab9a82d590d45e9b7f40561a080a0600000000517e2220659100e8f8007e1aa9dd0004a7b3d0b7",
+    "f5e0e73467ca77012111a8920e2425d02a204390808adfd8ae27eeeb541773c889d08a82698bc792d274f90b939fa3de",
+    "1cce32080a0600000000517e",
+];
+const BAILEYS_HASH: [&str; 3] = [
+    "0820a9757f52b2e84da10f7a1edd333b9f80106d846f8037278aae20bf715fd5dbc66bea1361690e76807ba544a5bb91",
+    "d3cbff132ced1222f3c8e88e40b735e3be3fc7ebee0f4e10a6c3f498f183347317a47a7579431a9997b941a3ed3ef7ac",
+    "95aaf6f8992daeaaa2bd7c84e8fce5f60c0c31b93ffdcc50cf0a4bd41cc2300d",
+];
+
+fn unhex(parts: &[&str]) -> Vec<u8> {
+    let text: String = parts.concat();
+    (0..text.len())
+        .step_by(2)
+        .map(|i| u8::from_str_radix(&text[i..i + 2], 16).unwrap())
+        .collect()
+}
+
+#[test]
+fn a_patch_written_by_baileys_verifies_and_decodes() {
+    use crate::protocol::proto::ProtoMessage;
+    let patch = SyncdPatch::decode(unhex(&BAILEYS_PATCH).as_slice()).unwrap();
+    let decoded = decode_patch(
+        "regular_high",
+        &patch,
+        &CollectionState::default(),
+        &keys_for,
+    )
+    .unwrap();
+    assert_eq!(decoded.version, 1);
+    assert_eq!(decoded.hash.as_bytes().to_vec(), unhex(&BAILEYS_HASH));
+    assert_eq!(
+        chat_setting(&decoded.mutations[0].index, &decoded.mutations[0].value),
+        Some(ChatSetting::Mute {
+            chat: CHAT.into(),
+            until_ms: Some(1_700_003_600_000)
+        })
+    );
+    assert_eq!(decoded.mutations[0].action_version, 2);
+}
