@@ -334,7 +334,7 @@ pub(super) fn control_route(
         (&Method::POST, ["presence"]) => {
             let parsed: PresenceBody = match parse(body) {
                 Ok(v) => v,
-                Err(answer) => return Some(answer),
+                Err(answer) => return Some(*answer),
             };
             if !known(phone) {
                 return Some(no_phone());
@@ -349,7 +349,7 @@ pub(super) fn control_route(
         (&Method::POST, ["presence", "subscribe"]) => {
             let parsed: SubscribeBody = match parse(body) {
                 Ok(v) => v,
-                Err(answer) => return Some(answer),
+                Err(answer) => return Some(*answer),
             };
             let target = resolve(shared, &parsed.to);
             match (known(phone), target) {
@@ -368,7 +368,7 @@ pub(super) fn control_route(
         (&Method::POST, ["chatstate"]) => {
             let parsed: ChatStateBody = match parse(body) {
                 Ok(v) => v,
-                Err(answer) => return Some(answer),
+                Err(answer) => return Some(*answer),
             };
             if !known(phone) {
                 return Some(no_phone());
@@ -404,9 +404,15 @@ fn resolve(shared: &Shared, to: &str) -> Option<String> {
     account_key(&shared.registry.lock().accounts, &jid)
 }
 
-fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Response<Full<Bytes>>> {
-    serde_json::from_slice(body)
-        .map_err(|e| error_response(StatusCode::BAD_REQUEST, "INVALID_JSON", &e.to_string()))
+/// The body as `T`, or the 400 answer (boxed: a response is large).
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Box<Response<Full<Bytes>>>> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error_response(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            &e.to_string(),
+        ))
+    })
 }
 
 fn invalid(message: &str) -> Response<Full<Bytes>> {

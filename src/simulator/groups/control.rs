@@ -73,9 +73,17 @@ fn group_user(id: &str) -> &str {
     id.strip_suffix("@g.us").unwrap_or(id)
 }
 
-fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Answer> {
-    serde_json::from_slice(body)
-        .map_err(|e| error_response(StatusCode::BAD_REQUEST, "INVALID_JSON", &e.to_string()))
+/// A refusal answered instead of going on (boxed: a response is large).
+type Refusal = Box<Answer>;
+
+fn parse<'a, T: Deserialize<'a>>(body: &'a [u8]) -> Result<T, Refusal> {
+    serde_json::from_slice(body).map_err(|e| {
+        Box::new(error_response(
+            StatusCode::BAD_REQUEST,
+            "INVALID_JSON",
+            &e.to_string(),
+        ))
+    })
 }
 
 fn not_found() -> Answer {
@@ -135,7 +143,7 @@ pub(crate) fn control_route(
 fn create(shared: &Shared, body: &[u8]) -> Answer {
     let new: CreateBody = match parse(body) {
         Ok(v) => v,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     if new.subject.trim().is_empty() {
         return error_response(
@@ -176,7 +184,7 @@ fn create(shared: &Shared, body: &[u8]) -> Answer {
 fn send(shared: &Shared, group: &str, body: &[u8]) -> Answer {
     let send: GroupSend = match parse(body) {
         Ok(v) => v,
-        Err(answer) => return answer,
+        Err(answer) => return *answer,
     };
     match super::messages::phone_send(shared, &send.from, group, &send.text) {
         Ok(id) => json_response(StatusCode::OK, &json!({ "id": id })),
@@ -202,7 +210,7 @@ fn inbox(shared: &Shared, group: &str, phone: &str) -> Answer {
 
 /// `POST /sim/groups/:id/{participants,subject,description,settings,leave}`.
 fn change_route(shared: &Shared, group: &str, route: &str, body: &[u8]) -> Option<Answer> {
-    let parsed: Result<(String, Vec<Change>), Answer> = match route {
+    let parsed: Result<(String, Vec<Change>), Refusal> = match route {
         "participants" => parse::<ParticipantsBody>(body).and_then(|b| {
             let change = match b.action.as_str() {
                 "add" => Change::Add(b.participants),
@@ -210,11 +218,11 @@ fn change_route(shared: &Shared, group: &str, route: &str, body: &[u8]) -> Optio
                 "promote" => Change::Promote(b.participants),
                 "demote" => Change::Demote(b.participants),
                 _ => {
-                    return Err(error_response(
+                    return Err(Box::new(error_response(
                         StatusCode::BAD_REQUEST,
                         "VALIDATION_ERROR",
                         "action must be add, remove, promote or demote",
-                    ))
+                    )))
                 }
             };
             Ok((b.by, vec![change]))
@@ -237,7 +245,7 @@ fn change_route(shared: &Shared, group: &str, route: &str, body: &[u8]) -> Optio
     };
     let (actor, changes) = match parsed {
         Ok(v) => v,
-        Err(answer) => return Some(answer),
+        Err(answer) => return Some(*answer),
     };
     if changes.is_empty() {
         return Some(change_error(ChangeError::BadRequest));
