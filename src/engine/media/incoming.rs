@@ -8,7 +8,10 @@ use super::content::Attachment;
 use super::transfer::{download, path_of_url};
 use super::{MediaError, ReceivedMedia};
 use crate::engine::messaging::Messenger;
-use crate::protocol::media::{decrypt_verified, MediaKeys};
+use crate::protocol::crypto::constant_time_eq;
+use crate::protocol::media::stream::decrypt_stream;
+use crate::protocol::media::{MediaError as CryptoError, MediaKeys};
+use std::io::Read;
 
 /// Bytes encryption adds to a file: up to one block of padding and the MAC.
 const ENCRYPTION_OVERHEAD: u64 = 16 + crate::protocol::media::MAC_LEN as u64;
@@ -76,20 +79,41 @@ impl Messenger {
             a.file_sha256.clone(),
         );
         let cap = settings.max_bytes.saturating_add(ENCRYPTION_OVERHEAD);
+        let expected_len = a.file_length.min(settings.max_bytes) as usize;
         tokio::task::spawn_blocking(move || {
+            let keys = MediaKeys::derive(&key, media_type);
+            // Decrypted as it arrives: only the plaintext is held, and none of it is used before
+            // the MAC and both hashes have been checked.
+            let decrypt = |body: &mut dyn Read| {
+                let mut plain = Vec::with_capacity(expected_len);
+                let digest = decrypt_stream(&keys, body, &mut plain).map_err(|e| match e {
+                    CryptoError::Io(e) => MediaError::Transfer(e.to_string()),
+                    e => MediaError::Verify(e.to_string()),
+                })?;
+                if !constant_time_eq(&digest.file_enc_sha256, &enc_sha) {
+                    return Err(MediaError::Verify(
+                        "encrypted media hash does not match".into(),
+                    ));
+                }
+                if !constant_time_eq(&digest.file_sha256, &sha) {
+                    return Err(MediaError::Verify(
+                        "decrypted media hash does not match".into(),
+                    ));
+                }
+                Ok(plain)
+            };
             let mms_type = media_type.upload_path();
-            let body = download(
+            let hosts = &conn.hosts;
+            download(
                 &agent,
                 settings.scheme,
-                &conn.hosts,
+                hosts,
                 &path,
                 &enc_sha,
                 mms_type,
                 cap,
-            )?;
-            let keys = MediaKeys::derive(&key, media_type);
-            decrypt_verified(&keys, &body, &enc_sha, &sha)
-                .map_err(|e| MediaError::Verify(e.to_string()))
+                decrypt,
+            )
         })
         .await
         .map_err(|e| MediaError::Transfer(e.to_string()))?

@@ -176,8 +176,11 @@ pub fn upload(
     Err(UploadFailure::Failed(last))
 }
 
-/// Downloads `direct_path` from the first host that has it, refusing bodies over `max_bytes`.
-pub fn download(
+/// Downloads `direct_path` from the first host that has it and hands the body to `consume` as it
+/// arrives (so it can be decrypted without holding the encrypted copy). Bodies over `max_bytes` are
+/// refused: a declared length at once, a longer stream once it passes the cap.
+#[allow(clippy::too_many_arguments)]
+pub fn download<T>(
     agent: &ureq::Agent,
     scheme: MediaScheme,
     hosts: &[String],
@@ -185,7 +188,8 @@ pub fn download(
     enc_sha256: &[u8],
     mms_type: &str,
     max_bytes: u64,
-) -> Result<Vec<u8>, MediaError> {
+    consume: impl FnOnce(&mut dyn Read) -> Result<T, MediaError>,
+) -> Result<T, MediaError> {
     let path = safe_direct_path(direct_path)
         .ok_or_else(|| MediaError::BadMessage("unsafe direct path".into()))?;
     let mut last = MediaError::NoHost("no media host".into());
@@ -212,16 +216,12 @@ pub fn download(
         if declared.is_some_and(|n| n > max_bytes) {
             return Err(MediaError::Size(declared.unwrap_or_default()));
         }
-        let mut body = Vec::with_capacity(declared.unwrap_or(0).min(max_bytes) as usize);
-        response
-            .into_reader()
-            .take(max_bytes.saturating_add(1))
-            .read_to_end(&mut body)
-            .map_err(|e| MediaError::Transfer(e.to_string()))?;
-        if body.len() as u64 > max_bytes {
-            return Err(MediaError::Size(body.len() as u64));
+        let mut body = response.into_reader().take(max_bytes.saturating_add(1));
+        let outcome = consume(&mut body);
+        if body.limit() == 0 {
+            return Err(MediaError::Size(max_bytes.saturating_add(1)));
         }
-        return Ok(body);
+        return outcome;
     }
     Err(last)
 }
@@ -229,6 +229,67 @@ pub fn download(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::io::Write;
+    use std::net::TcpListener;
+
+    /// A one-request HTTP host on loopback answering `head` then `body`; returns `host:port`.
+    fn one_shot_host(head: &'static str, body: Vec<u8>) -> String {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap().to_string();
+        std::thread::spawn(move || {
+            if let Ok((mut socket, _)) = listener.accept() {
+                let mut request = [0u8; 4096];
+                let _ = socket.read(&mut request);
+                let _ = socket.write_all(head.as_bytes());
+                let _ = socket.write_all(&body);
+            }
+        });
+        addr
+    }
+
+    fn fetch(host: String, max: u64) -> Result<Vec<u8>, MediaError> {
+        let agent = ureq::AgentBuilder::new().build();
+        let read_all = |r: &mut dyn Read| {
+            let mut out = Vec::new();
+            r.read_to_end(&mut out)
+                .map_err(|e| MediaError::Transfer(e.to_string()))?;
+            Ok(out)
+        };
+        download(
+            &agent,
+            MediaScheme::Http,
+            &[host],
+            "/v/t62/1.enc?ccb=1",
+            &[0u8; 32],
+            "image",
+            max,
+            read_all,
+        )
+    }
+
+    #[test]
+    fn downloads_stop_at_the_cap_whatever_the_host_declares() {
+        let body = vec![7u8; 5000];
+        let plain = one_shot_host("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", body.clone());
+        assert_eq!(fetch(plain, 5000).unwrap(), body);
+        // No length declared: the stream is cut one byte past the cap.
+        let endless = one_shot_host("HTTP/1.1 200 OK\r\nConnection: close\r\n\r\n", body.clone());
+        assert!(matches!(fetch(endless, 4999), Err(MediaError::Size(5000))));
+        // A declared length over the cap is refused before reading.
+        let declared = one_shot_host(
+            "HTTP/1.1 200 OK\r\nContent-Length: 5000\r\nConnection: close\r\n\r\n",
+            body,
+        );
+        assert!(matches!(fetch(declared, 100), Err(MediaError::Size(5000))));
+        let gone = one_shot_host(
+            "HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\nConnection: close\r\n\r\n",
+            Vec::new(),
+        );
+        match fetch(gone, 100) {
+            Err(MediaError::Transfer(e)) => assert!(e.contains("expired"), "{e}"),
+            other => panic!("{other:?}"),
+        }
+    }
 
     #[test]
     fn upload_urls_follow_the_protocol() {
