@@ -61,6 +61,8 @@ listen_addr() {
 }
 
 rss_kib() { awk '/^VmRSS:/ {print $2}' "/proc/$1/status"; }
+# Resident memory split: "ANON_KIB FILE_KIB" (private heap/stacks vs. mapped code and libraries).
+rss_split_kib() { awk '/^RssAnon:/ {a=$2} /^RssFile:/ {f=$2} END {print a, f}' "/proc/$1/status"; }
 
 # wrk output → "REQS_PER_SEC P99"
 run_wrk() {
@@ -86,6 +88,7 @@ pids+=("$chattu_pid")
 chattu_addr=$(listen_addr "$tmp/chattu.log")
 sleep 2
 idle_rss=$(rss_kib "$chattu_pid")
+read -r idle_anon idle_file < <(rss_split_kib "$chattu_pid")
 status=$(curl -s -o /dev/null -w '%{http_code}' -H "x-api-key: $key" "http://$chattu_addr/api/profile")
 [ "$status" = 200 ] || { echo "GET /api/profile answered $status" >&2; exit 1; }
 
@@ -129,3 +132,4 @@ printf '%-36s %12s %10s\n' "chattu GET /healthz" "$health_rps" "$health_p99"
 printf '%-36s %12s %10s\n' "chattu GET /api/profile" "$chattu_rps" "$chattu_p99"
 echo "chattu GET /api/profile / bare hyper: $ratio % (target >= 80 %)"
 echo "chattu serve idle RSS (fresh data dir): $idle_mib MiB (target <= 6 MiB); after the run: $loaded_mib MiB"
+awk -v a="$idle_anon" -v f="$idle_file" 'BEGIN { printf "  idle RSS split: %.2f MiB anonymous (heap, stacks), %.2f MiB file-backed (code, libraries)\n", a / 1024, f / 1024 }'
