@@ -60,9 +60,7 @@ pub(crate) fn change_child(change: &Change, applied: &Applied, actor: &str) -> O
 
 /// The `create` child every participant of a new group hears of, carrying the whole group.
 pub(crate) fn create_child(id: &str, group: &Group) -> Node {
-    Node::new("create")
-        .with_attr("reason", "create")
-        .with_child(group_node(id, group))
+    Node::new("create").with_child(group_node(id, group))
 }
 
 /// Sends `<notification type="w:gp2" from=GROUP participant=ACTOR>child</notification>` to every
