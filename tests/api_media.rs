@@ -4,7 +4,7 @@
 //! and reaches the simulated phone, which decrypts it to the very same bytes. Refused URLs
 //! (content that does not match its extension, a redirect to a private address, loopback outside
 //! the allow-list, other extensions, a mediaType that does not fit) answer 400 `MEDIA_ERROR` and
-//! send nothing. Groups take media with `mediaType`.
+//! send nothing. Groups and channels take media with `mediaType`.
 
 mod api_engine_support;
 
@@ -343,6 +343,22 @@ fn groups_take_media_with_its_type() {
                 .then_some(())
         });
     }
+    // A channel we own takes a file too (uploaded unencrypted, as channels are).
+    let channel = http.post(
+        "/sim/channels",
+        json!({"owner": CLIENT_PHONE, "name": "ערוץ", "subscribers": [FRIEND]}),
+    );
+    assert_eq!(channel.status, 201, "{}", channel.text());
+    let channel = channel.json()["id"].as_str().expect("id").to_string();
+    let posted = keyed(
+        json!({"clientId": "shop", "groupId": channel, "message": "בערוץ", "mediaUrl": url, "mediaType": "image"}),
+    );
+    assert_eq!(posted.status, 200, "{}", posted.text());
+    assert_eq!(posted.json()["message"]["type"], "image");
+    let feed = http.get(&format!("/sim/channels/{channel}")).json();
+    assert_eq!(feed["posts"].as_array().map(Vec::len), Some(1), "{feed}");
+    assert_eq!(feed["posts"][0]["from"], CLIENT_PHONE);
+
     // From the dashboard, any accepted file may go as a document.
     let dashboard = http.send(
         "POST",
