@@ -105,10 +105,6 @@ impl CallerCache {
         self.lock().entries.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
-
     fn lock(&self) -> MutexGuard<'_, Inner> {
         // A poisoned lock means a panic while holding it; the map itself is always consistent
         // (each operation is a single insert/remove/clear), so keep using it.
@@ -166,7 +162,7 @@ mod tests {
         let mut disabled = caller("b", AuthVia::AccountKey);
         disabled.user.disabled = true;
         cache.insert(g, digest(KEY), KEY, &disabled);
-        assert!(cache.is_empty());
+        assert!(cache.len() == 0);
     }
 
     #[test]
@@ -185,7 +181,7 @@ mod tests {
         cache.insert(after, digest(KEY), KEY, &caller("bob", AuthVia::AccountKey));
         assert!(cache.get(&digest(KEY), KEY).is_some());
         cache.clear();
-        assert!(cache.get(&digest(KEY), KEY).is_none() && cache.is_empty());
+        assert!(cache.get(&digest(KEY), KEY).is_none() && cache.len() == 0);
     }
 
     #[test]
@@ -205,6 +201,6 @@ mod tests {
             KEY,
             &caller("b", AuthVia::AccountKey),
         );
-        assert!(off.is_empty(), "capacity 0 turns the cache off");
+        assert!(off.len() == 0, "capacity 0 turns the cache off");
     }
 }
