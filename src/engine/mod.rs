@@ -175,10 +175,11 @@ fn launch(
     let (commands, commands_rx) = mpsc::unbounded_channel();
     let calls = calls::CallDesk::new(true);
     if let Some(m) = &messenger {
-        m.media.configure(media::MediaSettings {
+        let settings = media::MediaSettings {
             scheme: config.media_scheme,
             max_bytes: config.media_max_bytes,
-        });
+        };
+        m.media.configure(settings, config.tls_certificate.as_deref());
     }
     let task = connection::EngineTask {
         config,

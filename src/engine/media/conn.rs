@@ -83,7 +83,7 @@ pub fn parse_media_conn(answer: &Node) -> Result<MediaConn, MediaError> {
 pub struct MediaState {
     settings: Mutex<MediaSettings>,
     cached: Mutex<Option<(MediaConn, Instant)>>,
-    pub(crate) agent: ureq::Agent,
+    agent: Mutex<ureq::Agent>,
 }
 
 impl Default for MediaState {
@@ -91,14 +91,30 @@ impl Default for MediaState {
         MediaState {
             settings: Mutex::new(MediaSettings::default()),
             cached: Mutex::new(None),
-            agent: ureq::AgentBuilder::new()
-                .redirects(0)
-                .timeout_connect(Duration::from_secs(15))
-                .timeout_read(Duration::from_secs(60))
-                .timeout_write(Duration::from_secs(60))
-                .build(),
+            agent: Mutex::new(agent_builder().build()),
         }
     }
+}
+
+fn agent_builder() -> ureq::AgentBuilder {
+    ureq::AgentBuilder::new()
+        .redirects(0)
+        .timeout_connect(Duration::from_secs(15))
+        .timeout_read(Duration::from_secs(60))
+        .timeout_write(Duration::from_secs(60))
+}
+
+/// An agent whose https trusts exactly `der` (a simulator's self-signed certificate), as the chat
+/// socket does with the same `EngineConfig::tls_certificate`.
+fn agent_trusting(der: &[u8]) -> Result<ureq::Agent, String> {
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(rustls::pki_types::CertificateDer::from(der.to_vec()))
+        .map_err(|e| e.to_string())?;
+    let tls = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    Ok(agent_builder().tls_config(std::sync::Arc::new(tls)).build())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -106,9 +122,21 @@ fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
 }
 
 impl MediaState {
-    /// Takes the scheme and size cap of the engine's config.
-    pub fn configure(&self, settings: MediaSettings) {
+    /// Takes the scheme and size cap of the engine's config, and the one certificate its https
+    /// trusts when the config names one (otherwise the webpki roots, as for WhatsApp).
+    pub fn configure(&self, settings: MediaSettings, tls_certificate: Option<&[u8]>) {
         *lock(&self.settings) = settings;
+        if let Some(der) = tls_certificate {
+            match agent_trusting(der) {
+                Ok(agent) => *lock(&self.agent) = agent,
+                Err(e) => log::error!("engine: media hosts cannot use the TLS certificate: {e}"),
+            }
+        }
+    }
+
+    /// The HTTP agent for media hosts (cheap to clone).
+    pub fn agent(&self) -> ureq::Agent {
+        lock(&self.agent).clone()
     }
 
     pub fn settings(&self) -> MediaSettings {

@@ -72,7 +72,7 @@ impl Messenger {
             .or_else(|| a.url.as_deref().and_then(path_of_url).map(str::to_string))
             .ok_or_else(|| MediaError::BadMessage("no direct path".into()))?;
         let conn = self.media_conn(false).await?;
-        let agent = self.media.agent.clone();
+        let agent = self.media.agent();
         let (media_type, enc_sha, sha) = (
             a.media_type,
             a.file_enc_sha256.clone(),

@@ -80,7 +80,7 @@ impl Messenger {
         let uploaded: Uploaded = loop {
             let conn = self.media_conn(refreshed).await?;
             let (agent, body, token) = (
-                self.media.agent.clone(),
+                self.media.agent(),
                 Arc::clone(&sealed.body),
                 sealed.token.clone(),
             );

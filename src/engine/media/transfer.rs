@@ -120,7 +120,15 @@ pub fn download_url(
 fn transfer_error(e: ureq::Error) -> Result<ureq::Response, (Option<u16>, String)> {
     match e {
         ureq::Error::Status(code, _) => Err((Some(code), format!("HTTP {code}"))),
-        ureq::Error::Transport(t) => Err((None, t.to_string())),
+        // Not `t.to_string()`: it names the URL, whose query holds the upload auth.
+        ureq::Error::Transport(t) => {
+            let cause = std::error::Error::source(&t).map(|c| format!(" ({c})"));
+            let message = t.message().unwrap_or("");
+            Err((
+                None,
+                format!("{}: {message}{}", t.kind(), cause.unwrap_or_default()),
+            ))
+        }
     }
 }
 
