@@ -9,7 +9,9 @@ mod companion_support;
 use chattu::simulator::{Simulator, SimulatorHandle};
 use chattu::store::chats::{ChatMessageRecord, ChatRecord};
 use chattu::store::{app_state, Store};
-use companion_support::{connected, eventually, http, messaging_engine, paired_engine, TempStore};
+use companion_support::{
+    connected, create_phone, eventually, http, messaging_engine, pair, paired_engine, TempStore,
+};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use tokio::net::TcpListener;
@@ -234,8 +236,13 @@ async fn a_tampered_patch_is_refused_and_a_good_copy_applies_later() {
 
     // The next notification for regular_high fetches from version 0 again: both mutes arrive intact.
     phone_changes_chat(&sim, PEER, json!({ "mute": 7200 })).await;
-    chat_becomes(&store.store, PEER, "muted", |c| c.muted).await;
-    assert_eq!(version(&store.store, "regular_high"), 2);
+    let db = store.store.clone();
+    eventually("regular_high at version 2", move || {
+        let db = db.clone();
+        async move { (version(&db, "regular_high") == 2).then_some(()) }
+    })
+    .await;
+    assert!(chat_row(&store.store, PEER).is_some_and(|c| c.muted));
     assert_eq!(app_state_view(&sim).await["lastAsked"]["regular_high"], 0);
     engine.shutdown().await;
     sim.shutdown().await;
@@ -281,6 +288,60 @@ async fn a_restarted_engine_keeps_its_versions_and_fetches_only_newer_patches() 
     assert!(since_restart.iter().all(|&v| v >= 1), "{since_restart:?}");
     let view = app_state_view(&sim).await;
     assert_eq!(view["keySharedWith"], json!([1]), "the key was shared once");
+    engine.shutdown().await;
+    sim.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_first_sync_from_a_snapshot_blob_and_external_patches() {
+    let sim = simulator().await;
+    let store = TempStore::new("app-state-external");
+    create_phone(&sim, ACCOUNT, "Dana").await;
+    // Changes made before the engine is linked: its first sync gets them as one snapshot.
+    phone_changes_chat(&sim, PEER, json!({ "mute": -1, "pin": false })).await;
+    phone_changes_chat(&sim, PEER, json!({ "pin": true })).await;
+    let (status, _) = http(
+        "POST",
+        format!(
+            "{}/sim/phones/{ACCOUNT}/app-state/external",
+            sim.http_base()
+        ),
+        Some(json!({ "enabled": true })),
+    )
+    .await;
+    assert_eq!(status, 200);
+
+    let creds = Arc::new(chattu::engine::MemoryCredentialStore::new());
+    let engine = messaging_engine(
+        &sim,
+        &creds,
+        &store,
+        CLIENT,
+        Arc::new(chattu::engine::messaging::NoSink),
+    );
+    pair(&sim, ACCOUNT, &engine).await;
+    // Pinned only comes from regular_low's second version, muted from regular_high.
+    chat_becomes(
+        &store.store,
+        PEER,
+        "muted and pinned from the snapshots",
+        |c| c.muted && c.pinned,
+    )
+    .await;
+    assert_eq!(version(&store.store, "regular_high"), 1);
+    assert_eq!(version(&store.store, "regular_low"), 2);
+    let view = app_state_view(&sim).await;
+    assert!(view["snapshotsServed"].as_u64().unwrap_or(0) >= 2, "{view}");
+
+    // Later patches come with their records in an external blob.
+    phone_changes_chat(&sim, PEER, json!({ "mute": 0 })).await;
+    chat_becomes(&store.store, PEER, "unmuted", |c| !c.muted).await;
+    assert_eq!(version(&store.store, "regular_high"), 2);
+    let view = app_state_view(&sim).await;
+    assert!(
+        view["externalPatchesServed"].as_u64().unwrap_or(0) >= 1,
+        "{view}"
+    );
     engine.shutdown().await;
     sim.shutdown().await;
 }

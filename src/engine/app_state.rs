@@ -8,20 +8,27 @@
 //! version, LT-hash and record MACs together with the chat list changes it carries (mute, pin,
 //! archive, mark read).
 //!
-//! Not handled: snapshots and patches stored as external blobs (the server only uses them for large
-//! collections; they are refused and logged), and writing our own changes (the API has no route for
-//! them).
+//! A first sync asks for a snapshot; the server may answer with one (or with patches whose records
+//! are) stored as an external blob on the media servers (`"WhatsApp App State Keys"`): it is
+//! downloaded, its hashes and MAC checked like any media, and then checked as above (a snapshot's
+//! LT-hash against its MAC) and applied, replacing the collection. Not handled: writing our own
+//! changes (the API has no route for them).
 
+use super::media::content::Attachment;
+use super::media::MediaKind;
 use super::messaging::{unix_now, Messenger};
 use super::receive::Incoming;
 use crate::protocol::app_state::{
-    chat_setting, decode_patch, is_collection, AppStateError, ChatSetting, CollectionState,
-    DecodedPatch, MutationKeys, Operation, COLLECTIONS,
+    chat_setting, decode_patch, decode_snapshot, is_collection, AppStateError, ChatSetting,
+    CollectionState, DecodedPatch, MutationKeys, Operation, COLLECTIONS,
 };
 use crate::protocol::binary::Node;
 use crate::protocol::jid::Jid;
+use crate::protocol::media::MediaType;
 use crate::protocol::proto::generated::message::protocol_message::Type as ProtocolType;
-use crate::protocol::proto::generated::SyncdPatch;
+use crate::protocol::proto::generated::{
+    ExternalBlobReference, SyncdMutations, SyncdPatch, SyncdSnapshot,
+};
 use crate::protocol::proto::{Message, ProtoMessage};
 use crate::store::{app_state as store, chats, lid_map, StoreError};
 use redb::WriteTransaction;
@@ -40,8 +47,6 @@ pub enum SyncError {
     Server(String),
     /// A patch failed a check; nothing of it was applied.
     Refused(AppStateError),
-    /// The server sent a snapshot or external patch (not supported).
-    Unsupported(&'static str),
     Store(StoreError),
 }
 
@@ -50,7 +55,6 @@ impl fmt::Display for SyncError {
         match self {
             SyncError::Server(e) => write!(f, "server: {e}"),
             SyncError::Refused(e) => write!(f, "patch refused: {e}"),
-            SyncError::Unsupported(what) => write!(f, "{what} not supported"),
             SyncError::Store(e) => write!(f, "store: {e}"),
         }
     }
@@ -219,8 +223,21 @@ async fn sync_collection(m: &Arc<Messenger>, name: &str) -> Result<(), SyncError
         if collection.attr("type") == Some("error") {
             return Err(SyncError::Server(format!("collection error {collection}")));
         }
-        if collection.child("snapshot").is_some() {
-            return Err(SyncError::Unsupported("snapshot (external blob)"));
+        let keys_for = |id: &[u8]| keys.get(id).cloned();
+        if let Some(reference) = collection.child("snapshot").and_then(Node::content_bytes) {
+            if state.version != 0 {
+                return Err(SyncError::Server("a snapshot we did not ask for".into()));
+            }
+            let reference = ExternalBlobReference::decode(reference)
+                .map_err(|_| SyncError::Refused(AppStateError::Malformed("snapshot reference")))?;
+            let blob = download_blob(m, name, &reference).await?;
+            let snapshot = SyncdSnapshot::decode(blob.as_slice())
+                .map_err(|_| SyncError::Refused(AppStateError::Malformed("snapshot")))?;
+            let decoded =
+                decode_snapshot(name, &snapshot, &keys_for).map_err(SyncError::Refused)?;
+            save(m, name, &decoded, true).await?;
+            state = CollectionState::default();
+            decoded.apply_to(&mut state);
         }
         let patches: Vec<&[u8]> = collection
             .child("patches")
@@ -230,25 +247,22 @@ async fn sync_collection(m: &Arc<Messenger>, name: &str) -> Result<(), SyncError
             .filter(|p| p.tag == "patch")
             .filter_map(Node::content_bytes)
             .collect();
-        let keys_for = |id: &[u8]| keys.get(id).cloned();
         for bytes in patches {
-            let patch = SyncdPatch::decode(bytes)
+            let mut patch = SyncdPatch::decode(bytes)
                 .map_err(|_| SyncError::Refused(AppStateError::Malformed("patch")))?;
-            if patch.external_mutations.is_some() {
-                return Err(SyncError::Unsupported("external patch"));
-            }
             let version = patch.version.as_ref().and_then(|v| v.version).unwrap_or(0);
             if version <= state.version {
                 continue;
             }
+            if let Some(reference) = patch.external_mutations.take() {
+                let blob = download_blob(m, name, &reference).await?;
+                let external = SyncdMutations::decode(blob.as_slice())
+                    .map_err(|_| SyncError::Refused(AppStateError::Malformed("mutations")))?;
+                patch.mutations.extend(external.mutations);
+            }
             let decoded =
                 decode_patch(name, &patch, &state, &keys_for).map_err(SyncError::Refused)?;
-            let m2 = Arc::clone(m);
-            let owned = name.to_string();
-            let saved = decoded.clone();
-            tokio::task::spawn_blocking(move || apply_patch(&m2, &owned, &saved))
-                .await
-                .map_err(|e| SyncError::Server(e.to_string()))??;
+            save(m, name, &decoded, false).await?;
             decoded.apply_to(&mut state);
         }
         if collection.attr("has_more_patches") != Some("true") {
@@ -258,11 +272,62 @@ async fn sync_collection(m: &Arc<Messenger>, name: &str) -> Result<(), SyncError
     Ok(())
 }
 
-/// Records one checked patch and its chat changes in one transaction.
-fn apply_patch(m: &Messenger, name: &str, patch: &DecodedPatch) -> Result<(), StoreError> {
+/// Downloads and decrypts a blob of app state (`"WhatsApp App State Keys"`), checking its hashes.
+async fn download_blob(
+    m: &Messenger,
+    name: &str,
+    reference: &ExternalBlobReference,
+) -> Result<Vec<u8>, SyncError> {
+    let attachment = Attachment {
+        kind: MediaKind::Document,
+        media_type: MediaType::AppState,
+        voice: false,
+        mimetype: "application/octet-stream".into(),
+        filename: None,
+        caption: None,
+        file_length: reference.file_size_bytes.unwrap_or_default(),
+        media_key: reference.media_key.clone().unwrap_or_default(),
+        direct_path: reference.direct_path.clone(),
+        url: None,
+        file_sha256: reference.file_sha256.clone().unwrap_or_default(),
+        file_enc_sha256: reference.file_enc_sha256.clone().unwrap_or_default(),
+    };
+    let media = m
+        .fetch_attachment(&format!("app state {name}"), &attachment)
+        .await;
+    match media.bytes {
+        Some(bytes) => Ok(bytes.to_vec()),
+        None => Err(SyncError::Server(format!(
+            "app state blob not downloaded: {}",
+            media.error.unwrap_or_default()
+        ))),
+    }
+}
+
+/// Records a checked patch (or snapshot, `replace`) off the async threads.
+async fn save(
+    m: &Arc<Messenger>,
+    name: &str,
+    decoded: &DecodedPatch,
+    replace: bool,
+) -> Result<(), SyncError> {
+    let (m, name, decoded) = (Arc::clone(m), name.to_string(), decoded.clone());
+    tokio::task::spawn_blocking(move || apply_patch(&m, &name, &decoded, replace))
+        .await
+        .map_err(|e| SyncError::Server(e.to_string()))??;
+    Ok(())
+}
+
+/// Records one checked patch (or snapshot) and its chat changes in one transaction.
+fn apply_patch(
+    m: &Messenger,
+    name: &str,
+    patch: &DecodedPatch,
+    replace: bool,
+) -> Result<(), StoreError> {
     let namespace = m.setup.namespace.as_str();
     let txn = m.setup.db.database().begin_write()?;
-    store::save_patch_in(&txn, namespace, name, patch, false)?;
+    store::save_patch_in(&txn, namespace, name, patch, replace)?;
     let now_ms = i64::try_from(unix_now().saturating_mul(1000)).unwrap_or(i64::MAX);
     for mutation in &patch.mutations {
         if mutation.operation != Operation::Set {

@@ -15,18 +15,23 @@ use super::routing::{deliver, device_jid};
 use super::Shared;
 use crate::engine::message_id::new_message_id;
 use crate::engine::send::{apply_bundles, devices_without_session, enc_node, encrypt_for_devices};
+use crate::protocol::app_state::patch::snapshot_of;
 use crate::protocol::app_state::{
-    decode_patch, encode_patch, is_collection, CollectionState, MutationKeys, MutationSpec,
+    decode_patch, encode_patch, is_collection, CollectionState, DecodedPatch, MutationKeys,
+    MutationSpec, Operation,
 };
-use crate::protocol::binary::Node;
+use crate::protocol::binary::{Content, Node};
 use crate::protocol::crypto::random_bytes;
 use crate::protocol::jid::Jid;
+use crate::protocol::media::{self, MediaKeys, MediaType};
 use crate::protocol::proto::generated::message::protocol_message::Type as ProtocolType;
 use crate::protocol::proto::generated::message::{
     AppStateSyncKey, AppStateSyncKeyData, AppStateSyncKeyFingerprint, AppStateSyncKeyId,
     AppStateSyncKeyShare, ProtocolMessage,
 };
-use crate::protocol::proto::generated::{SyncdPatch, SyncdVersion};
+use crate::protocol::proto::generated::{
+    ExternalBlobReference, SyncdMutations, SyncdPatch, SyncdRecord, SyncdVersion,
+};
 use crate::protocol::proto::{Message, ProtoMessage};
 use bytes::Bytes;
 use http_body_util::Full;
@@ -49,6 +54,33 @@ const MAX_ASKED_LOG: usize = 200;
 struct Collection {
     patches: Vec<SyncdPatch>,
     phone_state: CollectionState,
+    /// The live SET record of every index (what a snapshot holds).
+    live: BTreeMap<[u8; 32], SyncdRecord>,
+}
+
+impl Collection {
+    /// Adds a patch the phone accepted and follows its records.
+    fn push(&mut self, patch: SyncdPatch, outcome: &DecodedPatch) {
+        for m in &patch.mutations {
+            let Some(record) = &m.record else { continue };
+            let index = record
+                .index
+                .as_ref()
+                .and_then(|i| i.blob.as_deref())
+                .and_then(|b| <[u8; 32]>::try_from(b).ok());
+            let Some(index) = index else { continue };
+            match Operation::from_wire(m.operation) {
+                Some(Operation::Set) => {
+                    self.live.insert(index, record.clone());
+                }
+                _ => {
+                    self.live.remove(&index);
+                }
+            }
+        }
+        outcome.apply_to(&mut self.phone_state);
+        self.patches.push(patch);
+    }
 }
 
 /// An account's app state: the phone's key and the collections.
@@ -61,6 +93,11 @@ struct AccountSync {
     shared_with: HashSet<(u16, [u8; 32])>,
     /// Sync answers still to spoil (fault injection): their first patch gets a wrong patch MAC.
     corrupt_answers: u32,
+    /// Serve first syncs as snapshots and patches' records as external blobs on the media host.
+    external: bool,
+    /// Snapshots and external patches served.
+    snapshots_served: u64,
+    external_patches_served: u64,
     /// Sync requests answered.
     fetches: u64,
     /// The version each collection was last fetched from.
@@ -80,6 +117,9 @@ impl AccountSync {
             collections: BTreeMap::new(),
             shared_with: HashSet::new(),
             corrupt_answers: 0,
+            external: false,
+            snapshots_served: 0,
+            external_patches_served: 0,
             fetches: 0,
             last_asked: BTreeMap::new(),
             asked: Vec::new(),
@@ -312,8 +352,7 @@ pub(crate) fn change_chat(
                 &specs,
                 random_bytes::<16>,
             );
-            outcome.apply_to(&mut collection.phone_state);
-            collection.patches.push(patch);
+            collection.push(patch, &outcome);
             written.push((name.to_string(), outcome.version));
         }
         written
@@ -381,7 +420,8 @@ pub(super) fn answer_sync(shared: &Shared, conn: ConnId, id: &str, node: &Node) 
                 Err(reply) => reply,
             }
         } else {
-            serve_patches(shared, &phone, &name, since)
+            let snapshot = asked.attr("return_snapshot") == Some("true");
+            serve(shared, &phone, &name, since, snapshot)
         };
         answer.push_child(reply);
     }
@@ -400,6 +440,101 @@ fn collection_error(name: &str, code: u16, text: &str) -> Node {
                 .with_attr("code", code)
                 .with_attr("text", text),
         )
+}
+
+/// The answer for `name` from version `since`: in external mode a first sync asking for a snapshot
+/// gets one, else the patches.
+fn serve(shared: &Shared, phone: &str, name: &str, since: u64, snapshot: bool) -> Node {
+    let external = shared.app_state.with(phone, |a| a.external);
+    if external && snapshot && since == 0 {
+        if let Some(answer) = serve_snapshot(shared, phone, name) {
+            return answer;
+        }
+    }
+    let answer = serve_patches(shared, phone, name, since);
+    if external {
+        externalize(shared, phone, answer)
+    } else {
+        answer
+    }
+}
+
+/// Encrypts `plain` as app state media, stores it on the media host and describes it.
+fn upload_blob(shared: &Shared, plain: &[u8]) -> Option<ExternalBlobReference> {
+    let media_key: [u8; 32] = random_bytes();
+    let encrypted = media::encrypt(&MediaKeys::derive(&media_key, MediaType::AppState), plain);
+    let stored = shared
+        .media
+        .store(
+            "md-app-state",
+            Bytes::from(encrypted.data),
+            "application/octet-stream",
+        )
+        .map_err(|e| log::warn!("simulator: app state blob not stored: {e:?}"))
+        .ok()?;
+    Some(ExternalBlobReference {
+        media_key: Some(media_key.to_vec()),
+        direct_path: Some(stored.direct_path),
+        handle: None,
+        file_size_bytes: Some(encrypted.file_length),
+        file_sha256: Some(encrypted.file_sha256.to_vec()),
+        file_enc_sha256: Some(encrypted.file_enc_sha256.to_vec()),
+    })
+}
+
+/// The whole collection as a snapshot blob (`None` when it is empty: patches are then served).
+fn serve_snapshot(shared: &Shared, phone: &str, name: &str) -> Option<Node> {
+    let (snapshot, version) = shared.app_state.with(phone, |account| {
+        account.fetches += 1;
+        account.last_asked.insert(name.to_string(), 0);
+        let (keys, key_id) = (account.keys(), account.key_id.clone());
+        let collection = account.collections.get(name)?;
+        if collection.patches.is_empty() {
+            return None;
+        }
+        let records = collection.live.values().cloned().collect();
+        let snapshot = snapshot_of(name, &collection.phone_state, &keys, &key_id, records);
+        Some((snapshot, collection.phone_state.version))
+    })?;
+    let reference = upload_blob(shared, &snapshot.encode_to_vec())?;
+    shared.app_state.with(phone, |a| a.snapshots_served += 1);
+    Some(
+        Node::new("collection")
+            .with_attr("name", name)
+            .with_attr("version", version)
+            .with_child(Node::new("snapshot").with_bytes(reference.encode_to_vec())),
+    )
+}
+
+/// Moves every served patch's records to an external blob (`externalMutations`).
+fn externalize(shared: &Shared, phone: &str, mut answer: Node) -> Node {
+    let Some(patches) = answer.child("patches").cloned() else {
+        return answer;
+    };
+    let mut moved = Node::new("patches");
+    for node in patches.children() {
+        let Some(mut patch) = node
+            .content_bytes()
+            .and_then(|b| SyncdPatch::decode(b).ok())
+        else {
+            continue;
+        };
+        let mutations = SyncdMutations {
+            mutations: std::mem::take(&mut patch.mutations),
+        };
+        match upload_blob(shared, &mutations.encode_to_vec()) {
+            Some(reference) => {
+                patch.external_mutations = Some(reference);
+                shared
+                    .app_state
+                    .with(phone, |a| a.external_patches_served += 1);
+            }
+            None => patch.mutations = mutations.mutations,
+        }
+        moved.push_child(Node::new("patch").with_bytes(patch.encode_to_vec()));
+    }
+    answer.content = Content::Nodes(vec![moved]);
+    answer
 }
 
 /// The patches of `name` after version `since` (at most [`PATCHES_PER_ANSWER`]).
@@ -459,7 +594,7 @@ fn upload_patch(
     };
     let current = shared.app_state.with(phone, |a| a.version(name));
     if since != current {
-        let mut conflict = serve_patches(shared, phone, name, since);
+        let mut conflict = serve(shared, phone, name, since, false);
         conflict.set_attr("type", "error");
         conflict.push_child(
             Node::new("error")
@@ -478,8 +613,7 @@ fn upload_patch(
         let collection = account.collections.entry(name.to_string()).or_default();
         match decode_patch(name, &patch, &collection.phone_state, &keys_for) {
             Ok(outcome) => {
-                outcome.apply_to(&mut collection.phone_state);
-                collection.patches.push(patch);
+                collection.push(patch, &outcome);
                 Ok(version)
             }
             Err(e) => {
@@ -488,6 +622,11 @@ fn upload_patch(
             }
         }
     })
+}
+
+#[derive(Deserialize)]
+struct ExternalBody {
+    enabled: bool,
 }
 
 /// The app state control routes (`docs/simulator.md`), or `None` when `segments` is none of them.
@@ -556,10 +695,27 @@ pub(super) fn control_route(
                     "lastAsked": a.last_asked,
                     "asked": a.asked.iter().map(|(n, v)| json!({ "collection": n, "since": v })).collect::<Vec<_>>(),
                     "corruptAnswers": a.corrupt_answers,
+                    "external": a.external,
+                    "snapshotsServed": a.snapshots_served,
+                    "externalPatchesServed": a.external_patches_served,
                     "keySharedWith": shared_with,
                 })
             });
             json_response(StatusCode::OK, &view)
+        }
+        (&Method::POST, ["external"]) => {
+            let body: ExternalBody = match serde_json::from_slice(body) {
+                Ok(b) => b,
+                Err(e) => {
+                    return Some(error_response(
+                        StatusCode::BAD_REQUEST,
+                        "INVALID_JSON",
+                        &e.to_string(),
+                    ))
+                }
+            };
+            shared.app_state.with(phone, |a| a.external = body.enabled);
+            json_response(StatusCode::OK, &json!({ "external": body.enabled }))
         }
         (&Method::POST, ["corrupt-next"]) => {
             let pending = shared.app_state.with(phone, |a| {
