@@ -309,7 +309,18 @@ impl Chats {
             status: status.to_string(),
             sent_ms: now,
         };
-        let event = webhook_events::message_sent(client_id, &recipient, body, now);
+        let event = match &media {
+            None => webhook_events::message_sent(client_id, &recipient, body, now),
+            Some(m) => {
+                let note = webhook_events::MediaNote {
+                    kind: m.kind,
+                    mimetype: m.mimetype,
+                    filename: m.filename,
+                    downloaded: true,
+                };
+                webhook_events::media_sent(client_id, &recipient, body, now, &note)
+            }
+        };
         let max_rows = self.shared.config.storage.max_history_rows;
         let txn = (self.shared.store.database())
             .begin_write()

@@ -175,6 +175,30 @@ pub fn message_sent(
     build(MESSAGE_SENT, data, None)
 }
 
+/// The client sent a file: `message_sent` (body = the caption, possibly empty) plus `hasMedia`,
+/// `mediaType`, `mimetype` and `filename`, as [`media_received`] describes received files.
+pub fn media_sent(
+    client_id: &str,
+    recipient: &str,
+    caption: &str,
+    timestamp_ms: i64,
+    media: &MediaNote<'_>,
+) -> NewOutboxEvent {
+    let data = json!({
+        "from": client_id,
+        "to": display_number(recipient),
+        "body": caption,
+        "message": caption,
+        "timestamp": timestamp_ms,
+        "type": "sent_message",
+        "hasMedia": true,
+        "mediaType": media.kind,
+        "mimetype": media.mimetype,
+        "filename": media.filename,
+    });
+    build(MESSAGE_SENT, data, None)
+}
+
 /// An incoming call was rejected. The answer's `rejectionMessage` (or the default text) goes to
 /// `caller`.
 pub fn call_rejected(
@@ -248,6 +272,26 @@ mod tests {
 
     fn parse(e: &NewOutboxEvent) -> Value {
         serde_json::from_str(&e.body).unwrap()
+    }
+
+    #[test]
+    fn a_sent_file_is_described_like_a_received_one() {
+        let note = MediaNote {
+            kind: "image",
+            mimetype: "image/jpeg",
+            filename: Some("sunset.jpg"),
+            downloaded: true,
+        };
+        let e = media_sent("shop", "15550001111@c.us", "the sunset", 5, &note);
+        assert_eq!(e.event, "message_sent");
+        let body = parse(&e);
+        assert_eq!(body["data"]["to"], "15550001111");
+        assert_eq!(body["data"]["body"], "the sunset");
+        assert_eq!(body["data"]["type"], "sent_message");
+        assert_eq!(body["data"]["hasMedia"], true);
+        assert_eq!(body["data"]["mediaType"], "image");
+        assert_eq!(body["data"]["filename"], "sunset.jpg");
+        assert!(body["data"].get("mediaDownloaded").is_none());
     }
 
     #[test]
