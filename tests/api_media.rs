@@ -10,8 +10,9 @@ mod api_engine_support;
 
 use api_engine_support::{create_phone, Chattu, Http};
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 const CLIENT_PHONE: &str = "15550031001";
@@ -55,10 +56,15 @@ fn sha256_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-/// Serves the test's files on 127.0.0.1; returns the base URL.
-fn file_server(photo: Vec<u8>, document: Vec<u8>) -> String {
+/// Webhook bodies the file server received on `POST /hook`.
+type Hooks = Arc<Mutex<Vec<Value>>>;
+
+/// Serves the test's files on 127.0.0.1 (and takes webhooks on `/hook`); returns the base URL.
+fn file_server(photo: Vec<u8>, document: Vec<u8>) -> (String, Hooks) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind file server");
     let port = listener.local_addr().expect("addr").port();
+    let hooks: Hooks = Arc::default();
+    let received = hooks.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming() {
             let Ok(conn) = conn else { return };
@@ -68,15 +74,30 @@ fn file_server(photo: Vec<u8>, document: Vec<u8>) -> String {
                 continue;
             }
             let path = line.split(' ').nth(1).unwrap_or("/").to_string();
+            let mut length = 0usize;
             loop {
                 let mut header = String::new();
                 match reader.read_line(&mut header) {
                     Ok(0) | Err(_) => break,
                     Ok(_) if header == "\r\n" => break,
-                    Ok(_) => {}
+                    Ok(_) => {
+                        let lower = header.to_ascii_lowercase();
+                        if let Some(v) = lower.strip_prefix("content-length:") {
+                            length = v.trim().parse().unwrap_or(0);
+                        }
+                    }
+                }
+            }
+            if line.starts_with("POST /hook") {
+                let mut body = vec![0; length];
+                if reader.read_exact(&mut body).is_ok() {
+                    if let Ok(json) = serde_json::from_slice(&body) {
+                        received.lock().expect("hooks").push(json);
+                    }
                 }
             }
             let (status, extra, body): (&str, String, Vec<u8>) = match path.as_str() {
+                "/hook" => ("200 OK", String::new(), b"{}".to_vec()),
                 "/photos/sunset.jpg" => ("200 OK", String::new(), photo.clone()),
                 "/files/Report%202025.pdf" => ("200 OK", String::new(), document.clone()),
                 "/fake.jpg" => (
@@ -100,7 +121,7 @@ fn file_server(photo: Vec<u8>, document: Vec<u8>) -> String {
             let _ = conn.write_all(&body);
         }
     });
-    format!("http://127.0.0.1:{port}")
+    (format!("http://127.0.0.1:{port}"), hooks)
 }
 
 fn send(http: &Http, key: &str, body: Value) -> (u16, Value) {
@@ -127,6 +148,8 @@ fn linked_sandbox() -> (Chattu, String, String) {
         &["--sandbox"],
         &[
             ("CHATTU_MEDIA_ALLOWED_PRIVATE_IPS", "127.0.0.1"),
+            // Webhooks to the test's loopback server; media keeps its own, stricter rule.
+            ("CHATTU_NETWORK_ALLOW_PRIVATE_ADDRESSES", "true"),
             ("CHATTU_RATE_LIMITS_API_PER_15MIN", "100000"),
             ("CHATTU_WHATSAPP_GROUP_DELAY_MIN_MS", "0"),
             ("CHATTU_WHATSAPP_GROUP_DELAY_MAX_MS", "0"),
@@ -161,7 +184,14 @@ fn an_image_by_url_reaches_the_phone_and_refused_urls_are_media_errors() {
     let (chattu, cookie, key) = linked_sandbox();
     let http = chattu.http();
     let (photo, document) = (jpeg(), pdf());
-    let base = file_server(photo.clone(), document.clone());
+    let (base, hooks) = file_server(photo.clone(), document.clone());
+    let set = http.send(
+        "POST",
+        "/api/update-webhook",
+        &[("x-api-key", key.as_str())],
+        Some(json!({"clientId": "shop", "webhookUrl": format!("{base}/hook")})),
+    );
+    assert_eq!(set.status, 200, "{}", set.text());
 
     // An image with a caption: the phone decrypts exactly the served bytes.
     let (status, body) = send(
@@ -218,6 +248,17 @@ fn an_image_by_url_reaches_the_phone_and_refused_urls_are_media_errors() {
     assert_eq!(stored.status, 200);
     assert_eq!(stored.header("content-type").as_deref(), Some("image/jpeg"));
     assert!(stored.body == photo, "the stored copy differs");
+    // The message_sent webhook describes the file.
+    let event = poll("message_sent for the image", || {
+        let all = hooks.lock().expect("hooks").clone();
+        all.into_iter()
+            .find(|e| e["event"] == "message_sent" && e["data"]["body"] == "the sunset")
+    });
+    assert_eq!(event["data"]["hasMedia"], true, "{event}");
+    assert_eq!(event["data"]["mediaType"], "image");
+    assert_eq!(event["data"]["mimetype"], "image/jpeg");
+    assert_eq!(event["data"]["filename"], "sunset.jpg");
+    assert_eq!(event["data"]["to"], FRIEND);
 
     // A PDF goes as a document under the name in its URL.
     let (status, body) = send(
@@ -293,7 +334,7 @@ fn groups_take_media_with_its_type() {
     let (chattu, cookie, key) = linked_sandbox();
     let http = chattu.http();
     let photo = jpeg();
-    let base = file_server(photo.clone(), pdf());
+    let (base, _) = file_server(photo.clone(), pdf());
     let created = http.post(
         "/sim/groups",
         json!({"creator": MEMBER, "subject": "תמונות", "participants": [CLIENT_PHONE, FRIEND]}),
