@@ -513,3 +513,18 @@ fn the_allow_list_covers_mapped_addresses_and_nothing_else() {
     assert!(from_config.permits("10.0.0.7".parse().unwrap()));
     assert!(!from_config.allow_private);
 }
+
+#[test]
+fn the_media_section_is_validated() {
+    let mut config = crate::config::Config::default();
+    assert!(config.validate().is_ok());
+    config.media.allowed_private_ips = vec!["192.168.1.20".into(), "not-an-ip".into()];
+    let err = config.validate().unwrap_err();
+    assert!(
+        err.contains("allowed_private_ips") && err.contains("not-an-ip"),
+        "{err}"
+    );
+    config.media.allowed_private_ips.clear();
+    config.media.max_bytes = 0;
+    assert!(config.validate().is_err());
+}
