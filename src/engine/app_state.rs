@@ -414,6 +414,67 @@ mod tests {
     }
 
     #[test]
+    fn only_our_own_devices_can_share_keys() {
+        use crate::protocol::proto::generated::message::{
+            AppStateSyncKey, AppStateSyncKeyData, AppStateSyncKeyId, AppStateSyncKeyShare,
+            ProtocolMessage,
+        };
+        let dir = crate::store::test_dir::TempDir::new();
+        let db = redb::Database::create(dir.path().join("db.redb")).unwrap();
+        let share = Message {
+            protocol_message: Some(Box::new(ProtocolMessage {
+                r#type: Some(ProtocolType::AppStateSyncKeyShare as i32),
+                app_state_sync_key_share: Some(AppStateSyncKeyShare {
+                    keys: vec![AppStateSyncKey {
+                        key_id: Some(AppStateSyncKeyId {
+                            key_id: Some(vec![0, 0, 0, 0, 1, 2]),
+                        }),
+                        key_data: Some(AppStateSyncKeyData {
+                            key_data: Some(vec![9; 32]),
+                            ..Default::default()
+                        }),
+                    }],
+                }),
+                ..Default::default()
+            })),
+            ..Default::default()
+        };
+        let incoming = |from_me: bool| {
+            let stanza = Node::new("message")
+                .with_attr("from", Jid::phone("15550001111").with_device(0))
+                .with_attr("id", "1");
+            let own = if from_me {
+                "15550001111"
+            } else {
+                "15550009999"
+            };
+            super::super::receive::parse_incoming(&stanza, own).unwrap()
+        };
+        let txn = db.begin_write().unwrap();
+        // A contact cannot plant keys; a text from our phone is not a key share.
+        assert!(store_key_share_in(&txn, "c1", &incoming(false), &share).is_none());
+        let text = Message {
+            conversation: Some("hi".into()),
+            ..Default::default()
+        };
+        assert!(store_key_share_in(&txn, "c1", &incoming(true), &text).is_none());
+        assert_eq!(
+            store_key_share_in(&txn, "c1", &incoming(true), &share),
+            Some(Ok(1))
+        );
+        assert_eq!(
+            store_key_share_in(&txn, "c1", &incoming(true), &share),
+            Some(Ok(0)),
+            "a key already held is not new"
+        );
+        txn.commit().unwrap();
+        assert_eq!(
+            store::keys(&db, "c1").unwrap(),
+            vec![(vec![0, 0, 0, 0, 1, 2], vec![9; 32])]
+        );
+    }
+
+    #[test]
     fn only_server_sync_notifications_ask_for_a_fetch() {
         let (sync, mut requests) = channel();
         let notification = |kind: &str, name: &str| {
