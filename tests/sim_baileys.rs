@@ -324,12 +324,13 @@ async fn baileys_read_receipt_reaches_the_phone() {
     sim.shutdown().await;
 }
 
-/// App state sync, decoded by Baileys itself: the phone's key share reaches Baileys, and a mute and a
-/// pin the phone writes as syncd patches come out of Baileys as one `chats.update` (Baileys checks
-/// the value, index and patch MACs on every record it decodes).
+/// App state sync both ways with Baileys: the phone's key share reaches Baileys, a mute and a pin the
+/// phone writes as syncd patches come out of Baileys as one `chats.update` (Baileys checks the value,
+/// index and patch MACs and the LT-hash), and an unpin Baileys writes itself is verified and kept by
+/// the phone.
 #[tokio::test(flavor = "multi_thread")]
-async fn baileys_applies_the_phones_mute_and_pin_from_app_state_patches() {
-    if !node_available("baileys_applies_the_phones_mute_and_pin_from_app_state_patches") {
+async fn baileys_and_the_phone_exchange_app_state_patches() {
+    if !node_available("baileys_and_the_phone_exchange_app_state_patches") {
         return;
     }
     let sim = simulator().await;
@@ -343,6 +344,9 @@ async fn baileys_applies_the_phones_mute_and_pin_from_app_state_patches() {
     let update = run.passed("app-state-chats-update");
     assert_eq!(update["id"], format!("{PEER_PHONE}@s.whatsapp.net").as_str());
     assert!(update["pinned"].as_u64().is_some_and(|t| t > 0), "{update}");
+    // Baileys' own unpin patch was checked by the phone with the account key and kept.
+    let upload = run.passed("app-state-upload");
+    assert_eq!(upload["versions"]["regular_low"], 2, "{upload}");
     run.passed("done");
     assert!(run.success, "driver exit status\n{}", run.transcript());
     sim.shutdown().await;

@@ -16,7 +16,8 @@
 // `--app-state` (after the login, instead of the text exchange): Baileys must receive the phone's app state
 // key (APP_STATE_SYNC_KEY_SHARE), then the phone mutes and pins the peer's chat
 // (`POST /sim/phones/{phone}/app-state/chats/{chat}`); Baileys fetches and checks the syncd patches
-// itself and must emit the `chats.update` with the mute end and the pin.
+// itself and must emit the `chats.update` with the mute end and the pin; then Baileys unpins the chat
+// (`chatModify`), uploading its own patch, which the phone must accept.
 // `--pairing-only` stops after the login. `--by-code` links
 // by phone code instead of QR: Baileys asks for a code (`requestPairingCode`) and the phone types it
 // (`POST /sim/phones/{phone}/link-code`).
@@ -379,6 +380,18 @@ async function appStateSync() {
     // The phone computes the end from its own clock (whole seconds): allow a few seconds either way.
     if (!(Math.abs(muteEndTime - expected) < 5000)) throw new Error(`muteEndTime ${muteEndTime}, expected about ${expected}`)
     return { id: update.id, muteEndTime, pinned: update.pinned }
+  })
+  // The other way: Baileys unpins (it writes and uploads the patch itself); the phone checks it with
+  // the account key and keeps it only when every MAC verifies, so the version shows it was accepted.
+  await step('app-state-upload', async () => {
+    await socket.chatModify({ pin: false }, chat)
+    const deadline = Date.now() + PATIENCE_MS
+    for (;;) {
+      const { body } = await control('GET', `/sim/phones/${ACCOUNT_PHONE}/app-state`)
+      if (body?.versions?.regular_low === 2) return { versions: body.versions }
+      if (Date.now() > deadline) throw new Error(`the phone did not take Baileys' patch: ${JSON.stringify(body)}`)
+      await new Promise((r) => setTimeout(r, 100))
+    }
   })
 }
 
