@@ -8,38 +8,34 @@
 //! (`return_snapshot="true"`) gets every patch from version 1 instead of a snapshot, which both
 //! whatsmeow and Baileys accept. Companions may upload patches too; the phone checks them with its key.
 
-use super::control::{error_response, json_response};
 use super::phone_messages;
 use super::registry::{unix_now, ConnId};
 use super::routing::{deliver, device_jid};
 use super::Shared;
 use crate::engine::message_id::new_message_id;
 use crate::engine::send::{apply_bundles, devices_without_session, enc_node, encrypt_for_devices};
-use crate::protocol::app_state::patch::snapshot_of;
 use crate::protocol::app_state::{
     decode_patch, encode_patch, is_collection, CollectionState, DecodedPatch, MutationKeys,
     MutationSpec, Operation,
 };
-use crate::protocol::binary::{Content, Node};
+use crate::protocol::binary::Node;
 use crate::protocol::crypto::random_bytes;
 use crate::protocol::jid::Jid;
-use crate::protocol::media::{self, MediaKeys, MediaType};
 use crate::protocol::proto::generated::message::protocol_message::Type as ProtocolType;
 use crate::protocol::proto::generated::message::{
     AppStateSyncKey, AppStateSyncKeyData, AppStateSyncKeyFingerprint, AppStateSyncKeyId,
     AppStateSyncKeyShare, ProtocolMessage,
 };
-use crate::protocol::proto::generated::{
-    ExternalBlobReference, SyncdMutations, SyncdPatch, SyncdRecord, SyncdVersion,
-};
+use crate::protocol::proto::generated::{SyncdPatch, SyncdRecord, SyncdVersion};
 use crate::protocol::proto::{Message, ProtoMessage};
-use bytes::Bytes;
-use http_body_util::Full;
-use hyper::{Method, Response, StatusCode};
 use serde::Deserialize;
-use serde_json::json;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::Mutex;
+
+mod blobs;
+mod control;
+
+pub(super) use control::control_route;
 
 /// Most patches one sync answer carries; the rest follow with `has_more_patches`.
 const PATCHES_PER_ANSWER: usize = 50;
@@ -447,94 +443,16 @@ fn collection_error(name: &str, code: u16, text: &str) -> Node {
 fn serve(shared: &Shared, phone: &str, name: &str, since: u64, snapshot: bool) -> Node {
     let external = shared.app_state.with(phone, |a| a.external);
     if external && snapshot && since == 0 {
-        if let Some(answer) = serve_snapshot(shared, phone, name) {
+        if let Some(answer) = blobs::serve_snapshot(shared, phone, name) {
             return answer;
         }
     }
     let answer = serve_patches(shared, phone, name, since);
     if external {
-        externalize(shared, phone, answer)
+        blobs::externalize(shared, phone, answer)
     } else {
         answer
     }
-}
-
-/// Encrypts `plain` as app state media, stores it on the media host and describes it.
-fn upload_blob(shared: &Shared, plain: &[u8]) -> Option<ExternalBlobReference> {
-    let media_key: [u8; 32] = random_bytes();
-    let encrypted = media::encrypt(&MediaKeys::derive(&media_key, MediaType::AppState), plain);
-    let stored = shared
-        .media
-        .store(
-            "md-app-state",
-            Bytes::from(encrypted.data),
-            "application/octet-stream",
-        )
-        .map_err(|e| log::warn!("simulator: app state blob not stored: {e:?}"))
-        .ok()?;
-    Some(ExternalBlobReference {
-        media_key: Some(media_key.to_vec()),
-        direct_path: Some(stored.direct_path),
-        handle: None,
-        file_size_bytes: Some(encrypted.file_length),
-        file_sha256: Some(encrypted.file_sha256.to_vec()),
-        file_enc_sha256: Some(encrypted.file_enc_sha256.to_vec()),
-    })
-}
-
-/// The whole collection as a snapshot blob (`None` when it is empty: patches are then served).
-fn serve_snapshot(shared: &Shared, phone: &str, name: &str) -> Option<Node> {
-    let (snapshot, version) = shared.app_state.with(phone, |account| {
-        account.fetches += 1;
-        account.last_asked.insert(name.to_string(), 0);
-        let (keys, key_id) = (account.keys(), account.key_id.clone());
-        let collection = account.collections.get(name)?;
-        if collection.patches.is_empty() {
-            return None;
-        }
-        let records = collection.live.values().cloned().collect();
-        let snapshot = snapshot_of(name, &collection.phone_state, &keys, &key_id, records);
-        Some((snapshot, collection.phone_state.version))
-    })?;
-    let reference = upload_blob(shared, &snapshot.encode_to_vec())?;
-    shared.app_state.with(phone, |a| a.snapshots_served += 1);
-    Some(
-        Node::new("collection")
-            .with_attr("name", name)
-            .with_attr("version", version)
-            .with_child(Node::new("snapshot").with_bytes(reference.encode_to_vec())),
-    )
-}
-
-/// Moves every served patch's records to an external blob (`externalMutations`).
-fn externalize(shared: &Shared, phone: &str, mut answer: Node) -> Node {
-    let Some(patches) = answer.child("patches").cloned() else {
-        return answer;
-    };
-    let mut moved = Node::new("patches");
-    for node in patches.children() {
-        let Some(mut patch) = node
-            .content_bytes()
-            .and_then(|b| SyncdPatch::decode(b).ok())
-        else {
-            continue;
-        };
-        let mutations = SyncdMutations {
-            mutations: std::mem::take(&mut patch.mutations),
-        };
-        match upload_blob(shared, &mutations.encode_to_vec()) {
-            Some(reference) => {
-                patch.external_mutations = Some(reference);
-                shared
-                    .app_state
-                    .with(phone, |a| a.external_patches_served += 1);
-            }
-            None => patch.mutations = mutations.mutations,
-        }
-        moved.push_child(Node::new("patch").with_bytes(patch.encode_to_vec()));
-    }
-    answer.content = Content::Nodes(vec![moved]);
-    answer
 }
 
 /// The patches of `name` after version `since` (at most [`PATCHES_PER_ANSWER`]).
@@ -621,110 +539,6 @@ fn upload_patch(
                 Err(collection_error(name, 400, "bad-request"))
             }
         }
-    })
-}
-
-#[derive(Deserialize)]
-struct ExternalBody {
-    enabled: bool,
-}
-
-/// The app state control routes (`docs/simulator.md`), or `None` when `segments` is none of them.
-pub(super) fn control_route(
-    shared: &Shared,
-    method: &Method,
-    segments: &[&str],
-    body: &[u8],
-) -> Option<Response<Full<Bytes>>> {
-    let not_found = || error_response(StatusCode::NOT_FOUND, "PHONE_NOT_FOUND", "no such phone");
-    let (phone, rest) = match segments {
-        ["phones", phone, "app-state", rest @ ..] => (*phone, rest),
-        _ => return None,
-    };
-    if shared.registry.phone(phone).is_none() {
-        return Some(not_found());
-    }
-    Some(match (method, rest) {
-        (&Method::POST, ["chats", chat]) => {
-            let change: ChatChange = match serde_json::from_slice(body) {
-                Ok(c) => c,
-                Err(e) => {
-                    return Some(error_response(
-                        StatusCode::BAD_REQUEST,
-                        "INVALID_JSON",
-                        &e.to_string(),
-                    ))
-                }
-            };
-            let Some(jid) = chat_jid(chat) else {
-                return Some(error_response(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_CHAT",
-                    "a phone number or a user or group JID",
-                ));
-            };
-            let written = change_chat(shared, phone, &jid, &change);
-            if written.is_empty() {
-                return Some(error_response(
-                    StatusCode::BAD_REQUEST,
-                    "NOTHING_TO_CHANGE",
-                    "give at least one of mute, pin, archive, read",
-                ));
-            }
-            let versions: serde_json::Map<String, serde_json::Value> =
-                written.into_iter().map(|(n, v)| (n, json!(v))).collect();
-            json_response(
-                StatusCode::OK,
-                &json!({ "chat": jid, "versions": versions }),
-            )
-        }
-        (&Method::GET, []) => {
-            let view = shared.app_state.with(phone, |a| {
-                let versions: serde_json::Map<String, serde_json::Value> = a
-                    .collections
-                    .iter()
-                    .map(|(n, c)| (n.clone(), json!(c.patches.len())))
-                    .collect();
-                let key_id: String = a.key_id.iter().map(|b| format!("{b:02x}")).collect();
-                let mut shared_with: Vec<u16> = a.shared_with.iter().map(|(d, _)| *d).collect();
-                shared_with.sort_unstable();
-                json!({
-                    "keyId": key_id,
-                    "versions": versions,
-                    "fetches": a.fetches,
-                    "lastAsked": a.last_asked,
-                    "asked": a.asked.iter().map(|(n, v)| json!({ "collection": n, "since": v })).collect::<Vec<_>>(),
-                    "corruptAnswers": a.corrupt_answers,
-                    "external": a.external,
-                    "snapshotsServed": a.snapshots_served,
-                    "externalPatchesServed": a.external_patches_served,
-                    "keySharedWith": shared_with,
-                })
-            });
-            json_response(StatusCode::OK, &view)
-        }
-        (&Method::POST, ["external"]) => {
-            let body: ExternalBody = match serde_json::from_slice(body) {
-                Ok(b) => b,
-                Err(e) => {
-                    return Some(error_response(
-                        StatusCode::BAD_REQUEST,
-                        "INVALID_JSON",
-                        &e.to_string(),
-                    ))
-                }
-            };
-            shared.app_state.with(phone, |a| a.external = body.enabled);
-            json_response(StatusCode::OK, &json!({ "external": body.enabled }))
-        }
-        (&Method::POST, ["corrupt-next"]) => {
-            let pending = shared.app_state.with(phone, |a| {
-                a.corrupt_answers += 1;
-                a.corrupt_answers
-            });
-            json_response(StatusCode::OK, &json!({ "corruptAnswers": pending }))
-        }
-        _ => return None,
     })
 }
 
