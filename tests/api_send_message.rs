@@ -90,7 +90,10 @@ fn send_message_reaches_the_phone_and_history_follows_the_receipts() {
     );
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["success"], true);
-    assert_eq!(body["ack"], "server");
+    // The answer carries the level reached when it is written: the server ack at least, and the
+    // phone's delivery receipt may already have raised it.
+    let ack = body["ack"].as_str().unwrap_or_default();
+    assert!(["server", "delivered"].contains(&ack), "{body}");
     let id = body["messageId"].as_str().expect("messageId").to_string();
     assert!(id.starts_with("3EB0"), "{id}");
     let received = poll("the phone to receive the text", || {
