@@ -67,9 +67,12 @@ pub(super) fn handle_incoming_with(
     };
     if incoming.from_me {
         let now = unix_now();
-        if let Some(seeded) =
-            super::history_sync::apply_in(txn.txn(), &setup.namespace, &message, now)
-        {
+        // Only the phone (device 0) sends history; another companion of ours has none to give.
+        let from_phone = incoming.from.device == 0;
+        let seeded = from_phone
+            .then(|| super::history_sync::apply_in(txn.txn(), &setup.namespace, &message, now))
+            .flatten();
+        if let Some(seeded) = seeded {
             let summary = seeded.map_err(store_err)?;
             seen_messages::mark_seen(txn.txn(), key, now).map_err(|e| store_err(e.to_string()))?;
             txn.commit().map_err(|e| store_err(e.to_string()))?;
