@@ -345,3 +345,21 @@ async fn a_first_sync_from_a_snapshot_blob_and_external_patches() {
     engine.shutdown().await;
     sim.shutdown().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_mute_for_a_while_ends_by_itself() {
+    let sim = simulator().await;
+    let store = TempStore::new("app-state-mute-ends");
+    let (engine, _creds) = paired_engine(&sim, ACCOUNT, "Dana", &store, CLIENT).await;
+    key_stored(&store.store).await;
+    phone_changes_chat(&sim, PEER, json!({ "mute": 3 })).await;
+    chat_becomes(&store.store, PEER, "muted", |c| c.muted).await;
+    // No further patch: the engine unmutes the chat when the mute end passes.
+    chat_becomes(&store.store, PEER, "unmuted after 3 s", |c| !c.muted).await;
+    let jid = format!("{PEER}@s.whatsapp.net");
+    let synced = app_state::chat_sync(store.store.database(), CLIENT, &jid).unwrap();
+    assert_eq!(synced.mute_until_ms, None);
+    assert_eq!(version(&store.store, "regular_high"), 1);
+    engine.shutdown().await;
+    sim.shutdown().await;
+}

@@ -140,9 +140,33 @@ impl AppStateSync {
     }
 }
 
-/// Fetches what is asked, one request at a time; requests that queue up meanwhile are merged.
+/// Longest sleep between looks at mute ends (a mute ending later is looked at again then).
+const MAX_MUTE_WAIT_MS: i64 = 3_600_000;
+
+/// Fetches what is asked, one request at a time; requests that queue up meanwhile are merged. In
+/// between it unmutes chats whose mute ended, waking up for the next mute end.
 pub(super) async fn sync_worker(messenger: Weak<Messenger>, mut requests: AppStateRequests) {
-    while let Some(first) = requests.0.recv().await {
+    loop {
+        let Some(m) = messenger.upgrade() else { return };
+        let next_end = tokio::task::spawn_blocking(move || expire_mutes(&m))
+            .await
+            .unwrap_or_else(|e| Err(StoreError::Corrupt(e.to_string())))
+            .unwrap_or_else(|e| {
+                log::warn!("engine: cannot expire mutes: {e}");
+                None
+            });
+        let first = match next_end {
+            Some(end) => {
+                let wait = end.saturating_sub(now_ms()).clamp(0, MAX_MUTE_WAIT_MS);
+                let pause = std::time::Duration::from_millis(wait.unsigned_abs());
+                tokio::select! {
+                    request = requests.0.recv() => request,
+                    _ = tokio::time::sleep(pause) => continue,
+                }
+            }
+            None => requests.0.recv().await,
+        };
+        let Some(first) = first else { return };
         let mut wanted = BTreeSet::new();
         let mut add = |r: Request| match r {
             Request::All => wanted.extend(COLLECTIONS.iter().map(|c| c.to_string())),
@@ -161,6 +185,38 @@ pub(super) async fn sync_worker(messenger: Weak<Messenger>, mut requests: AppSta
             }
         }
     }
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(unix_now().saturating_mul(1000)).unwrap_or(i64::MAX)
+}
+
+/// Unmutes (in the chat list) every chat whose mute ended, in one transaction; returns the next
+/// mute end still ahead.
+fn expire_mutes(m: &Messenger) -> Result<Option<i64>, StoreError> {
+    let (db, namespace) = (m.setup.db.database(), m.setup.namespace.as_str());
+    let now = now_ms();
+    let mut next: Option<i64> = None;
+    let mut ended = Vec::new();
+    for (chat, sync) in store::chat_syncs(db, namespace)? {
+        match sync.mute_until_ms {
+            Some(end) if end != -1 && end <= now => ended.push(chat),
+            Some(end) if end != -1 => next = Some(next.map_or(end, |n| n.min(end))),
+            _ => {}
+        }
+    }
+    if !ended.is_empty() {
+        let txn = db.begin_write()?;
+        for chat in ended {
+            let setting = ChatSetting::Mute {
+                chat,
+                until_ms: None,
+            };
+            apply_setting(&txn, namespace, &setting, now)?;
+        }
+        txn.commit()?;
+    }
+    Ok(next)
 }
 
 /// Keys by id, expanded.
@@ -328,7 +384,7 @@ fn apply_patch(
     let namespace = m.setup.namespace.as_str();
     let txn = m.setup.db.database().begin_write()?;
     store::save_patch_in(&txn, namespace, name, patch, replace)?;
-    let now_ms = i64::try_from(unix_now().saturating_mul(1000)).unwrap_or(i64::MAX);
+    let now_ms = now_ms();
     for mutation in &patch.mutations {
         if mutation.operation != Operation::Set {
             continue;

@@ -201,6 +201,26 @@ pub fn chat_sync(db: &Database, client_id: &str, chat: &str) -> Result<ChatSync,
     Ok(value)
 }
 
+/// Every chat with synced settings: (chat JID, settings).
+pub fn chat_syncs(db: &Database, client_id: &str) -> Result<Vec<(String, ChatSync)>, StoreError> {
+    let txn = db.begin_read()?;
+    let Some(table) = read_table(&txn, CHATS)? else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    for entry in table.range((client_id, "")..)? {
+        let (key, value) = entry?;
+        let (owner, chat) = key.value();
+        if owner != client_id {
+            break;
+        }
+        let sync: ChatSync =
+            serde_json::from_slice(value.value()).map_err(|e| corrupt(&e.to_string()))?;
+        out.push((chat.to_string(), sync));
+    }
+    Ok(out)
+}
+
 /// Forgets everything of one client (the client was deleted).
 pub(super) fn delete_client_app_state(
     txn: &WriteTransaction,
@@ -267,6 +287,10 @@ mod tests {
         assert_eq!(keys(&db, "c1").unwrap(), vec![(vec![0, 1], vec![1; 32])]);
         assert!(keys(&db, "c2").unwrap().is_empty());
         assert!(chat_sync(&db, "c1", chat).unwrap().archived);
+        let all = chat_syncs(&db, "c1").unwrap();
+        assert_eq!(all.len(), 1);
+        assert_eq!(all[0].0, chat);
+        assert!(chat_syncs(&db, "c2").unwrap().is_empty());
 
         // A snapshot replaces the values; deleting a client leaves the others alone.
         let txn = db.begin_write().unwrap();
