@@ -1,0 +1,91 @@
+//! App state sync seen through the public API: `chattu serve --sandbox`, a client linked to a
+//! simulated phone; when the phone mutes, pins and reads a chat (syncd patches), `GET /api/chats`
+//! shows `isMuted`, `pinned` and the unread count as the phone set them.
+
+mod api_engine_support;
+
+use api_engine_support::{create_phone, Chattu, Http};
+use serde_json::{json, Value};
+use std::time::{Duration, Instant};
+
+const OWN: &str = "15550040001";
+const PEER: &str = "15550040002";
+
+/// Polls `probe` until it returns Some (at most 30 s).
+fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// The chat with PEER as `GET /api/chats/desk` shows it.
+fn peer_chat(http: &Http, cookie: &str) -> Option<Value> {
+    let res = http.send("GET", "/api/chats/desk", &[("cookie", cookie)], None);
+    assert_eq!(res.status, 200, "{}", res.text());
+    res.json()["chats"]
+        .as_array()?
+        .iter()
+        .find(|c| c["id"]["_serialized"] == format!("{PEER}@c.us").as_str())
+        .cloned()
+}
+
+fn phone_changes_chat(http: &Http, change: Value) {
+    let res = http.post(&format!("/sim/phones/{OWN}/app-state/chats/{PEER}"), change);
+    assert_eq!(res.status, 200, "{}", res.text());
+}
+
+#[test]
+fn the_chat_list_shows_mute_pin_and_read_set_on_the_phone() {
+    let chattu = Chattu::start(
+        &["--sandbox"],
+        &[("CHATTU_RATE_LIMITS_API_PER_15MIN", "100000")],
+    );
+    let http = chattu.http();
+    let (cookie, key) = chattu.admin();
+    let added = http.add_number(&key, json!({"clientId": "desk", "phoneNumber": OWN}));
+    assert_eq!(added.status, 200, "{}", added.text());
+    let qr = added.json()["qrText"].as_str().expect("qrText").to_string();
+    create_phone(&http, OWN, "Desk");
+    create_phone(&http, PEER, "Ruth");
+    let scan = http.post(&format!("/sim/phones/{OWN}/scan"), json!({"qr": qr}));
+    assert_eq!(scan.status, 200, "scan: {}", scan.text());
+    chattu.wait_status(&key, "desk", "Authenticated");
+    wait_for("the app state key at the client", || {
+        let view = http.get(&format!("/sim/phones/{OWN}/app-state")).json();
+        (view["keySharedWith"].as_array().map_or(0, Vec::len) == 1).then_some(())
+    });
+    wait_for("prekeys uploaded", || {
+        let phone = http.get(&format!("/sim/phones/{OWN}")).json();
+        (phone["devices"][0]["prekeys"].as_u64() >= Some(800)).then_some(())
+    });
+
+    let res = http.post(
+        &format!("/sim/phones/{PEER}/messages"),
+        json!({"to": OWN, "text": "hello from Ruth"}),
+    );
+    assert_eq!(res.status, 201, "{}", res.text());
+    let chat = wait_for("an unread chat", || {
+        peer_chat(&http, &cookie).filter(|c| c["unreadCount"] == 1)
+    });
+    assert_eq!(chat["isMuted"], false);
+    assert_eq!(chat["pinned"], false);
+
+    phone_changes_chat(&http, json!({"mute": -1, "pin": true}));
+    wait_for("muted and pinned", || {
+        peer_chat(&http, &cookie).filter(|c| c["isMuted"] == true && c["pinned"] == true)
+    });
+    phone_changes_chat(&http, json!({"read": true}));
+    let chat = wait_for("read on the phone", || {
+        peer_chat(&http, &cookie).filter(|c| c["unreadCount"] == 0)
+    });
+    assert_eq!(chat["isMuted"], true, "{chat}");
+    phone_changes_chat(&http, json!({"mute": 0, "pin": false}));
+    wait_for("unmuted and unpinned", || {
+        peer_chat(&http, &cookie).filter(|c| c["isMuted"] == false && c["pinned"] == false)
+    });
+}
