@@ -363,3 +363,75 @@ async fn a_mute_for_a_while_ends_by_itself() {
     engine.shutdown().await;
     sim.shutdown().await;
 }
+
+/// How many app state keys the engine holds.
+fn key_count(store: &Store) -> usize {
+    app_state::keys(store.database(), CLIENT).unwrap().len()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_patch_under_a_key_not_yet_shared_waits_for_the_key() {
+    let sim = simulator().await;
+    let store = TempStore::new("app-state-rotation");
+    let (engine, _creds) = paired_engine(&sim, ACCOUNT, "Dana", &store, CLIENT).await;
+    key_stored(&store.store).await;
+    phone_changes_chat(&sim, PEER, json!({ "mute": -1 })).await;
+    chat_becomes(&store.store, PEER, "muted", |c| c.muted).await;
+
+    // The phone rotates its key but does not share it yet: the pin it writes cannot be checked.
+    let rotate = |body: Value| {
+        let url = format!(
+            "{}/sim/phones/{ACCOUNT}/app-state/rotate-key",
+            sim.http_base()
+        );
+        async move {
+            let (status, answer) = http("POST", url, Some(body)).await;
+            assert_eq!(status, 200, "{answer}");
+            answer
+        }
+    };
+    rotate(json!({ "share": false })).await;
+    let before = asked(&sim).await.len();
+    phone_changes_chat(&sim, PEER, json!({ "pin": true })).await;
+    let sim_base = sim.http_base();
+    eventually("the engine fetching the pin", move || {
+        let url = format!("{sim_base}/sim/phones/{ACCOUNT}/app-state");
+        async move {
+            let (_, view) = http("GET", url, None).await;
+            let asked = view["asked"].as_array().cloned().unwrap_or_default();
+            asked[before.min(asked.len())..]
+                .iter()
+                .any(|a| a["collection"] == "regular_low")
+                .then_some(())
+        }
+    })
+    .await;
+    // Whenever the engine has looked at it, it could not apply it: the key is missing.
+    assert_eq!(version(&store.store, "regular_low"), 0);
+    assert!(chat_row(&store.store, PEER).is_some_and(|c| !c.pinned));
+    assert_eq!(key_count(&store.store), 1);
+
+    // The key share brings the new key and a fetch of everything: the pin applies.
+    let (status, shared) = http(
+        "POST",
+        format!(
+            "{}/sim/phones/{ACCOUNT}/app-state/share-keys",
+            sim.http_base()
+        ),
+        None,
+    )
+    .await;
+    assert_eq!(status, 200, "{shared}");
+    chat_becomes(&store.store, PEER, "pinned", |c| c.pinned).await;
+    assert_eq!(key_count(&store.store), 2);
+
+    // A rotation that is shared at once: the next change applies directly.
+    let rotated = rotate(json!({})).await;
+    assert_eq!(rotated["sharedWith"], json!([1]));
+    phone_changes_chat(&sim, PEER, json!({ "mute": 0 })).await;
+    chat_becomes(&store.store, PEER, "unmuted", |c| !c.muted).await;
+    assert_eq!(key_count(&store.store), 3);
+    assert_eq!(version(&store.store, "regular_high"), 2);
+    engine.shutdown().await;
+    sim.shutdown().await;
+}

@@ -81,9 +81,12 @@ impl Collection {
 
 /// An account's app state: the phone's key and the collections.
 struct AccountSync {
+    /// The current key (patches are written with it).
     key_id: Vec<u8>,
     key_data: [u8; 32],
     key_created_ms: i64,
+    /// Keys used before a rotation: (id, data, created ms); older patches stay under them.
+    older_keys: Vec<(Vec<u8>, [u8; 32], i64)>,
     collections: BTreeMap<String, Collection>,
     /// (device, identity) of the companions the key went to.
     shared_with: HashSet<(u16, [u8; 32])>,
@@ -110,6 +113,7 @@ impl AccountSync {
             key_id: vec![0, 0, 0, 0, tail[0], tail[1]],
             key_data: random_bytes(),
             key_created_ms: now_ms(),
+            older_keys: Vec::new(),
             collections: BTreeMap::new(),
             shared_with: HashSet::new(),
             corrupt_answers: 0,
@@ -124,6 +128,27 @@ impl AccountSync {
 
     fn keys(&self) -> MutationKeys {
         MutationKeys::expand(&self.key_data)
+    }
+
+    /// Every key the phone has had, oldest first: (id, data, created ms).
+    fn all_keys(&self) -> Vec<(Vec<u8>, [u8; 32], i64)> {
+        let mut all = self.older_keys.clone();
+        all.push((self.key_id.clone(), self.key_data, self.key_created_ms));
+        all
+    }
+
+    /// A new current key (a fresh id); the old one is kept for older patches.
+    fn rotate_key(&mut self) {
+        let old = (self.key_id.clone(), self.key_data, self.key_created_ms);
+        let mut id = old.0.clone();
+        while self.all_keys().iter().any(|(k, _, _)| *k == id) {
+            let tail: [u8; 2] = random_bytes();
+            id = vec![0, 0, 0, 0, tail[0], tail[1]];
+        }
+        self.older_keys.push(old);
+        self.key_id = id;
+        self.key_data = random_bytes();
+        self.key_created_ms = now_ms();
     }
 
     fn version(&self, name: &str) -> u64 {
@@ -178,7 +203,8 @@ pub(super) fn after_key_upload(shared: &Shared, conn: ConnId) {
     }
 }
 
-/// The phone sends its app state key to its companion `device`; returns the message id.
+/// The phone sends its app state keys (every key it has had) to its companion `device`; returns
+/// the message id.
 pub(crate) fn send_key_share(shared: &Shared, phone: &str, device: u16) -> Result<String, String> {
     let raw_id = shared
         .registry
@@ -187,24 +213,25 @@ pub(crate) fn send_key_share(shared: &Shared, phone: &str, device: u16) -> Resul
         .get(phone)
         .map(|a| a.phone.raw_id)
         .ok_or("no such phone")?;
-    let (key_id, key_data, created) = shared.app_state.with(phone, |a| {
-        (a.key_id.clone(), a.key_data.to_vec(), a.key_created_ms)
-    });
+    let keys = shared.app_state.with(phone, |a| a.all_keys());
     let share = AppStateSyncKeyShare {
-        keys: vec![AppStateSyncKey {
-            key_id: Some(AppStateSyncKeyId {
-                key_id: Some(key_id),
-            }),
-            key_data: Some(AppStateSyncKeyData {
-                key_data: Some(key_data),
-                fingerprint: Some(AppStateSyncKeyFingerprint {
-                    raw_id: Some(raw_id),
-                    current_index: Some(0),
-                    device_indexes: vec![0],
+        keys: keys
+            .into_iter()
+            .map(|(key_id, key_data, created)| AppStateSyncKey {
+                key_id: Some(AppStateSyncKeyId {
+                    key_id: Some(key_id),
                 }),
-                timestamp: Some(created),
-            }),
-        }],
+                key_data: Some(AppStateSyncKeyData {
+                    key_data: Some(key_data.to_vec()),
+                    fingerprint: Some(AppStateSyncKeyFingerprint {
+                        raw_id: Some(raw_id),
+                        current_index: Some(0),
+                        device_indexes: vec![0],
+                    }),
+                    timestamp: Some(created),
+                }),
+            })
+            .collect(),
     };
     let message = Message {
         protocol_message: Some(Box::new(ProtocolMessage {
@@ -526,8 +553,12 @@ fn upload_patch(
         patch.version = Some(SyncdVersion {
             version: Some(version),
         });
-        let (key_id, keys) = (account.key_id.clone(), account.keys());
-        let keys_for = move |id: &[u8]| (id == key_id.as_slice()).then(|| keys.clone());
+        let ring = account.all_keys();
+        let keys_for = move |id: &[u8]| {
+            ring.iter()
+                .find(|(k, _, _)| k == id)
+                .map(|(_, data, _)| MutationKeys::expand(data))
+        };
         let collection = account.collections.entry(name.to_string()).or_default();
         match decode_patch(name, &patch, &collection.phone_state, &keys_for) {
             Ok(outcome) => {
