@@ -342,7 +342,10 @@ async fn baileys_and_the_phone_exchange_app_state_patches() {
     assert_eq!(change["versions"]["regular_high"], 1, "{change}");
     assert_eq!(change["versions"]["regular_low"], 1, "{change}");
     let update = run.passed("app-state-chats-update");
-    assert_eq!(update["id"], format!("{PEER_PHONE}@s.whatsapp.net").as_str());
+    assert_eq!(
+        update["id"],
+        format!("{PEER_PHONE}@s.whatsapp.net").as_str()
+    );
     assert!(update["pinned"].as_u64().is_some_and(|t| t > 0), "{update}");
     // Baileys' own unpin patch was checked by the phone with the account key and kept.
     let upload = run.passed("app-state-upload");
