@@ -27,7 +27,7 @@ use crate::protocol::jid::Jid;
 use crate::protocol::media::MediaType;
 use crate::protocol::proto::generated::message::protocol_message::Type as ProtocolType;
 use crate::protocol::proto::generated::{
-    ExternalBlobReference, SyncdMutations, SyncdPatch, SyncdSnapshot,
+    ExternalBlobReference, SyncdMutations, SyncdPatch, SyncdSnapshot, SyncdVersion,
 };
 use crate::protocol::proto::{Message, ProtoMessage};
 use crate::store::{app_state as store, chats, lid_map, StoreError};
@@ -306,7 +306,17 @@ async fn sync_collection(m: &Arc<Messenger>, name: &str) -> Result<(), SyncError
         for bytes in patches {
             let mut patch = SyncdPatch::decode(bytes)
                 .map_err(|_| SyncError::Refused(AppStateError::Malformed("patch")))?;
-            let version = patch.version.as_ref().and_then(|v| v.version).unwrap_or(0);
+            let version = match patch.version.as_ref().and_then(|v| v.version) {
+                Some(v) => v,
+                None => {
+                    // A patch without its version is the next one (Baileys reads them so too).
+                    let next = state.version + 1;
+                    patch.version = Some(SyncdVersion {
+                        version: Some(next),
+                    });
+                    next
+                }
+            };
             if version <= state.version {
                 continue;
             }
