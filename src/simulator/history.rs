@@ -84,18 +84,9 @@ impl HistoryBook {
 /// Called after a device uploaded prekeys: the first time for a newly linked companion, its phone
 /// sends the history sync.
 pub(super) fn after_key_upload(shared: &Shared, conn: ConnId) {
-    let Some((phone, device)) = shared.registry.logged_in_as(conn) else {
+    let Some((phone, device, identity)) = shared.registry.logged_in_identity(conn) else {
         return;
     };
-    let identity = {
-        let inner = shared.registry.lock();
-        inner
-            .accounts
-            .get(&phone)
-            .and_then(|a| a.devices.get(&device))
-            .map(|d| d.identity_public)
-    };
-    let Some(identity) = identity else { return };
     let first = shared
         .history
         .lock()

@@ -439,6 +439,20 @@ impl Registry {
         }
     }
 
+    /// Like [`Registry::logged_in_as`], plus the device's identity key: what a phone keys its
+    /// once-per-companion work on (a relinked device gets a new identity, so it counts as new).
+    pub(super) fn logged_in_identity(&self, conn: ConnId) -> Option<(String, u16, [u8; 32])> {
+        let (phone, device) = self.logged_in_as(conn)?;
+        let identity = self
+            .lock()
+            .accounts
+            .get(&phone)?
+            .devices
+            .get(&device)?
+            .identity_public;
+        Some((phone, device, identity))
+    }
+
     /// The companion on `conn` logs itself out (`remove-companion-device`).
     pub fn unlink_connection(&self, conn: ConnId) {
         if let Some((phone, device)) = self.logged_in_as(conn) {

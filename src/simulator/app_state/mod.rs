@@ -181,18 +181,9 @@ fn now_ms() -> i64 {
 
 /// Called after a device uploaded prekeys: a companion that has not had the key yet gets it.
 pub(super) fn after_key_upload(shared: &Shared, conn: ConnId) {
-    let Some((phone, device)) = shared.registry.logged_in_as(conn) else {
+    let Some((phone, device, identity)) = shared.registry.logged_in_identity(conn) else {
         return;
     };
-    let identity = {
-        let inner = shared.registry.lock();
-        inner
-            .accounts
-            .get(&phone)
-            .and_then(|a| a.devices.get(&device))
-            .map(|d| d.identity_public)
-    };
-    let Some(identity) = identity else { return };
     let first = shared
         .app_state
         .with(&phone, |a| a.shared_with.insert((device, identity)));
