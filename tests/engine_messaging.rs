@@ -4,24 +4,24 @@
 //! delivery receipt the phone sees), an injected 463 refusal fails the send with that code, and a
 //! restarted engine keeps its sessions and receives what was queued while it was away.
 
-use chattu::engine::messaging::{
-    EngineEvent, InboundSink, MessagingSetup, ReceivedMessage, SignalDb,
-};
+mod companion_support;
+
+use chattu::engine::messaging::{EngineEvent, InboundSink, ReceivedMessage};
 use chattu::engine::receive::AckLevel;
 use chattu::engine::send::SendError;
-use chattu::engine::signal_prekeys::RedbPreKeys;
-use chattu::engine::{self, EngineConfig, EngineHandle, EngineStatus, MemoryCredentialStore};
+use chattu::engine::{self, EngineConfig, EngineHandle, MemoryCredentialStore};
 use chattu::protocol::jid::Jid;
 use chattu::simulator::{Simulator, SimulatorHandle};
+use companion_support::{
+    ack_reached, connected, create_unnamed_phone, engine_over, http, next_event, pair, phone_sends,
+    received_by_engine, scan_qr, TempDb,
+};
 use redb::{TableDefinition, WriteTransaction};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-use tokio::sync::broadcast;
 
-const PATIENCE: Duration = Duration::from_secs(20);
 /// The test's own record of received messages, written inside the engine's transaction.
 const INBOX: TableDefinition<&str, &str> = TableDefinition::new("test_inbox");
 
@@ -48,66 +48,18 @@ impl InboundSink for TableSink {
     }
 }
 
-struct TempDb {
-    dir: PathBuf,
-    db: Arc<redb::Database>,
+/// Reads back what [`TableSink`] recorded in a test database.
+trait Recorded {
+    fn recorded(&self, id: &str) -> Option<String>;
 }
 
-impl TempDb {
-    fn new(name: &str) -> TempDb {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "chattu-engine-messaging-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = Arc::new(redb::Database::create(dir.join("signal.redb")).unwrap());
-        TempDb { dir, db }
-    }
-
+impl Recorded for TempDb {
     fn recorded(&self, id: &str) -> Option<String> {
         let txn = self.db.begin_read().unwrap();
         let table = txn.open_table(INBOX).ok()?;
         let value = table.get(id).unwrap();
         value.map(|v| v.value().to_string())
     }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-async fn http(method: &'static str, url: String, body: Option<Value>) -> (u16, Value) {
-    tokio::task::spawn_blocking(move || {
-        let request = ureq::request(method, &url).timeout(PATIENCE);
-        let result = match body {
-            Some(body) => request.send_json(body),
-            None => request.call(),
-        };
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{url}: {e}"),
-        };
-        (response.status(), response.into_json().unwrap())
-    })
-    .await
-    .unwrap()
-}
-
-async fn create_phone(sim: &SimulatorHandle, phone: &str) {
-    let (status, _) = http(
-        "POST",
-        format!("{}/sim/phones", sim.http_base()),
-        Some(json!({ "phone": phone })),
-    )
-    .await;
-    assert_eq!(status, 201);
 }
 
 fn start(sim: &SimulatorHandle, creds: &Arc<MemoryCredentialStore>, db: &TempDb) -> EngineHandle {
@@ -120,46 +72,7 @@ fn start_with_sink(
     db: &TempDb,
     sink: Arc<TableSink>,
 ) -> EngineHandle {
-    let signal_db: Arc<dyn SignalDb> = db.db.clone();
-    engine::start_messaging(
-        EngineConfig::simulator(sim.ws_url(), sim.trusted_root()),
-        creds.clone(),
-        Arc::new(RedbPreKeys::new(signal_db.clone(), "client-1")),
-        MessagingSetup {
-            db: signal_db,
-            namespace: "client-1".into(),
-            sink,
-        },
-    )
-}
-
-async fn connected(engine: &EngineHandle) {
-    let status = tokio::time::timeout(
-        PATIENCE,
-        engine.wait_for(|s| matches!(s, EngineStatus::Connected { .. })),
-    )
-    .await;
-    assert!(
-        matches!(status, Ok(EngineStatus::Connected { .. })),
-        "{status:?}"
-    );
-}
-
-/// Waits until the simulator holds one-time prekeys for the phone's first companion.
-async fn prekeys_uploaded(sim: &SimulatorHandle, phone: &str) {
-    for _ in 0..200 {
-        let (_, view) = http(
-            "GET",
-            format!("{}/sim/phones/{phone}", sim.http_base()),
-            None,
-        )
-        .await;
-        if view["devices"][0]["prekeys"].as_u64().unwrap_or(0) > 0 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the engine never uploaded prekeys");
+    engine_over(sim, creds, db.db.clone(), "client-1", sink)
 }
 
 /// Pairs a messaging engine with `phone` by QR.
@@ -169,41 +82,10 @@ async fn paired_engine(
     creds: &Arc<MemoryCredentialStore>,
     db: &TempDb,
 ) -> EngineHandle {
-    create_phone(sim, phone).await;
+    create_unnamed_phone(sim, phone).await;
     let engine = start(sim, creds, db);
-    let qr = match tokio::time::timeout(
-        PATIENCE,
-        engine.wait_for(|s| matches!(s, EngineStatus::PendingAuth { .. })),
-    )
-    .await
-    {
-        Ok(EngineStatus::PendingAuth { qr, .. }) => qr,
-        other => panic!("no QR: {other:?}"),
-    };
-    let (status, _) = http(
-        "POST",
-        format!("{}/sim/phones/{phone}/scan", sim.http_base()),
-        Some(json!({ "qr": qr })),
-    )
-    .await;
-    assert_eq!(status, 200);
-    connected(&engine).await;
-    prekeys_uploaded(sim, phone).await;
+    pair(sim, phone, &engine).await;
     engine
-}
-
-async fn next_event(
-    events: &mut broadcast::Receiver<EngineEvent>,
-    mut wanted: impl FnMut(&EngineEvent) -> bool,
-) -> EngineEvent {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Ok(event)) if wanted(&event) => return event,
-            Ok(Ok(_)) => {}
-            other => panic!("event never came: {other:?}"),
-        }
-    }
 }
 
 async fn phone_messages(sim: &SimulatorHandle, phone: &str) -> Value {
@@ -232,47 +114,13 @@ async fn phone_received(sim: &SimulatorHandle, phone: &str, id: &str) -> Value {
     panic!("{phone} never received {id}");
 }
 
-async fn phone_sends(sim: &SimulatorHandle, from: &str, to: &str, text: &str) -> String {
-    let (status, body) = http(
-        "POST",
-        format!("{}/sim/phones/{from}/messages", sim.http_base()),
-        Some(json!({ "to": to, "text": text })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-    body["id"].as_str().unwrap().to_string()
-}
-
-async fn received_by_engine(
-    events: &mut broadcast::Receiver<EngineEvent>,
-    id: &str,
-) -> ReceivedMessage {
-    match next_event(
-        events,
-        |e| matches!(e, EngineEvent::MessageReceived(m) if m.id == id),
-    )
-    .await
-    {
-        EngineEvent::MessageReceived(m) => m,
-        _ => unreachable!(),
-    }
-}
-
-async fn ack_reached(events: &mut broadcast::Receiver<EngineEvent>, id: &str, level: AckLevel) {
-    next_event(
-        events,
-        |e| matches!(e, EngineEvent::AckChanged { id: i, level: l, .. } if i == id && *l >= level),
-    )
-    .await;
-}
-
 #[tokio::test]
 async fn texts_both_ways_with_receipts() {
     let sim = Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
     let db = TempDb::new("both-ways");
     let creds = Arc::new(MemoryCredentialStore::new());
     let engine = paired_engine(&sim, "15550003001", &creds, &db).await;
-    create_phone(&sim, "15550003002").await;
+    create_unnamed_phone(&sim, "15550003002").await;
     let mut events = engine.events().unwrap();
     let friend = Jid::phone("15550003002");
 
@@ -360,7 +208,7 @@ async fn a_refused_send_fails_with_the_server_code() {
     let db = TempDb::new("refused");
     let creds = Arc::new(MemoryCredentialStore::new());
     let engine = paired_engine(&sim, "15550003101", &creds, &db).await;
-    create_phone(&sim, "15550003102").await;
+    create_unnamed_phone(&sim, "15550003102").await;
     let mut events = engine.events().unwrap();
     let (status, _) = http(
         "POST",
@@ -401,7 +249,7 @@ async fn sessions_and_queued_messages_survive_an_engine_restart() {
     let db = TempDb::new("restart");
     let creds = Arc::new(MemoryCredentialStore::new());
     let engine = paired_engine(&sim, "15550003201", &creds, &db).await;
-    create_phone(&sim, "15550003202").await;
+    create_unnamed_phone(&sim, "15550003202").await;
     let friend = Jid::phone("15550003202");
     let mut events = engine.events().unwrap();
     let first = engine.send_text(&friend, "before restart").await.unwrap();
@@ -445,7 +293,7 @@ async fn retry_receipts_rebuild_lost_sessions_both_ways() {
     let db = TempDb::new("retry");
     let creds = Arc::new(MemoryCredentialStore::new());
     let engine = paired_engine(&sim, "15550003301", &creds, &db).await;
-    create_phone(&sim, "15550003302").await;
+    create_unnamed_phone(&sim, "15550003302").await;
     let friend = Jid::phone("15550003302");
     let mut events = engine.events().unwrap();
     let one = engine.send_text(&friend, "one").await.unwrap();
@@ -498,22 +346,7 @@ async fn link_offline_companion(sim: &SimulatorHandle, phone: &str) {
         EngineConfig::simulator(sim.ws_url(), sim.trusted_root()),
         store,
     );
-    let qr = match tokio::time::timeout(
-        PATIENCE,
-        companion.wait_for(|s| matches!(s, EngineStatus::PendingAuth { .. })),
-    )
-    .await
-    {
-        Ok(EngineStatus::PendingAuth { qr, .. }) => qr,
-        other => panic!("no QR: {other:?}"),
-    };
-    let (status, _) = http(
-        "POST",
-        format!("{}/sim/phones/{phone}/scan", sim.http_base()),
-        Some(json!({ "qr": qr })),
-    )
-    .await;
-    assert_eq!(status, 200);
+    scan_qr(sim, phone, &companion).await;
     connected(&companion).await;
     companion.shutdown().await;
 }
@@ -537,7 +370,7 @@ async fn a_phash_mismatch_refreshes_the_cached_device_list() {
     let db = TempDb::new("phash");
     let creds = Arc::new(MemoryCredentialStore::new());
     let engine = paired_engine(&sim, "15550003401", &creds, &db).await;
-    create_phone(&sim, "15550003402").await;
+    create_unnamed_phone(&sim, "15550003402").await;
     let friend = Jid::phone("15550003402");
     let first = engine.send_text(&friend, "x1").await.unwrap();
     phone_received(&sim, "15550003402", &first.id).await;
@@ -564,7 +397,7 @@ async fn a_message_that_could_not_be_recorded_comes_again_after_reconnecting() {
     let creds = Arc::new(MemoryCredentialStore::new());
     let engine = paired_engine(&sim, "15550003501", &creds, &db).await;
     engine.shutdown().await;
-    create_phone(&sim, "15550003502").await;
+    create_unnamed_phone(&sim, "15550003502").await;
 
     // The store refuses: decrypted but not committed, so not acknowledged either.
     let sink = Arc::new(TableSink::default());

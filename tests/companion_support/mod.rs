@@ -1,20 +1,42 @@
-//! Shared by the engine tests for history sync, LIDs and group receipts: a temporary app store
-//! (the engine keeps its Signal state, chats and LID map in it), the simulator's control API, and
-//! a messaging engine paired with a simulated phone by QR.
+//! Shared by the engine tests that pair a messaging engine with a simulated phone (messaging,
+//! groups, receipts, history sync, app state, LIDs): a simulator on a loopback port, a temporary
+//! app store or bare Signal database (removed on drop), the simulator's control API, pairing by
+//! QR, and waiting for engine events.
 #![allow(dead_code)]
 
-use chattu::engine::messaging::{EngineEvent, InboundSink, MessagingSetup, NoSink, SignalDb};
+use chattu::engine::messaging::{
+    EngineEvent, InboundSink, MessagingSetup, NoSink, ReceivedMessage, SignalDb,
+};
+use chattu::engine::receive::AckLevel;
 use chattu::engine::signal_prekeys::RedbPreKeys;
 use chattu::engine::{self, EngineConfig, EngineHandle, EngineStatus, MemoryCredentialStore};
-use chattu::simulator::SimulatorHandle;
+use chattu::simulator::{Simulator, SimulatorHandle};
 use chattu::store::Store;
 use serde_json::{json, Value};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+use tokio::net::TcpListener;
 use tokio::sync::broadcast;
 
 pub const PATIENCE: Duration = Duration::from_secs(20);
+
+/// A simulator listening on an ephemeral loopback port.
+pub async fn simulator() -> SimulatorHandle {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    Simulator::start(listener).unwrap()
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    std::env::temp_dir().join(format!(
+        "chattu-companion-{name}-{}-{nanos}",
+        std::process::id()
+    ))
+}
 
 /// An app store in a temporary directory, removed on drop.
 pub struct TempStore {
@@ -24,20 +46,34 @@ pub struct TempStore {
 
 impl TempStore {
     pub fn new(name: &str) -> TempStore {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "chattu-companion-{name}-{}-{nanos}",
-            std::process::id()
-        ));
+        let dir = temp_dir(name);
         let store = Arc::new(Store::open(&dir).unwrap());
         TempStore { dir, store }
     }
 }
 
 impl Drop for TempStore {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+/// A bare Signal database (no app store) in a temporary directory, removed on drop.
+pub struct TempDb {
+    dir: PathBuf,
+    pub db: Arc<redb::Database>,
+}
+
+impl TempDb {
+    pub fn new(name: &str) -> TempDb {
+        let dir = temp_dir(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let db = Arc::new(redb::Database::create(dir.join("signal.redb")).unwrap());
+        TempDb { dir, db }
+    }
+}
+
+impl Drop for TempDb {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.dir);
     }
@@ -62,14 +98,24 @@ pub async fn http(method: &'static str, url: String, body: Option<Value>) -> (u1
     .unwrap()
 }
 
-pub async fn create_phone(sim: &SimulatorHandle, phone: &str, name: &str) {
+/// Creates a simulated phone described by `spec` (`phone`, optionally `name`).
+async fn add_phone(sim: &SimulatorHandle, spec: Value) {
     let (status, body) = http(
         "POST",
         format!("{}/sim/phones", sim.http_base()),
-        Some(json!({ "phone": phone, "name": name })),
+        Some(spec),
     )
     .await;
     assert_eq!(status, 201, "{body}");
+}
+
+pub async fn create_phone(sim: &SimulatorHandle, phone: &str, name: &str) {
+    add_phone(sim, json!({ "phone": phone, "name": name })).await;
+}
+
+/// A simulated phone with no push name.
+pub async fn create_unnamed_phone(sim: &SimulatorHandle, phone: &str) {
+    add_phone(sim, json!({ "phone": phone })).await;
 }
 
 /// The LID user of a simulated phone.
@@ -104,7 +150,17 @@ pub fn messaging_engine(
     client: &str,
     sink: Arc<dyn InboundSink>,
 ) -> EngineHandle {
-    let db: Arc<dyn SignalDb> = store.store.clone();
+    engine_over(sim, creds, store.store.clone(), client, sink)
+}
+
+/// A messaging engine for `creds` whose Signal state lives in `db` under namespace `client`.
+pub fn engine_over(
+    sim: &SimulatorHandle,
+    creds: &Arc<MemoryCredentialStore>,
+    db: Arc<dyn SignalDb>,
+    client: &str,
+    sink: Arc<dyn InboundSink>,
+) -> EngineHandle {
     engine::start_messaging(
         EngineConfig::simulator(sim.ws_url(), sim.trusted_root()),
         creds.clone(),
@@ -132,6 +188,13 @@ pub async fn connected(engine: &EngineHandle) {
 /// Scans the engine's QR with `phone` (which must exist) and waits until it is connected and
 /// its prekeys are on the server.
 pub async fn pair(sim: &SimulatorHandle, phone: &str, engine: &EngineHandle) {
+    scan_qr(sim, phone, engine).await;
+    connected(engine).await;
+    prekeys_uploaded(sim, phone).await;
+}
+
+/// Waits for the engine's QR and scans it with `phone` (which must exist).
+pub async fn scan_qr(sim: &SimulatorHandle, phone: &str, engine: &EngineHandle) {
     let qr = match tokio::time::timeout(
         PATIENCE,
         engine.wait_for(|s| matches!(s, EngineStatus::PendingAuth { .. })),
@@ -148,7 +211,10 @@ pub async fn pair(sim: &SimulatorHandle, phone: &str, engine: &EngineHandle) {
     )
     .await;
     assert_eq!(status, 200, "{body}");
-    connected(engine).await;
+}
+
+/// Waits until the simulator holds one-time prekeys for the phone's first companion.
+pub async fn prekeys_uploaded(sim: &SimulatorHandle, phone: &str) {
     for _ in 0..200 {
         let (_, view) = http(
             "GET",
@@ -192,6 +258,31 @@ pub async fn next_event(
             other => panic!("event never came: {other:?}"),
         }
     }
+}
+
+/// The message `id` as the engine received it.
+pub async fn received_by_engine(
+    events: &mut broadcast::Receiver<EngineEvent>,
+    id: &str,
+) -> ReceivedMessage {
+    match next_event(
+        events,
+        |e| matches!(e, EngineEvent::MessageReceived(m) if m.id == id),
+    )
+    .await
+    {
+        EngineEvent::MessageReceived(m) => m,
+        _ => unreachable!(),
+    }
+}
+
+/// Waits until the ack level of sent message `id` is at least `level`.
+pub async fn ack_reached(events: &mut broadcast::Receiver<EngineEvent>, id: &str, level: AckLevel) {
+    next_event(
+        events,
+        |e| matches!(e, EngineEvent::AckChanged { id: i, level: l, .. } if i == id && *l >= level),
+    )
+    .await;
 }
 
 /// Polls `probe` (async) every 50 ms until it answers Some.
