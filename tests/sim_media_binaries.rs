@@ -60,4 +60,51 @@ fn chattu_sim_serves_the_media_host_and_phone_media() {
 fn the_sandbox_serves_phone_media_on_chattus_listener() {
     let chattu = Chattu::sandbox();
     phone_to_phone_image(&chattu.http(), "15550007501", "15550007502");
+    // On Chattu's listener the phones fetch a mediaUrl under Chattu's [media] address policy:
+    // a loopback address is refused by default, as for the send routes...
+    let url = serve_one_jpeg(2);
+    let refused = chattu.http().post(
+        "/sim/phones/15550007501/messages",
+        json!({"to": "15550007502", "mediaType": "image", "mediaUrl": url}),
+    );
+    assert_eq!(refused.status, 400, "{}", refused.text());
+    assert_eq!(refused.json()["code"], "MEDIA_FETCH_FAILED");
+    assert!(refused.text().contains("address"), "{}", refused.text());
+    // ...while the standalone simulator, a test tool, fetches the same file.
+    let sim = Sim::start();
+    let http = sim.http();
+    for phone in ["15550007503", "15550007504"] {
+        assert_eq!(
+            http.post("/sim/phones", json!({ "phone": phone })).status,
+            201
+        );
+    }
+    let sent = http.post(
+        "/sim/phones/15550007503/messages",
+        json!({"to": "15550007504", "mediaType": "image", "mediaUrl": url}),
+    );
+    assert_eq!(sent.status, 201, "{}", sent.text());
+}
+
+/// Serves a small JPEG on a loopback port for `requests` requests; returns its URL.
+fn serve_one_jpeg(requests: usize) -> String {
+    use std::io::{Read, Write};
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let url = format!("http://{}/photo.jpg", listener.local_addr().unwrap());
+    std::thread::spawn(move || {
+        let mut jpeg = vec![0xFF, 0xD8, 0xFF, 0xE0];
+        jpeg.extend((0..2000u32).map(|i| (i % 251) as u8));
+        for stream in listener.incoming().take(requests) {
+            let Ok(mut stream) = stream else { continue };
+            let mut request = [0u8; 2048];
+            let _ = stream.read(&mut request);
+            let head = format!(
+                "HTTP/1.1 200 OK\r\nContent-Type: image/jpeg\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+                jpeg.len()
+            );
+            let _ = stream.write_all(head.as_bytes());
+            let _ = stream.write_all(&jpeg);
+        }
+    });
+    url
 }

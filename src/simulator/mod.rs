@@ -25,6 +25,7 @@ pub mod link_code;
 mod media_host;
 pub mod phone;
 mod phone_media;
+pub use phone_media::{Fetched as PhoneMediaFile, UrlFetcher as PhoneUrlFetcher};
 mod phone_messages;
 mod presence;
 pub mod registry;
@@ -120,6 +121,12 @@ impl Simulator {
             }),
             shutdown: Arc::new(watch::channel(false).0),
         }
+    }
+
+    /// Replaces how simulated phones fetch a `mediaUrl` (by default: any http(s) address, as a test
+    /// tool on loopback needs). A server embedding the simulator passes its own address policy.
+    pub fn set_url_fetcher(&self, fetcher: PhoneUrlFetcher) {
+        phone_media::set_url_fetcher(&self.shared, fetcher);
     }
 
     /// The root a client must trust to talk to this simulator.

@@ -75,6 +75,9 @@ pub async fn start(app: &Arc<App>, sandbox: bool) -> Result<Arc<EngineManager>, 
         let sim = Sandbox::start()
             .await
             .map_err(|e| format!("cannot start the sandbox simulator: {e}"))?;
+        sim.restrict_phone_fetches(crate::services::media_fetch::FetchPolicy::from_config(
+            &app.config.media,
+        ));
         let backoff_max = engine.backoff_max;
         engine = EngineConfig::simulator(sim.ws_url(), sim.trusted_root());
         engine.backoff_max = backoff_max;

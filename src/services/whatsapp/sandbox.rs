@@ -51,6 +51,21 @@ impl Sandbox {
             .collect()
     }
 
+    /// Simulated phones fetch a `mediaUrl` under Chattu's `[media]` address policy: the control API
+    /// is on Chattu's own listener, so it must not reach addresses the send routes refuse.
+    pub fn restrict_phone_fetches(&self, policy: crate::services::media_fetch::FetchPolicy) {
+        self.simulator
+            .set_url_fetcher(std::sync::Arc::new(move |url: &str| {
+                crate::services::media_fetch::fetch_media(url, &policy)
+                    .map(|file| crate::simulator::PhoneMediaFile {
+                        bytes: file.bytes,
+                        content_type: Some(file.mimetype),
+                        name: Some(file.filename),
+                    })
+                    .map_err(|e| e.to_string())
+            }));
+    }
+
     /// Answers one control request (`/sim/...`), exactly as the standalone simulator would.
     pub async fn control(
         &self,

@@ -27,6 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 use std::collections::{HashMap, VecDeque};
 use std::io::Read;
+use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -66,6 +67,9 @@ struct Received {
 /// The media the phones received, decrypted, and the media messages they sent (one per simulator).
 #[derive(Default)]
 pub(crate) struct PhoneMedia {
+    /// Fetches a `mediaUrl`; `None` = [`fetch`] (any http(s) address). An embedding server sets
+    /// its own, so that a control API on its listener cannot reach addresses it refuses.
+    url_fetcher: std::sync::RwLock<Option<UrlFetcher>>,
     received: Mutex<Received>,
     /// Media messages sent, by (phone, message id), oldest first, for resends after retry receipts.
     sent: Mutex<VecDeque<((String, String), Message)>>,
@@ -333,7 +337,14 @@ async fn send_media(shared: &Shared, phone: &str, send: MediaSend) -> Response<F
         },
         (None, Some(url)) => {
             let url = url.clone();
-            let fetched = tokio::task::spawn_blocking(move || fetch(&url)).await;
+            let fetcher = (shared.phone_media.url_fetcher.read())
+                .unwrap_or_else(|e| e.into_inner())
+                .clone();
+            let fetched = tokio::task::spawn_blocking(move || match fetcher {
+                Some(fetcher) => fetcher(&url),
+                None => fetch(&url),
+            })
+            .await;
             match fetched {
                 Ok(Ok(f)) => f,
                 Ok(Err(e)) => {
@@ -400,10 +411,19 @@ async fn send_media(shared: &Shared, phone: &str, send: MediaSend) -> Response<F
 
 /// The file a phone is given: its bytes, and for a `mediaUrl` the Content-Type and the last path
 /// segment (a file name).
-struct Fetched {
-    bytes: Vec<u8>,
-    content_type: Option<String>,
-    name: Option<String>,
+pub struct Fetched {
+    pub bytes: Vec<u8>,
+    pub content_type: Option<String>,
+    pub name: Option<String>,
+}
+
+/// How phones fetch a `mediaUrl` (see [`crate::simulator::Simulator::set_url_fetcher`]).
+pub type UrlFetcher = Arc<dyn Fn(&str) -> Result<Fetched, String> + Send + Sync>;
+
+/// Replaces how phones fetch a `mediaUrl`.
+pub(crate) fn set_url_fetcher(shared: &Shared, fetcher: UrlFetcher) {
+    let mut slot = (shared.phone_media.url_fetcher.write()).unwrap_or_else(|e| e.into_inner());
+    *slot = Some(fetcher);
 }
 
 /// Fetches `url` as the phone's browser would (http or https, any host: the simulator is a test
