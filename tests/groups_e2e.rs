@@ -9,53 +9,19 @@
 //! refusals.
 
 mod api_engine_support;
+mod companion_support;
 
 use chattu::engine::groups::GroupError;
-use chattu::engine::messaging::{EngineEvent, MessagingSetup, NoSink, SignalDb};
-use chattu::engine::signal_prekeys::RedbPreKeys;
-use chattu::engine::{self, EngineConfig, EngineHandle, EngineStatus, MemoryCredentialStore};
+use chattu::engine::messaging::{EngineEvent, NoSink};
+use chattu::engine::{EngineHandle, MemoryCredentialStore};
 use chattu::protocol::jid::Jid;
-use chattu::simulator::{Simulator, SimulatorHandle};
+use chattu::simulator::SimulatorHandle;
+use companion_support::{
+    create_unnamed_phone, engine_over, http, pair, simulator, TempDb, PATIENCE,
+};
 use serde_json::{json, Value};
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-
-const PATIENCE: Duration = Duration::from_secs(20);
-
-async fn http(method: &'static str, url: String, body: Option<Value>) -> (u16, Value) {
-    tokio::task::spawn_blocking(move || {
-        let request = ureq::request(method, &url).timeout(PATIENCE);
-        let result = match body {
-            Some(body) => request.send_json(body),
-            None => request.call(),
-        };
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{url}: {e}"),
-        };
-        (response.status(), response.into_json().unwrap())
-    })
-    .await
-    .unwrap()
-}
-
-async fn simulator() -> SimulatorHandle {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Simulator::start(listener).unwrap()
-}
-
-async fn create_phone(sim: &SimulatorHandle, phone: &str) {
-    let (status, body) = http(
-        "POST",
-        format!("{}/sim/phones", sim.http_base()),
-        Some(json!({ "phone": phone })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-}
 
 async fn inbox(sim: &SimulatorHandle, group: &str, phone: &str) -> Vec<Value> {
     let (status, body) = http(
@@ -72,7 +38,7 @@ async fn inbox(sim: &SimulatorHandle, group: &str, phone: &str) -> Vec<Value> {
 async fn phone_group_messages_reach_every_other_participant_decrypted() {
     let sim = simulator().await;
     for phone in ["15550101001", "15550101002", "15550101003", "15550101004"] {
-        create_phone(&sim, phone).await;
+        create_unnamed_phone(&sim, phone).await;
     }
     let (status, created) = http(
         "POST",
@@ -141,7 +107,7 @@ async fn phone_group_messages_reach_every_other_participant_decrypted() {
 async fn announce_groups_and_unknown_ids_are_refused() {
     let sim = simulator().await;
     for phone in ["15550102001", "15550102002"] {
-        create_phone(&sim, phone).await;
+        create_unnamed_phone(&sim, phone).await;
     }
     let (status, body) = http(
         "POST",
@@ -194,85 +160,18 @@ async fn announce_groups_and_unknown_ids_are_refused() {
     sim.shutdown().await;
 }
 
-struct TempDb {
-    dir: PathBuf,
-    db: Arc<redb::Database>,
-}
-
-impl TempDb {
-    fn new(name: &str) -> TempDb {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "chattu-groups-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = Arc::new(redb::Database::create(dir.join("signal.redb")).unwrap());
-        TempDb { dir, db }
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 /// Pairs a messaging engine with a new phone `phone` by QR and waits for its prekeys.
 async fn paired_engine(sim: &SimulatorHandle, phone: &str, db: &TempDb) -> EngineHandle {
-    create_phone(sim, phone).await;
-    let signal_db: Arc<dyn SignalDb> = db.db.clone();
-    let engine = engine::start_messaging(
-        EngineConfig::simulator(sim.ws_url(), sim.trusted_root()),
-        Arc::new(MemoryCredentialStore::default()),
-        Arc::new(RedbPreKeys::new(signal_db.clone(), "client-1")),
-        MessagingSetup {
-            db: signal_db,
-            namespace: "client-1".into(),
-            sink: Arc::new(NoSink),
-        },
+    create_unnamed_phone(sim, phone).await;
+    let engine = engine_over(
+        sim,
+        &Arc::new(MemoryCredentialStore::default()),
+        db.db.clone(),
+        "client-1",
+        Arc::new(NoSink),
     );
-    let qr = match tokio::time::timeout(
-        PATIENCE,
-        engine.wait_for(|s| matches!(s, EngineStatus::PendingAuth { .. })),
-    )
-    .await
-    {
-        Ok(EngineStatus::PendingAuth { qr, .. }) => qr,
-        other => panic!("no QR: {other:?}"),
-    };
-    let (status, _) = http(
-        "POST",
-        format!("{}/sim/phones/{phone}/scan", sim.http_base()),
-        Some(json!({ "qr": qr })),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let connected = tokio::time::timeout(
-        PATIENCE,
-        engine.wait_for(|s| matches!(s, EngineStatus::Connected { .. })),
-    )
-    .await;
-    assert!(
-        matches!(connected, Ok(EngineStatus::Connected { .. })),
-        "{connected:?}"
-    );
-    for _ in 0..200 {
-        let (_, view) = http(
-            "GET",
-            format!("{}/sim/phones/{phone}", sim.http_base()),
-            None,
-        )
-        .await;
-        if view["devices"][0]["prekeys"].as_u64().unwrap_or(0) > 0 {
-            return engine;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the engine never uploaded prekeys");
+    pair(sim, phone, &engine).await;
+    engine
 }
 
 /// Polls until `phone`'s inbox in `group` holds `count` messages.
@@ -312,8 +211,8 @@ async fn engine_lists_sends_to_and_receives_from_groups() {
     let db = TempDb::new("engine");
     let (me, bob, carol) = ("15550103001", "15550103002", "15550103003");
     let engine = paired_engine(&sim, me, &db).await;
-    create_phone(&sim, bob).await;
-    create_phone(&sim, carol).await;
+    create_unnamed_phone(&sim, bob).await;
+    create_unnamed_phone(&sim, carol).await;
     let id = new_group(
         &sim,
         json!({ "creator": me, "subject": "משפחה 👪", "participants": [bob, carol], "description": "תיאור" }),
