@@ -57,33 +57,6 @@ fn sorted(devices: &[Jid]) -> Vec<String> {
     out
 }
 
-async fn received_text(
-    events: &mut tokio::sync::broadcast::Receiver<EngineEvent>,
-    id: &str,
-) -> chattu::engine::messaging::ReceivedMessage {
-    match next_event(
-        events,
-        |e| matches!(e, EngineEvent::MessageReceived(m) if m.id == id),
-    )
-    .await
-    {
-        EngineEvent::MessageReceived(m) => m,
-        _ => unreachable!(),
-    }
-}
-
-async fn ack_reached(
-    events: &mut tokio::sync::broadcast::Receiver<EngineEvent>,
-    id: &str,
-    level: AckLevel,
-) {
-    next_event(
-        events,
-        |e| matches!(e, EngineEvent::AckChanged { id: i, level: l, .. } if i == id && *l >= level),
-    )
-    .await;
-}
-
 #[tokio::test]
 async fn group_receipts_retries_and_stored_sender_key_holders() {
     let sim = Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
@@ -108,7 +81,7 @@ async fn group_receipts_retries_and_stored_sender_key_holders() {
     // First send: SKDMs for every other device; Bob's engine reads it and acknowledges it with
     // a receipt naming Amy's device, which the server routes back to her.
     let first = engine_a.send_group_text(&group, "first").await.unwrap();
-    let got = received_text(&mut events_b, &first.id).await;
+    let got = received_by_engine(&mut events_b, &first.id).await;
     assert_eq!(got.text.as_deref(), Some("first"));
     assert_eq!(got.chat, group);
     assert_eq!(got.from, amy_device);
@@ -149,7 +122,7 @@ async fn group_receipts_retries_and_stored_sender_key_holders() {
         .send_group_text(&group, "after restart")
         .await
         .unwrap();
-    let got = received_text(&mut events_b, &second.id).await;
+    let got = received_by_engine(&mut events_b, &second.id).await;
     assert_eq!(got.text.as_deref(), Some("after restart"));
     let logged = stanzas(&sim, &group, &second.id).await;
     assert_eq!(skdm_targets(&logged[0]), Vec::<String>::new(), "{logged:?}");
@@ -170,7 +143,7 @@ async fn group_receipts_retries_and_stored_sender_key_holders() {
         |e| matches!(e, EngineEvent::UndecryptableMessage { id, .. } if *id == third.id),
     )
     .await;
-    let got = received_text(&mut events_b, &third.id).await;
+    let got = received_by_engine(&mut events_b, &third.id).await;
     assert_eq!(got.text.as_deref(), Some("after loss"));
     assert_eq!(got.from, amy_device);
     let logged = stanzas(&sim, &group, &third.id).await;
@@ -180,7 +153,7 @@ async fn group_receipts_retries_and_stored_sender_key_holders() {
     ack_reached(&mut events_a, &third.id, AckLevel::Delivered).await;
     // And Bob holds the new state: the following skmsg decrypts without another retry.
     let fourth = engine_a.send_group_text(&group, "fourth").await.unwrap();
-    let got = received_text(&mut events_b, &fourth.id).await;
+    let got = received_by_engine(&mut events_b, &fourth.id).await;
     assert_eq!(got.text.as_deref(), Some("fourth"));
     assert_eq!(stanzas(&sim, &group, &fourth.id).await.len(), 1);
 
@@ -196,7 +169,7 @@ async fn group_receipts_retries_and_stored_sender_key_holders() {
         .send_group_text(&group, "without Cat")
         .await
         .unwrap();
-    let got = received_text(&mut events_b, &fifth.id).await;
+    let got = received_by_engine(&mut events_b, &fifth.id).await;
     assert_eq!(got.text.as_deref(), Some("without Cat"));
     let logged = stanzas(&sim, &group, &fifth.id).await;
     assert_eq!(
