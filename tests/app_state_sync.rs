@@ -6,24 +6,19 @@
 
 mod companion_support;
 
-use chattu::simulator::{Simulator, SimulatorHandle};
+use chattu::simulator::SimulatorHandle;
 use chattu::store::chats::{ChatMessageRecord, ChatRecord};
 use chattu::store::{app_state, Store};
 use companion_support::{
-    connected, create_phone, eventually, http, messaging_engine, pair, paired_engine, TempStore,
+    connected, create_phone, eventually, http, messaging_engine, pair, paired_engine, simulator,
+    TempStore,
 };
 use serde_json::{json, Value};
 use std::sync::Arc;
-use tokio::net::TcpListener;
 
 const ACCOUNT: &str = "15550001111";
 const PEER: &str = "15550002222";
 const CLIENT: &str = "client-1";
-
-async fn simulator() -> SimulatorHandle {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Simulator::start(listener).unwrap()
-}
 
 /// The phone changes its chat with `chat`; returns the collection versions it wrote.
 async fn phone_changes_chat(sim: &SimulatorHandle, chat: &str, change: Value) -> Value {
