@@ -1,53 +1,17 @@
 //! Failures and logout end to end: the engine's reaction to injected server failures (402 temporary
 //! ban with code and expiry, 405 outdated client, 503 retry) and to its own logout request.
 
+mod companion_support;
+
 use chattu::engine::{
     self, CredentialStore, EngineConfig, EngineHandle, EngineStatus, MemoryCredentialStore,
     StopReason,
 };
-use chattu::simulator::{Simulator, SimulatorHandle};
+use chattu::simulator::SimulatorHandle;
+use companion_support::{call, scan_qr, simulator, wait, PATIENCE};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-
-const PATIENCE: Duration = Duration::from_secs(20);
-
-async fn call(method: &str, url: String, body: Option<Value>) -> (u16, Value) {
-    let method = method.to_string();
-    tokio::task::spawn_blocking(move || {
-        let request = ureq::request(&method, &url).timeout(PATIENCE);
-        let result = match body {
-            Some(body) => request.send_json(body),
-            None => request.call(),
-        };
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {url}: {e}"),
-        };
-        (
-            response.status(),
-            response.into_json().unwrap_or(Value::Null),
-        )
-    })
-    .await
-    .unwrap()
-}
-
-async fn wait(
-    engine: &EngineHandle,
-    what: &str,
-    pred: impl FnMut(&EngineStatus) -> bool,
-) -> EngineStatus {
-    match tokio::time::timeout(PATIENCE, engine.wait_for(pred)).await {
-        Ok(status) => status,
-        Err(_) => panic!(
-            "timed out waiting for {what}; status is {:?}",
-            engine.status()
-        ),
-    }
-}
 
 fn config(sim: &SimulatorHandle) -> EngineConfig {
     let mut config = EngineConfig::simulator(sim.ws_url(), sim.trusted_root());
@@ -58,8 +22,7 @@ fn config(sim: &SimulatorHandle) -> EngineConfig {
 
 /// A simulator with one phone and an engine paired to it (device 1).
 async fn setup(phone: &str) -> (SimulatorHandle, EngineHandle, Arc<MemoryCredentialStore>) {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let sim = Simulator::start(listener).unwrap();
+    let sim = simulator().await;
     let base = sim.http_base();
     call(
         "POST",
@@ -69,21 +32,7 @@ async fn setup(phone: &str) -> (SimulatorHandle, EngineHandle, Arc<MemoryCredent
     .await;
     let store = Arc::new(MemoryCredentialStore::new());
     let engine = engine::start(config(&sim), store.clone());
-    let qr = match wait(&engine, "QR", |s| {
-        matches!(s, EngineStatus::PendingAuth { .. })
-    })
-    .await
-    {
-        EngineStatus::PendingAuth { qr, .. } => qr,
-        other => panic!("{other:?}"),
-    };
-    let (status, body) = call(
-        "POST",
-        format!("{base}/sim/phones/{phone}/scan"),
-        Some(json!({ "qr": qr })),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
+    scan_qr(&sim, phone, &engine).await;
     wait(&engine, "connected", |s| {
         matches!(s, EngineStatus::Connected { .. })
     })

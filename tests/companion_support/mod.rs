@@ -79,10 +79,29 @@ impl Drop for TempDb {
     }
 }
 
-/// One control-API call; returns the status and the JSON answer.
+/// One control-API call; returns the status and the JSON answer (which must be JSON).
 pub async fn http(method: &'static str, url: String, body: Option<Value>) -> (u16, Value) {
+    request(method, url, body, |response| response.into_json().unwrap()).await
+}
+
+/// One control-API call for tests that also meet answers without a JSON body: those read as
+/// `null`.
+pub async fn call(method: &str, url: String, body: Option<Value>) -> (u16, Value) {
+    request(method, url, body, |response| {
+        response.into_json().unwrap_or(Value::Null)
+    })
+    .await
+}
+
+async fn request(
+    method: &str,
+    url: String,
+    body: Option<Value>,
+    read: fn(ureq::Response) -> Value,
+) -> (u16, Value) {
+    let method = method.to_string();
     tokio::task::spawn_blocking(move || {
-        let request = ureq::request(method, &url).timeout(PATIENCE);
+        let request = ureq::request(&method, &url).timeout(PATIENCE);
         let result = match body {
             Some(body) => request.send_json(body),
             None => request.call(),
@@ -90,9 +109,9 @@ pub async fn http(method: &'static str, url: String, body: Option<Value>) -> (u1
         let response = match result {
             Ok(r) => r,
             Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{url}: {e}"),
+            Err(e) => panic!("{method} {url}: {e}"),
         };
-        (response.status(), response.into_json().unwrap())
+        (response.status(), read(response))
     })
     .await
     .unwrap()
@@ -171,6 +190,21 @@ pub fn engine_over(
             sink,
         },
     )
+}
+
+/// Waits until the engine's status satisfies `pred`; on timeout names `what` and the status.
+pub async fn wait(
+    engine: &EngineHandle,
+    what: &str,
+    pred: impl FnMut(&EngineStatus) -> bool,
+) -> EngineStatus {
+    match tokio::time::timeout(PATIENCE, engine.wait_for(pred)).await {
+        Ok(status) => status,
+        Err(_) => panic!(
+            "timed out waiting for {what}; status is {:?}",
+            engine.status()
+        ),
+    }
 }
 
 pub async fn connected(engine: &EngineHandle) {
