@@ -2,64 +2,24 @@
 //! control API over HTTP), logs in again with stored credentials, survives the server going away, and is
 //! logged out when the phone unlinks it. A server with the wrong root is refused.
 
+mod companion_support;
+
 use chattu::engine::{
     self, CredentialStore, EngineConfig, EngineHandle, EngineStatus, MemoryCredentialStore,
     StopReason,
 };
-use chattu::simulator::{ServerIdentity, Simulator, SimulatorHandle};
-use serde_json::{json, Value};
+use chattu::simulator::{ServerIdentity, SimulatorHandle};
+use companion_support::{call, simulator, wait, PATIENCE};
+use serde_json::json;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-
-/// Bound on every wait in these tests; generous because CI machines are slow, never a speed target.
-const PATIENCE: Duration = Duration::from_secs(20);
-
-async fn simulator() -> SimulatorHandle {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Simulator::start(listener).unwrap()
-}
 
 fn config_for(sim: &SimulatorHandle) -> EngineConfig {
     let mut config = EngineConfig::simulator(sim.ws_url(), sim.trusted_root());
     config.backoff_base = Duration::from_millis(100);
     config.backoff_max = Duration::from_millis(500);
     config
-}
-
-/// One control API call over HTTP; returns (status, JSON body).
-async fn call(method: &str, url: String, body: Option<Value>) -> (u16, Value) {
-    let method = method.to_string();
-    tokio::task::spawn_blocking(move || {
-        let request = ureq::request(&method, &url).timeout(PATIENCE);
-        let result = match body {
-            Some(body) => request.send_json(body),
-            None => request.call(),
-        };
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{method} {url}: {e}"),
-        };
-        let status = response.status();
-        (status, response.into_json().unwrap_or(Value::Null))
-    })
-    .await
-    .unwrap()
-}
-
-async fn wait(
-    engine: &EngineHandle,
-    what: &str,
-    pred: impl FnMut(&EngineStatus) -> bool,
-) -> EngineStatus {
-    match tokio::time::timeout(PATIENCE, engine.wait_for(pred)).await {
-        Ok(status) => status,
-        Err(_) => panic!(
-            "timed out waiting for {what}; status is {:?}",
-            engine.status()
-        ),
-    }
 }
 
 async fn qr_of(engine: &EngineHandle) -> String {
@@ -76,14 +36,9 @@ async fn qr_of(engine: &EngineHandle) -> String {
     }
 }
 
+/// Every phone here is Dana.
 async fn create_phone(sim: &SimulatorHandle, phone: &str) {
-    let (status, body) = call(
-        "POST",
-        format!("{}/sim/phones", sim.http_base()),
-        Some(json!({"phone": phone, "name": "Dana"})),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
+    companion_support::create_phone(sim, phone, "Dana").await;
 }
 
 /// Pairs a fresh engine with `phone`; returns the engine (connected) and its store.
