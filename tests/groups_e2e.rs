@@ -12,15 +12,13 @@ mod api_engine_support;
 mod companion_support;
 
 use chattu::engine::groups::GroupError;
-use chattu::engine::messaging::{EngineEvent, NoSink};
-use chattu::engine::{EngineHandle, MemoryCredentialStore};
+use chattu::engine::messaging::EngineEvent;
 use chattu::protocol::jid::Jid;
 use chattu::simulator::SimulatorHandle;
 use companion_support::{
-    create_unnamed_phone, engine_over, http, pair, simulator, TempDb, PATIENCE,
+    create_unnamed_phone, http, paired_engine_in_db, simulator, TempDb, PATIENCE,
 };
 use serde_json::{json, Value};
-use std::sync::Arc;
 use std::time::Duration;
 
 async fn inbox(sim: &SimulatorHandle, group: &str, phone: &str) -> Vec<Value> {
@@ -160,20 +158,6 @@ async fn announce_groups_and_unknown_ids_are_refused() {
     sim.shutdown().await;
 }
 
-/// Pairs a messaging engine with a new phone `phone` by QR and waits for its prekeys.
-async fn paired_engine(sim: &SimulatorHandle, phone: &str, db: &TempDb) -> EngineHandle {
-    create_unnamed_phone(sim, phone).await;
-    let engine = engine_over(
-        sim,
-        &Arc::new(MemoryCredentialStore::default()),
-        db.db.clone(),
-        "client-1",
-        Arc::new(NoSink),
-    );
-    pair(sim, phone, &engine).await;
-    engine
-}
-
 /// Polls until `phone`'s inbox in `group` holds `count` messages.
 async fn inbox_reaches(
     sim: &SimulatorHandle,
@@ -210,7 +194,7 @@ async fn engine_lists_sends_to_and_receives_from_groups() {
     let sim = simulator().await;
     let db = TempDb::new("engine");
     let (me, bob, carol) = ("15550103001", "15550103002", "15550103003");
-    let engine = paired_engine(&sim, me, &db).await;
+    let engine = paired_engine_in_db(&sim, me, &db).await;
     create_unnamed_phone(&sim, bob).await;
     create_unnamed_phone(&sim, carol).await;
     let id = new_group(

@@ -249,7 +249,8 @@ pub async fn scan_qr(sim: &SimulatorHandle, phone: &str, engine: &EngineHandle) 
 
 /// Waits until the simulator holds one-time prekeys for the phone's first companion.
 pub async fn prekeys_uploaded(sim: &SimulatorHandle, phone: &str) {
-    for _ in 0..200 {
+    // 400 polls 50 ms apart: as long as PATIENCE.
+    for _ in 0..400 {
         let (_, view) = http(
             "GET",
             format!("{}/sim/phones/{phone}", sim.http_base()),
@@ -277,6 +278,21 @@ pub async fn paired_engine(
     let engine = messaging_engine(sim, &creds, store, client, Arc::new(NoSink));
     pair(sim, phone, &engine).await;
     (engine, creds)
+}
+
+/// A new unnamed phone `phone` paired with a messaging engine (credentials in memory) whose
+/// Signal state lives in the bare database `db` under namespace `client-1`, recording nothing.
+pub async fn paired_engine_in_db(sim: &SimulatorHandle, phone: &str, db: &TempDb) -> EngineHandle {
+    create_unnamed_phone(sim, phone).await;
+    let engine = engine_over(
+        sim,
+        &Arc::new(MemoryCredentialStore::default()),
+        db.db.clone(),
+        "client-1",
+        Arc::new(NoSink),
+    );
+    pair(sim, phone, &engine).await;
+    engine
 }
 
 /// The next event satisfying `wanted` (panics after [`PATIENCE`]).
