@@ -2,24 +2,20 @@
 //! text send still completes with the server ack, only later; the injection is used up and
 //! reported, and bad injections are refused.
 
-mod sim_raw;
+mod companion_support;
 
-use chattu::engine::EngineConfig;
 use chattu::protocol::jid::Jid;
-use chattu::simulator::Simulator;
+use companion_support::{call, paired_engine_in_db, simulator, TempDb};
 use serde_json::json;
-use sim_raw::{http, messaging_engine, TempDb};
 use std::time::{Duration, Instant};
-use tokio::net::TcpListener;
 
 #[tokio::test]
 async fn a_delayed_ack_still_completes_the_send() {
-    let sim = Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let sim = simulator().await;
     let base = sim.http_base();
     let db = TempDb::new("delay");
-    let config = EngineConfig::simulator(sim.ws_url(), sim.trusted_root());
-    let engine = messaging_engine(&base, config, "15550009001", &db).await;
-    let (status, _) = http(
+    let engine = paired_engine_in_db(&sim, "15550009001", &db).await;
+    let (status, _) = call(
         "POST",
         format!("{base}/sim/phones"),
         Some(json!({ "phone": "15550009002" })),
@@ -32,7 +28,7 @@ async fn a_delayed_ack_still_completes_the_send() {
         .await
         .unwrap();
 
-    let (status, injected) = http(
+    let (status, injected) = call(
         "POST",
         format!("{base}/sim/faults/delay"),
         Some(json!({ "ms": 400, "count": 1, "phone": "15550009001", "device": 1 })),
@@ -51,10 +47,10 @@ async fn a_delayed_ack_still_completes_the_send() {
         "{:?}",
         started.elapsed()
     );
-    let (_, faults) = http("GET", format!("{base}/sim/faults"), None).await;
+    let (_, faults) = call("GET", format!("{base}/sim/faults"), None).await;
     assert_eq!(faults["delays"], json!([]));
     assert!(faults["delayed"].as_u64().unwrap() >= 1);
-    let (_, inbox) = http(
+    let (_, inbox) = call(
         "GET",
         format!("{base}/sim/phones/15550009002/messages"),
         None,
@@ -78,13 +74,13 @@ async fn a_delayed_ack_still_completes_the_send() {
         json!({ "ms": 100, "count": 0 }),
         json!({ "ms": 100, "device": 1 }),
     ] {
-        let (status, body) = http("POST", format!("{base}/sim/faults/delay"), Some(bad)).await;
+        let (status, body) = call("POST", format!("{base}/sim/faults/delay"), Some(bad)).await;
         assert_eq!(
             (status, body["code"].as_str()),
             (400, Some("VALIDATION_ERROR"))
         );
     }
-    let (status, _) = http(
+    let (status, _) = call(
         "POST",
         format!("{base}/sim/faults/delay"),
         Some(json!({ "ms": 100, "phone": "15550000000" })),
