@@ -4,21 +4,18 @@
 //! non-admins are refused; a removed member gets nothing the group says afterwards, while the
 //! phones that stay rotate their sender keys and still decrypt each other.
 
+mod companion_support;
 mod sim_raw;
 mod sim_support;
 
 use chattu::engine::wire::ClientConn;
 use chattu::protocol::binary::Node;
 use chattu::protocol::jid::Jid;
-use chattu::simulator::{Simulator, SimulatorHandle};
+use chattu::simulator::SimulatorHandle;
+use companion_support::{call, simulator};
 use serde_json::{json, Value};
-use sim_raw::{ask, http, login, next_where};
+use sim_raw::{ask, login, next_where};
 use sim_support::paired_creds;
-use tokio::net::TcpListener;
-
-async fn simulator() -> SimulatorHandle {
-    Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap()
-}
 
 fn g2_set(id: &str, to: Jid, child: Node) -> Node {
     Node::new("iq")
@@ -174,13 +171,13 @@ async fn group_changes_over_iqs_reach_every_member() {
     let base = sim.http_base();
     // Wait until the server knows Carol's device is gone, so group traffic for it would be queued.
     loop {
-        let (_, phone) = http("GET", format!("{base}/sim/phones/{c}"), None).await;
+        let (_, phone) = call("GET", format!("{base}/sim/phones/{c}"), None).await;
         if phone["devices"][0]["connected"] == false {
             break;
         }
         tokio::time::sleep(std::time::Duration::from_millis(20)).await;
     }
-    let (status, sent) = http(
+    let (status, sent) = call(
         "POST",
         format!("{base}/sim/groups/{}/send", group.user),
         Some(json!({ "from": a, "text": "after Carol" })),
@@ -190,7 +187,7 @@ async fn group_changes_over_iqs_reach_every_member() {
     let message = next_where(&mut bob, |n| n.tag == "message").await;
     assert_eq!(message.attr_jid("from"), Some(group.clone()));
     assert_eq!(message.attr_text("id").as_deref(), sent["id"].as_str());
-    let (_, queue) = http(
+    let (_, queue) = call(
         "GET",
         format!("{base}/sim/phones/{c}/devices/1/queue"),
         None,
@@ -211,7 +208,7 @@ async fn group_changes_over_iqs_reach_every_member() {
         (child.tag.as_str(), jids(&child)),
         ("remove", vec![b.to_string()])
     );
-    let (_, view) = http("GET", format!("{base}/sim/groups/{}", group.user), None).await;
+    let (_, view) = call("GET", format!("{base}/sim/groups/{}", group.user), None).await;
     assert_eq!(view["subject"], "Renamed");
     assert_eq!(view["description"], "About us");
     assert_eq!(view["participants"], json!([{ "phone": a, "admin": true }]));
@@ -219,7 +216,7 @@ async fn group_changes_over_iqs_reach_every_member() {
 }
 
 async fn inbox_texts(sim: &SimulatorHandle, group: &str, phone: &str) -> (Vec<String>, Value) {
-    let (status, body) = http(
+    let (status, body) = call(
         "GET",
         format!("{}/sim/groups/{group}/inbox/{phone}", sim.http_base()),
         None,
@@ -242,7 +239,7 @@ async fn control_api_changes_notify_and_sender_keys_follow_membership() {
     let (a, b, c) = ("15550007101", "15550007102", "15550007103");
     let cb = paired_creds(&sim, b).await;
     for phone in [a, c] {
-        let (status, _) = http(
+        let (status, _) = call(
             "POST",
             format!("{base}/sim/phones"),
             Some(json!({ "phone": phone })),
@@ -251,7 +248,7 @@ async fn control_api_changes_notify_and_sender_keys_follow_membership() {
         assert_eq!(status, 201);
     }
     let (mut bob, _) = login(&sim.ws_url(), sim.trusted_root(), &cb).await;
-    let (status, created) = http(
+    let (status, created) = call(
         "POST",
         format!("{base}/sim/groups"),
         Some(json!({ "creator": a, "subject": "Club", "participants": [b, c] })),
@@ -267,14 +264,14 @@ async fn control_api_changes_notify_and_sender_keys_follow_membership() {
     assert_eq!(child.tag, "create");
 
     let send = |text: &'static str| {
-        http(
+        call(
             "POST",
             format!("{base}/sim/groups/{group}/send"),
             Some(json!({ "from": a, "text": text })),
         )
     };
     assert_eq!(send("one").await.0, 200);
-    let (status, removed) = http(
+    let (status, removed) = call(
         "POST",
         format!("{base}/sim/groups/{group}/participants"),
         Some(json!({ "by": a, "action": "remove", "participants": [c] })),
@@ -298,7 +295,7 @@ async fn control_api_changes_notify_and_sender_keys_follow_membership() {
     assert_eq!(texts, vec!["one"]);
 
     // Settings are for admins; a setting change reaches the members too.
-    let (status, refused) = http(
+    let (status, refused) = call(
         "POST",
         format!("{base}/sim/groups/{group}/settings"),
         Some(json!({ "by": b, "locked": true })),
@@ -308,7 +305,7 @@ async fn control_api_changes_notify_and_sender_keys_follow_membership() {
         (status, refused["code"].as_str()),
         (403, Some("NOT_AN_ADMIN"))
     );
-    let (status, _) = http(
+    let (status, _) = call(
         "POST",
         format!("{base}/sim/groups/{group}/settings"),
         Some(json!({ "by": a, "announce": true })),
@@ -317,7 +314,7 @@ async fn control_api_changes_notify_and_sender_keys_follow_membership() {
     assert_eq!(status, 200);
     let (_, child) = gp2(&mut bob).await;
     assert_eq!(child.tag, "announcement");
-    let (status, _) = http(
+    let (status, _) = call(
         "POST",
         format!("{base}/sim/groups/{group}/subject"),
         Some(json!({ "by": a, "subject": "Club 2" })),
@@ -327,7 +324,7 @@ async fn control_api_changes_notify_and_sender_keys_follow_membership() {
     let (_, child) = gp2(&mut bob).await;
     assert_eq!(child.attr("subject"), Some("Club 2"));
 
-    let (status, left) = http(
+    let (status, left) = call(
         "POST",
         format!("{base}/sim/groups/{group}/leave"),
         Some(json!({ "phone": b })),
@@ -338,7 +335,7 @@ async fn control_api_changes_notify_and_sender_keys_follow_membership() {
         left["group"]["participants"],
         json!([{ "phone": a, "admin": true }])
     );
-    let (status, _) = http(
+    let (status, _) = call(
         "POST",
         format!("{base}/sim/groups/{group}/leave"),
         Some(json!({ "phone": b })),
@@ -360,7 +357,7 @@ async fn channel_posts_reach_online_and_offline_followers() {
         paired_creds(&sim, online).await,
         paired_creds(&sim, offline).await,
     );
-    let (status, created) = http(
+    let (status, created) = call(
         "POST",
         format!("{base}/sim/channels"),
         Some(json!({ "owner": owner, "name": "News", "subscribers": [online, offline] })),
@@ -434,16 +431,14 @@ async fn inbox_with(sim: &SimulatorHandle, group: &str, phone: &str, text: &str)
 async fn the_engine_follows_membership_changes_it_is_told_of() {
     use chattu::engine::group_notifications::GroupAction;
     use chattu::engine::groups::GroupError;
-    use chattu::engine::EngineConfig;
     let sim = simulator().await;
     let base = sim.http_base();
     let (me, a, b, c) = ("15550007301", "15550007302", "15550007303", "15550007304");
-    let db = sim_raw::TempDb::new("gp2");
-    let config = EngineConfig::simulator(sim.ws_url(), sim.trusted_root());
-    let engine = sim_raw::messaging_engine(&base, config, me, &db).await;
+    let db = companion_support::TempDb::new("gp2");
+    let engine = companion_support::paired_engine_in_db(&sim, me, &db).await;
     let mut events = engine.events().expect("a messaging engine has events");
     for phone in [a, b, c] {
-        let (status, _) = http(
+        let (status, _) = call(
             "POST",
             format!("{base}/sim/phones"),
             Some(json!({ "phone": phone })),
@@ -451,7 +446,7 @@ async fn the_engine_follows_membership_changes_it_is_told_of() {
         .await;
         assert_eq!(status, 201);
     }
-    let (status, created) = http(
+    let (status, created) = call(
         "POST",
         format!("{base}/sim/groups"),
         Some(json!({ "creator": a, "subject": "Ops", "participants": [me, b] })),
@@ -471,7 +466,7 @@ async fn the_engine_follows_membership_changes_it_is_told_of() {
     assert_eq!(change.participants.len(), 3);
 
     let change_members = |action: &'static str, phone: &'static str| {
-        http(
+        call(
             "POST",
             format!("{base}/sim/groups/{group}/participants"),
             Some(json!({ "by": a, "action": action, "participants": [phone] })),
