@@ -3,16 +3,16 @@
 //! `last`); typing reaches the peer's companions with `from` rewritten to the sender; the simulated
 //! phones announce, subscribe and type through the control API and list what reached them.
 
+mod companion_support;
 mod sim_raw;
 mod sim_support;
 
 use chattu::protocol::binary::Node;
 use chattu::protocol::jid::Jid;
-use chattu::simulator::Simulator;
+use companion_support::{call, simulator};
 use serde_json::json;
-use sim_raw::{http, login, next_tagged};
+use sim_raw::{login, next_tagged};
 use sim_support::paired_creds;
-use tokio::net::TcpListener;
 
 fn presence(kind: &str) -> Node {
     Node::new("presence").with_attr("type", kind)
@@ -26,7 +26,7 @@ fn chatstate(to: &str, state: &str) -> Node {
 
 #[tokio::test]
 async fn presence_and_chat_states_reach_subscribers_and_peers() {
-    let sim = Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap();
+    let sim = simulator().await;
     let base = sim.http_base();
     let (a, b) = ("15550008001", "15550008002");
     let (ca, cb) = (paired_creds(&sim, a).await, paired_creds(&sim, b).await);
@@ -60,14 +60,14 @@ async fn presence_and_chat_states_reach_subscribers_and_peers() {
     }
 
     // Bob's phone subscribes too, and types back through the control API.
-    let (status, _) = http(
+    let (status, _) = call(
         "POST",
         format!("{base}/sim/phones/{b}/presence/subscribe"),
         Some(json!({ "to": a })),
     )
     .await;
     assert_eq!(status, 200);
-    let (status, _) = http(
+    let (status, _) = call(
         "POST",
         format!("{base}/sim/phones/{b}/chatstate"),
         Some(json!({ "to": a, "state": "recording" })),
@@ -81,7 +81,7 @@ async fn presence_and_chat_states_reach_subscribers_and_peers() {
         (child.tag.as_str(), child.attr("media")),
         ("composing", Some("audio"))
     );
-    let (_, alice_phone) = http("GET", format!("{base}/sim/phones/{a}/presence"), None).await;
+    let (_, alice_phone) = call("GET", format!("{base}/sim/phones/{a}/presence"), None).await;
     assert_eq!(
         alice_phone["received"],
         json!([{ "kind": "chatstate", "from": b, "state": "recording", "at": alice_phone["received"][0]["at"] }])
@@ -92,7 +92,7 @@ async fn presence_and_chat_states_reach_subscribers_and_peers() {
     let gone = next_tagged(&mut bob, "presence").await;
     assert_eq!(gone.attr("type"), Some("unavailable"));
     assert!(gone.attr_parse::<u64>("last").is_some_and(|t| t > 0));
-    let (_, bob_phone) = http("GET", format!("{base}/sim/phones/{b}/presence"), None).await;
+    let (_, bob_phone) = call("GET", format!("{base}/sim/phones/{b}/presence"), None).await;
     let states: Vec<&str> = bob_phone["received"]
         .as_array()
         .unwrap()
@@ -116,7 +116,7 @@ async fn presence_and_chat_states_reach_subscribers_and_peers() {
         next_tagged(&mut alice, "presence").await.attr("type"),
         Some("unavailable")
     );
-    let (status, _) = http(
+    let (status, _) = call(
         "POST",
         format!("{base}/sim/phones/{b}/presence"),
         Some(json!({ "type": "available" })),
@@ -128,7 +128,7 @@ async fn presence_and_chat_states_reach_subscribers_and_peers() {
         (seen.attr_jid("from"), seen.attr("type")),
         (Some(Jid::phone(b)), Some("available"))
     );
-    let (status, refused) = http(
+    let (status, refused) = call(
         "POST",
         format!("{base}/sim/phones/{b}/chatstate"),
         Some(json!({ "to": a, "state": "dancing" })),
