@@ -1,5 +1,6 @@
-//! Raw protocol clients for the simulator tests (groups, presence, TLS, faults): any control-API
-//! call, logging a paired companion in over the wire, and waiting for the next stanza of a kind.
+//! Raw protocol clients for the simulator tests (groups, presence): logging a paired companion in
+//! over the wire, and waiting for the next stanza of a kind. The control API and engine pairing
+//! are in tests/companion_support.
 #![allow(dead_code)]
 
 use chattu::engine::client_payload::login_payload;
@@ -7,31 +8,10 @@ use chattu::engine::wire::{self, ClientConn};
 use chattu::engine::DeviceCreds;
 use chattu::protocol::binary::Node;
 use chattu::protocol::noise::TrustedRoot;
-use serde_json::Value;
 use std::time::Duration;
 
 /// How long a test waits for any one step before failing.
 pub const PATIENCE: Duration = Duration::from_secs(20);
-
-/// Any control-API call; returns the status and the JSON answer (`null` when there is none).
-pub async fn http(method: &'static str, url: String, body: Option<Value>) -> (u16, Value) {
-    tokio::task::spawn_blocking(move || {
-        let request = ureq::request(method, &url).timeout(PATIENCE);
-        let result = match body {
-            Some(body) => request.send_json(body),
-            None => request.call(),
-        };
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{url}: {e}"),
-        };
-        let status = response.status();
-        (status, response.into_json().unwrap_or(Value::Null))
-    })
-    .await
-    .unwrap()
-}
 
 /// Logs in as the paired device at `url`; returns the connection once the offline marker came,
 /// with what came before it.
@@ -102,96 +82,4 @@ pub async fn collect_within(
         }
     }
     found
-}
-
-/// A temporary Signal database for a messaging engine, removed on drop.
-pub struct TempDb {
-    dir: std::path::PathBuf,
-    pub db: std::sync::Arc<redb::Database>,
-}
-
-impl TempDb {
-    pub fn new(name: &str) -> TempDb {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let dir =
-            std::env::temp_dir().join(format!("chattu-sim-{name}-{}-{nanos}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = std::sync::Arc::new(redb::Database::create(dir.join("signal.redb")).unwrap());
-        TempDb { dir, db }
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-/// Creates `phone` and pairs a messaging engine (configured by `config`) with it by QR; returns
-/// once the engine is connected and has uploaded prekeys.
-pub async fn messaging_engine(
-    base: &str,
-    config: chattu::engine::EngineConfig,
-    phone: &str,
-    db: &TempDb,
-) -> chattu::engine::EngineHandle {
-    use chattu::engine::messaging::{MessagingSetup, NoSink, SignalDb};
-    use chattu::engine::signal_prekeys::RedbPreKeys;
-    use chattu::engine::{EngineStatus, MemoryCredentialStore};
-    use serde_json::json;
-    use std::sync::Arc;
-    let (status, _) = http(
-        "POST",
-        format!("{base}/sim/phones"),
-        Some(json!({ "phone": phone })),
-    )
-    .await;
-    assert_eq!(status, 201);
-    let signal_db: Arc<dyn SignalDb> = db.db.clone();
-    let engine = chattu::engine::start_messaging(
-        config,
-        Arc::new(MemoryCredentialStore::default()),
-        Arc::new(RedbPreKeys::new(signal_db.clone(), "client-1")),
-        MessagingSetup {
-            db: signal_db,
-            namespace: "client-1".into(),
-            sink: Arc::new(NoSink),
-        },
-    );
-    let qr = match tokio::time::timeout(
-        PATIENCE,
-        engine.wait_for(|s| matches!(s, EngineStatus::PendingAuth { .. })),
-    )
-    .await
-    {
-        Ok(EngineStatus::PendingAuth { qr, .. }) => qr,
-        other => panic!("no QR: {other:?}"),
-    };
-    let (status, _) = http(
-        "POST",
-        format!("{base}/sim/phones/{phone}/scan"),
-        Some(json!({ "qr": qr })),
-    )
-    .await;
-    assert_eq!(status, 200);
-    let connected = tokio::time::timeout(
-        PATIENCE,
-        engine.wait_for(|s| matches!(s, EngineStatus::Connected { .. })),
-    )
-    .await;
-    assert!(
-        matches!(connected, Ok(EngineStatus::Connected { .. })),
-        "{connected:?}"
-    );
-    for _ in 0..400 {
-        let (_, view) = http("GET", format!("{base}/sim/phones/{phone}"), None).await;
-        if view["devices"][0]["prekeys"].as_u64().unwrap_or(0) > 0 {
-            return engine;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the engine never uploaded prekeys");
 }
