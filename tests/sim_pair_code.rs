@@ -1,21 +1,20 @@
 //! Pairing by phone code (§5.4) end to end: the engine asks for a code, the simulated phone types it
 //! through the control API, and the engine ends up logged in. A wrong code links nothing.
 
+mod companion_support;
+
 use chattu::engine::{
     self, CredentialStore, EngineConfig, EngineHandle, EngineStatus, MemoryCredentialStore,
 };
-use chattu::simulator::{Simulator, SimulatorHandle};
+use chattu::simulator::SimulatorHandle;
+use companion_support::simulator;
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
 
+/// Longer than companion_support::PATIENCE (20 s), which is why `call` and `wait` below are this
+/// file's own rather than the shared ones.
 const PATIENCE: Duration = Duration::from_secs(30);
-
-async fn simulator() -> SimulatorHandle {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    Simulator::start(listener).unwrap()
-}
 
 async fn call(method: &str, url: String, body: Option<Value>) -> (u16, Value) {
     let method = method.to_string();
