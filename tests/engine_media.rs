@@ -8,28 +8,23 @@
 use base64::Engine as _;
 use chattu::engine::channels::ChannelError;
 use chattu::engine::media::{MediaKind, OutgoingMedia, ReceivedMedia};
-use chattu::engine::messaging::{
-    EngineEvent, InboundSink, MessagingSetup, ReceivedMessage, SignalDb,
-};
+use chattu::engine::messaging::{InboundSink, MessagingSetup, ReceivedMessage, SignalDb};
 use chattu::engine::send::SendError;
 use chattu::engine::signal_prekeys::RedbPreKeys;
-use chattu::engine::{
-    self, CredentialStore, EngineConfig, EngineHandle, EngineStatus, MemoryCredentialStore,
-};
+use chattu::engine::{self, EngineConfig, EngineHandle, MemoryCredentialStore};
 use chattu::protocol::crypto::sha256;
 use chattu::protocol::jid::Jid;
-use chattu::simulator::{Simulator, SimulatorHandle};
+use chattu::simulator::SimulatorHandle;
 use redb::{TableDefinition, WriteTransaction};
 use serde_json::{json, Value};
 use std::io::Read;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::sync::broadcast;
 
-mod sim_support;
-use sim_support::{paired_creds, PATIENCE};
+mod companion_support;
+use companion_support::{
+    call, create_unnamed_phone, pair, received_by_engine, simulator, TempDb, PATIENCE,
+};
 
 /// What the test sink recorded, written inside the engine's transaction: id → media bytes, or
 /// id → "reaction:<target>:<emoji>".
@@ -52,59 +47,12 @@ impl InboundSink for RecordingSink {
     }
 }
 
-struct TempDb {
-    dir: PathBuf,
-    db: Arc<redb::Database>,
-}
-
-impl TempDb {
-    fn new(name: &str) -> TempDb {
-        let nanos = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .subsec_nanos();
-        let dir = std::env::temp_dir().join(format!(
-            "chattu-engine-media-{name}-{}-{nanos}",
-            std::process::id()
-        ));
-        std::fs::create_dir_all(&dir).unwrap();
-        let db = Arc::new(redb::Database::create(dir.join("signal.redb")).unwrap());
-        TempDb { dir, db }
-    }
-
-    fn recorded(&self, id: &str) -> Option<Vec<u8>> {
-        let txn = self.db.begin_read().unwrap();
-        let table = txn.open_table(RECORDED).ok()?;
-        let value = table.get(id).unwrap();
-        value.map(|v| v.value().to_vec())
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
-async fn http(method: &'static str, url: String, body: Option<Value>) -> (u16, Value) {
-    tokio::task::spawn_blocking(move || {
-        let request = ureq::request(method, &url).timeout(PATIENCE);
-        let result = match body {
-            Some(body) => request.send_json(body),
-            None => request.call(),
-        };
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{url}: {e}"),
-        };
-        (
-            response.status(),
-            response.into_json().unwrap_or(Value::Null),
-        )
-    })
-    .await
-    .unwrap()
+/// What the sink recorded for message `id`.
+fn recorded(db: &TempDb, id: &str) -> Option<Vec<u8>> {
+    let txn = db.db.begin_read().unwrap();
+    let table = txn.open_table(RECORDED).ok()?;
+    let value = table.get(id).unwrap();
+    value.map(|v| v.value().to_vec())
 }
 
 async fn get_bytes(url: String) -> (u16, Vec<u8>) {
@@ -127,30 +75,15 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn start_sim() -> SimulatorHandle {
-    Simulator::start(TcpListener::bind("127.0.0.1:0").await.unwrap()).unwrap()
-}
-
-async fn create_phone(sim: &SimulatorHandle, phone: &str) {
-    let (status, body) = http(
-        "POST",
-        format!("{}/sim/phones", sim.http_base()),
-        Some(json!({ "phone": phone })),
-    )
-    .await;
-    assert_eq!(status, 201, "{body}");
-}
-
-/// A messaging engine for `phone` (created and paired by QR), with prekeys uploaded.
+/// A messaging engine for a new `phone`, paired by QR with prekeys uploaded; `max_bytes` overrides
+/// the engine's media size cap.
 async fn media_engine(
     sim: &SimulatorHandle,
     phone: &str,
     db: &TempDb,
     max_bytes: Option<u64>,
 ) -> EngineHandle {
-    let creds = paired_creds(sim, phone).await;
-    let store = Arc::new(MemoryCredentialStore::new());
-    store.save(&creds).unwrap();
+    create_unnamed_phone(sim, phone).await;
     let signal_db: Arc<dyn SignalDb> = db.db.clone();
     let mut config = EngineConfig::simulator(sim.ws_url(), sim.trusted_root());
     if let Some(max) = max_bytes {
@@ -158,7 +91,7 @@ async fn media_engine(
     }
     let engine = engine::start_messaging(
         config,
-        store,
+        Arc::new(MemoryCredentialStore::new()),
         Arc::new(RedbPreKeys::new(signal_db.clone(), phone)),
         MessagingSetup {
             db: signal_db,
@@ -166,28 +99,8 @@ async fn media_engine(
             sink: Arc::new(RecordingSink),
         },
     );
-    let status = tokio::time::timeout(
-        PATIENCE,
-        engine.wait_for(|s| matches!(s, EngineStatus::Connected { .. })),
-    )
-    .await;
-    assert!(matches!(status, Ok(EngineStatus::Connected { .. })));
-    for _ in 0..200 {
-        let (_, view) = http(
-            "GET",
-            format!("{}/sim/phones/{phone}", sim.http_base()),
-            None,
-        )
-        .await;
-        let uploaded = view["devices"]
-            .as_array()
-            .is_some_and(|d| d.iter().any(|d| d["prekeys"].as_u64().unwrap_or(0) > 0));
-        if uploaded {
-            return engine;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("{phone}: the engine never uploaded prekeys");
+    pair(sim, phone, &engine).await;
+    engine
 }
 
 /// A file of `len` bytes that differs per kind (not a multiple of the AES block, to test padding).
@@ -209,21 +122,10 @@ fn sample(kind: MediaKind, len: usize) -> OutgoingMedia {
     }
 }
 
-async fn received_by(events: &mut broadcast::Receiver<EngineEvent>, id: &str) -> ReceivedMessage {
-    let deadline = tokio::time::Instant::now() + PATIENCE;
-    loop {
-        match tokio::time::timeout_at(deadline, events.recv()).await {
-            Ok(Ok(EngineEvent::MessageReceived(m))) if m.id == id => return m,
-            Ok(Ok(_)) => {}
-            other => panic!("message {id} never came: {other:?}"),
-        }
-    }
-}
-
 /// Polls the phone's received list until message `id` is there with its media downloaded.
 async fn phone_media_row(sim: &SimulatorHandle, phone: &str, id: &str) -> Value {
     for _ in 0..200 {
-        let (_, body) = http(
+        let (_, body) = call(
             "GET",
             format!("{}/sim/phones/{phone}/messages", sim.http_base()),
             None,
@@ -260,10 +162,10 @@ fn assert_media(got: &ReceivedMedia, sent: &OutgoingMedia) {
 
 #[tokio::test]
 async fn every_kind_both_ways_between_the_engine_and_a_phone() {
-    let sim = start_sim().await;
+    let sim = simulator().await;
     let db = TempDb::new("phone");
     let engine = media_engine(&sim, "15550008001", &db, None).await;
-    create_phone(&sim, "15550008002").await;
+    create_unnamed_phone(&sim, "15550008002").await;
     let friend = Jid::phone("15550008002");
     let mut events = engine.events().unwrap();
 
@@ -291,7 +193,7 @@ async fn every_kind_both_ways_between_the_engine_and_a_phone() {
 
         // Phone → engine: downloaded and verified before the message was recorded.
         let back = sample(kind, 2000 + i * 777);
-        let (status, answer) = http(
+        let (status, answer) = call(
             "POST",
             format!("{}/sim/phones/15550008002/messages", sim.http_base()),
             Some(json!({
@@ -306,11 +208,11 @@ async fn every_kind_both_ways_between_the_engine_and_a_phone() {
         .await;
         assert_eq!(status, 201, "{answer}");
         let id = answer["id"].as_str().unwrap();
-        let received = received_by(&mut events, id).await;
+        let received = received_by_engine(&mut events, id).await;
         let got = received.media.as_ref().expect("media described");
         assert_media(got, &back);
         assert_eq!(received.chat, friend);
-        assert_eq!(db.recorded(id), Some(back.bytes.clone()), "{kind}");
+        assert_eq!(recorded(&db, id), Some(back.bytes.clone()), "{kind}");
     }
     engine.shutdown().await;
     sim.shutdown().await;
@@ -318,14 +220,14 @@ async fn every_kind_both_ways_between_the_engine_and_a_phone() {
 
 #[tokio::test]
 async fn files_over_the_cap_are_described_without_bytes_and_not_sent() {
-    let sim = start_sim().await;
+    let sim = simulator().await;
     let db = TempDb::new("cap");
     let engine = media_engine(&sim, "15550008101", &db, Some(4096)).await;
-    create_phone(&sim, "15550008102").await;
+    create_unnamed_phone(&sim, "15550008102").await;
     let mut events = engine.events().unwrap();
 
     let big = sample(MediaKind::Image, 10_000);
-    let (status, answer) = http(
+    let (status, answer) = call(
         "POST",
         format!("{}/sim/phones/15550008102/messages", sim.http_base()),
         Some(json!({
@@ -339,14 +241,14 @@ async fn files_over_the_cap_are_described_without_bytes_and_not_sent() {
     .await;
     assert_eq!(status, 201, "{answer}");
     let id = answer["id"].as_str().unwrap();
-    let received = received_by(&mut events, id).await;
+    let received = received_by_engine(&mut events, id).await;
     let media = received.media.expect("still described");
     assert_eq!(media.kind, MediaKind::Image);
     assert_eq!(media.caption.as_deref(), Some("too big for you"));
     assert_eq!(media.size, 10_000);
     assert!(media.bytes.is_none());
     assert!(media.error.is_some_and(|e| e.contains("limit")));
-    assert_eq!(db.recorded(id), Some(b"<no bytes>".to_vec()));
+    assert_eq!(recorded(&db, id), Some(b"<no bytes>".to_vec()));
 
     let refused = engine
         .send_media(&Jid::phone("15550008102"), big.clone())
@@ -371,7 +273,7 @@ async fn files_over_the_cap_are_described_without_bytes_and_not_sent() {
 
 #[tokio::test]
 async fn two_engines_exchange_media_and_reactions() {
-    let sim = start_sim().await;
+    let sim = simulator().await;
     let (db_a, db_b) = (TempDb::new("pair-a"), TempDb::new("pair-b"));
     let a = media_engine(&sim, "15550008201", &db_a, None).await;
     let b = media_engine(&sim, "15550008202", &db_b, None).await;
@@ -380,14 +282,14 @@ async fn two_engines_exchange_media_and_reactions() {
 
     let document = sample(MediaKind::Document, 5000);
     let sent = a.send_media(&jid_b, document.clone()).await.unwrap();
-    let got = received_by(&mut events_b, &sent.id).await;
+    let got = received_by_engine(&mut events_b, &sent.id).await;
     assert_media(got.media.as_ref().unwrap(), &document);
     assert_eq!(got.chat, jid_a);
-    assert_eq!(db_b.recorded(&sent.id), Some(document.bytes.clone()));
+    assert_eq!(recorded(&db_b, &sent.id), Some(document.bytes.clone()));
 
     let video = sample(MediaKind::Video, 7777);
     let back = b.send_media(&jid_a, video.clone()).await.unwrap();
-    let got = received_by(&mut events_a, &back.id).await;
+    let got = received_by_engine(&mut events_a, &back.id).await;
     assert_media(got.media.as_ref().unwrap(), &video);
 
     // B reacts to A's document: A reads a reaction to its own message.
@@ -395,7 +297,7 @@ async fn two_engines_exchange_media_and_reactions() {
         .send_reaction(&jid_a, &sent.id, false, "👍")
         .await
         .unwrap();
-    let got = received_by(&mut events_a, &reaction.id).await;
+    let got = received_by_engine(&mut events_a, &reaction.id).await;
     let r = got.reaction.expect("a reaction");
     assert_eq!(
         (r.target_id.as_str(), r.emoji.as_str()),
@@ -403,7 +305,7 @@ async fn two_engines_exchange_media_and_reactions() {
     );
     assert!(got.media.is_none() && got.text.is_none());
     let expected = format!("reaction:{}:👍", sent.id).into_bytes();
-    assert_eq!(db_a.recorded(&reaction.id), Some(expected));
+    assert_eq!(recorded(&db_a, &reaction.id), Some(expected));
     a.shutdown().await;
     b.shutdown().await;
     sim.shutdown().await;
@@ -411,12 +313,12 @@ async fn two_engines_exchange_media_and_reactions() {
 
 #[tokio::test]
 async fn group_media_goes_out_with_the_sender_key() {
-    let sim = start_sim().await;
+    let sim = simulator().await;
     let (db_a, db_b) = (TempDb::new("group-a"), TempDb::new("group-b"));
     let a = media_engine(&sim, "15550008301", &db_a, None).await;
     let b = media_engine(&sim, "15550008302", &db_b, None).await;
-    create_phone(&sim, "15550008303").await;
-    let (status, created) = http(
+    create_unnamed_phone(&sim, "15550008303").await;
+    let (status, created) = call(
         "POST",
         format!("{}/sim/groups", sim.http_base()),
         Some(json!({
@@ -432,14 +334,14 @@ async fn group_media_goes_out_with_the_sender_key() {
 
     let image = sample(MediaKind::Image, 4321);
     let sent = a.send_group_media(&group, image.clone()).await.unwrap();
-    let got = received_by(&mut events_b, &sent.id).await;
+    let got = received_by_engine(&mut events_b, &sent.id).await;
     assert_eq!(got.chat, group.to_non_ad());
     assert_media(got.media.as_ref().unwrap(), &image);
-    assert_eq!(db_b.recorded(&sent.id), Some(image.bytes.clone()));
+    assert_eq!(recorded(&db_b, &sent.id), Some(image.bytes.clone()));
     // The phone in the group decrypted the skmsg too (it shows the caption).
     let mut seen = Value::Null;
     for _ in 0..200 {
-        let (_, inbox) = http(
+        let (_, inbox) = call(
             "GET",
             format!(
                 "{}/sim/groups/{}/inbox/15550008303",
@@ -466,13 +368,13 @@ async fn group_media_goes_out_with_the_sender_key() {
 
 #[tokio::test]
 async fn channel_media_is_posted_by_owners_only() {
-    let sim = start_sim().await;
+    let sim = simulator().await;
     let db = TempDb::new("channel");
     let engine = media_engine(&sim, "15550008401", &db, None).await;
-    create_phone(&sim, "15550008402").await;
+    create_unnamed_phone(&sim, "15550008402").await;
     let mut ids = Vec::new();
     for owner in ["15550008401", "15550008402"] {
-        let (status, created) = http(
+        let (status, created) = call(
             "POST",
             format!("{}/sim/channels", sim.http_base()),
             Some(json!({
@@ -490,7 +392,7 @@ async fn channel_media_is_posted_by_owners_only() {
         .send_channel_media(&ids[0], image.clone())
         .await
         .unwrap();
-    let (_, channel) = http(
+    let (_, channel) = call(
         "GET",
         format!("{}/sim/channels/{}", sim.http_base(), ids[0]),
         None,
