@@ -18,8 +18,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
 
-mod sim_support;
-use sim_support::{paired_creds, PATIENCE};
+mod companion_support;
+use companion_support::{paired_creds, PATIENCE};
 
 /// Logs in as the paired device and reads the `success` and offline marker.
 async fn login(sim: &SimulatorHandle, creds: &DeviceCreds) -> ClientConn {

@@ -1,7 +1,8 @@
-//! Shared by the engine tests that pair a messaging engine with a simulated phone (messaging,
-//! groups, receipts, history sync, app state, LIDs): a simulator on a loopback port, a temporary
-//! app store or bare Signal database (removed on drop), the simulator's control API, pairing by
-//! QR, and waiting for engine events.
+//! Shared by the tests that pair an engine with a simulated phone (engine messaging, groups,
+//! receipts, history sync, app state, LIDs, media; the simulator's pairing, fault, group and
+//! presence tests): a simulator on a loopback port, a temporary app store or bare Signal database
+//! (removed on drop), the simulator's control API, pairing by QR (a messaging engine, or a plain
+//! companion's credentials for raw logins), and waiting for engine events.
 #![allow(dead_code)]
 
 use chattu::engine::messaging::{
@@ -9,7 +10,10 @@ use chattu::engine::messaging::{
 };
 use chattu::engine::receive::AckLevel;
 use chattu::engine::signal_prekeys::RedbPreKeys;
-use chattu::engine::{self, EngineConfig, EngineHandle, EngineStatus, MemoryCredentialStore};
+use chattu::engine::{
+    self, CredentialStore, DeviceCreds, EngineConfig, EngineHandle, EngineStatus,
+    MemoryCredentialStore,
+};
 use chattu::simulator::{Simulator, SimulatorHandle};
 use chattu::store::Store;
 use serde_json::{json, Value};
@@ -115,6 +119,11 @@ async fn request(
     })
     .await
     .unwrap()
+}
+
+/// POSTs JSON to the control API; returns the status and the JSON answer.
+pub async fn post(url: String, body: Value) -> (u16, Value) {
+    http("POST", url, Some(body)).await
 }
 
 /// Creates a simulated phone described by `spec` (`phone`, optionally `name`).
@@ -278,6 +287,25 @@ pub async fn paired_engine(
     let engine = messaging_engine(sim, &creds, store, client, Arc::new(NoSink));
     pair(sim, phone, &engine).await;
     (engine, creds)
+}
+
+/// Creates `phone` and pairs a plain companion with it through the engine; returns its
+/// credentials once it connected (the engine is shut down), for tests that then log in raw.
+pub async fn paired_creds(sim: &SimulatorHandle, phone: &str) -> DeviceCreds {
+    post(
+        format!("{}/sim/phones", sim.http_base()),
+        json!({ "phone": phone }),
+    )
+    .await;
+    let store = Arc::new(MemoryCredentialStore::new());
+    let engine = engine::start(
+        EngineConfig::simulator(sim.ws_url(), sim.trusted_root()),
+        store.clone(),
+    );
+    scan_qr(sim, phone, &engine).await;
+    connected(&engine).await;
+    engine.shutdown().await;
+    store.load().unwrap().unwrap()
 }
 
 /// A new unnamed phone `phone` paired with a messaging engine (credentials in memory) whose
