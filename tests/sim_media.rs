@@ -15,8 +15,8 @@ use serde_json::{json, Value};
 use std::io::{Read, Write};
 use tokio::net::TcpListener;
 
-mod sim_support;
-use sim_support::{paired_creds, post, PATIENCE};
+mod companion_support;
+use companion_support::{paired_creds, post, PATIENCE};
 
 const B64URL: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
