@@ -13,8 +13,8 @@ use chattu::simulator::{Simulator, SimulatorHandle};
 use serde_json::{json, Value};
 use tokio::net::TcpListener;
 
-mod sim_support;
-use sim_support::{paired_creds, post, PATIENCE};
+mod companion_support;
+use companion_support::{paired_creds, post, PATIENCE};
 
 /// Logs in as the paired device; returns the connection and what came before the offline marker.
 async fn login(sim: &SimulatorHandle, creds: &DeviceCreds) -> (ClientConn, Vec<Node>, u64) {
