@@ -6,16 +6,14 @@
 
 mod companion_support;
 mod sim_raw;
-mod sim_support;
 
 use chattu::engine::wire::ClientConn;
 use chattu::protocol::binary::Node;
 use chattu::protocol::jid::Jid;
 use chattu::simulator::SimulatorHandle;
-use companion_support::{call, simulator};
+use companion_support::{call, paired_creds, simulator};
 use serde_json::{json, Value};
 use sim_raw::{ask, login, next_where};
-use sim_support::paired_creds;
 
 fn g2_set(id: &str, to: Jid, child: Node) -> Node {
     Node::new("iq")
