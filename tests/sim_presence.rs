@@ -5,14 +5,12 @@
 
 mod companion_support;
 mod sim_raw;
-mod sim_support;
 
 use chattu::protocol::binary::Node;
 use chattu::protocol::jid::Jid;
-use companion_support::{call, simulator};
+use companion_support::{call, paired_creds, simulator};
 use serde_json::json;
 use sim_raw::{login, next_tagged};
-use sim_support::paired_creds;
 
 fn presence(kind: &str) -> Node {
     Node::new("presence").with_attr("type", kind)
