@@ -10,7 +10,8 @@
 //! allocating 19 MiB per call: with glibc, freed buffers of that size stay in whichever
 //! per-thread arena the blocking thread used, so a server that checked a few dozen passwords
 //! grew by hundreds of MiB. The cost is that hashes run one at a time, which is fine because
-//! logins are rate-limited anyway.
+//! logins are rate-limited anyway. musl's allocator has no such arenas and returns a freed buffer
+//! of this size to the system at once, so static musl builds free the buffer after each use.
 
 use super::Error;
 use argon2::password_hash::{Output, ParamsString, PasswordHash, Salt, SaltString};
@@ -150,7 +151,7 @@ impl PasswordHashing {
         if blocks.len() < needed {
             blocks.resize(needed, Block::default());
         }
-        Output::init_with(output_len, |out| {
+        let output = Output::init_with(output_len, |out| {
             argon2
                 .hash_password_into_with_memory(
                     password.as_bytes(),
@@ -159,7 +160,13 @@ impl PasswordHashing {
                     &mut blocks[..],
                 )
                 .map_err(argon2::password_hash::Error::from)
-        })
+        });
+        // musl (the static release builds) maps a buffer this large on its own and unmaps it when
+        // freed, so there keeping it would only pin 19 MiB for a rare login.
+        if cfg!(target_env = "musl") {
+            *blocks = Vec::new();
+        }
+        output
     }
 
     /// Spends the same time as a verification, for unknown usernames (no user enumeration by timing).
