@@ -292,6 +292,8 @@ pub struct MediaConfig {
     pub timeout_secs: u64,
     /// Redirects followed before giving up.
     pub max_redirects: u32,
+    /// Largest received WhatsApp file downloaded and kept, in bytes.
+    pub max_received_bytes: u64,
 }
 
 impl Default for MediaConfig {
@@ -302,6 +304,7 @@ impl Default for MediaConfig {
             max_bytes: 16 * 1024 * 1024,
             timeout_secs: 30,
             max_redirects: 3,
+            max_received_bytes: 64 * 1024 * 1024,
         }
     }
 }
@@ -455,7 +458,10 @@ impl Config {
                 "[media] allowed_private_ips: {bad:?} is not an IP address"
             ));
         }
-        if self.media.max_bytes == 0 || self.media.timeout_secs == 0 {
+        if self.media.max_bytes == 0
+            || self.media.timeout_secs == 0
+            || self.media.max_received_bytes == 0
+        {
             return Err("[media] max_bytes and timeout_secs must be at least 1".into());
         }
         Ok(())

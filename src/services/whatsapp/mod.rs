@@ -92,6 +92,7 @@ pub async fn start(app: &Arc<App>, sandbox: bool) -> Result<Arc<EngineManager>, 
     } else {
         log::info!("WhatsApp engines connect to {}", engine.url);
     }
+    engine.media_max_bytes = app.config.media.max_received_bytes;
     let manager = Arc::new(EngineManager::new(app, engine));
     if app.whatsapp.manager.set(manager.clone()).is_err() {
         return Err("the engines were already started".into());
