@@ -361,6 +361,30 @@ async fn group_media_goes_out_with_the_sender_key() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(seen["text"], "a picture", "{seen}");
+
+    // A phone's media to the group reaches the engines with the sender key, bytes intact.
+    let mut events_a = a.events().unwrap();
+    let document: Vec<u8> = (0..9000u32).map(|i| (i % 239) as u8).collect();
+    let (status, posted) = call(
+        "POST",
+        format!("{}/sim/phones/15550008303/messages", sim.http_base()),
+        Some(json!({
+            "to": group.to_string(),
+            "mediaType": "document",
+            "mimetype": "application/pdf",
+            "filename": "minutes.pdf",
+            "mediaBase64": base64::engine::general_purpose::STANDARD.encode(&document),
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "{posted}");
+    let id = posted["id"].as_str().unwrap();
+    let got = received_by_engine(&mut events_a, id).await;
+    assert_eq!(got.chat, group.to_non_ad());
+    let media = got.media.as_ref().unwrap();
+    assert_eq!(media.kind, MediaKind::Document);
+    assert_eq!(media.filename.as_deref(), Some("minutes.pdf"));
+    assert_eq!(recorded(&db_a, id), Some(document));
     a.shutdown().await;
     b.shutdown().await;
     sim.shutdown().await;

@@ -260,12 +260,21 @@ async fn a_phone_sends_an_image_that_the_other_phone_decrypts() {
     );
     let (status, bad) = post(
         format!("{}/sim/phones/{alice}/messages", sim.http_base()),
-        json!({ "to": "120363000000000001@g.us", "mediaType": "image", "mediaBase64": "AAAA" }),
+        json!({ "to": "120363000000000001@newsletter", "mediaType": "image", "mediaBase64": "AAAA" }),
     )
     .await;
     assert_eq!(
         (status, bad["code"].as_str()),
         (400, Some("UNSUPPORTED_TARGET"))
+    );
+    let (status, bad) = post(
+        format!("{}/sim/phones/{alice}/messages", sim.http_base()),
+        json!({ "to": "120363000000000001@g.us", "mediaType": "image", "mediaBase64": "AAAA" }),
+    )
+    .await;
+    assert_eq!(
+        (status, bad["code"].as_str()),
+        (404, Some("GROUP_NOT_FOUND"))
     );
     sim.shutdown().await;
 }

@@ -226,13 +226,24 @@ fn phone_receive(shared: &Shared, phone: &str, node: &Node) {
 
 pub(crate) type ControlError = (StatusCode, &'static str, String);
 
-/// `phone` sends `text` to group `group` (user part): SKDM pairwise to every other participant
-/// device (phones always redistribute; receivers ignore a key they already hold), then one skmsg.
+/// `phone` sends `text` to group `group` (user part).
 pub(crate) fn phone_send(
     shared: &Shared,
     phone: &str,
     group: &str,
     text: &str,
+) -> Result<String, ControlError> {
+    phone_send_content(shared, phone, group, &text_message(text))
+}
+
+/// `phone` sends `message` (text or media) to group `group` (user part): SKDM pairwise to every
+/// other participant device (phones always redistribute; receivers ignore a key they already
+/// hold), then one skmsg. The stanza `type` and the `<enc mediatype>` follow the content.
+pub(crate) fn phone_send_content(
+    shared: &Shared,
+    phone: &str,
+    group: &str,
+    message: &Message,
 ) -> Result<String, ControlError> {
     let g = shared.groups.get(group).ok_or((
         StatusCode::NOT_FOUND,
@@ -280,8 +291,8 @@ pub(crate) fn phone_send(
         }
     }
     let name = SenderKeyName::new(group_jid.to_string(), ProtocolAddress::from_jid(&me));
-    let padded =
-        pad_random(&text_message(text).encode_to_vec()).map_err(|_| crypto("randomness".into()))?;
+    let padded = pad_random(&message.encode_to_vec()).map_err(|_| crypto("randomness".into()))?;
+    let content = message.kind();
     let (pairwise, skmsg) = super::super::phone_messages::with_phone_store(shared, phone, |s| {
         let skdm = sender_key_distribution(s, &name, &mut OsRandom).map_err(|e| e.to_string())?;
         let carrier = Message {
@@ -302,11 +313,12 @@ pub(crate) fn phone_send(
     let skmsg_node = Node::new("enc")
         .with_attr("v", "2")
         .with_attr("type", "skmsg")
+        .with_opt_attr("mediatype", content.enc_mediatype())
         .with_bytes(skmsg);
     let stanza = Stanza {
         group: &group_jid,
         id: &id,
-        kind: "text",
+        kind: content.stanza_type(),
         sender: me.clone(),
         notify: shared
             .registry

@@ -12,6 +12,7 @@ mod messages;
 mod notify;
 mod state;
 
+pub(crate) use messages::phone_send_content;
 pub(crate) use state::GroupBook;
 
 use super::registry::ConnId;

@@ -304,16 +304,18 @@ async fn send_media(shared: &Shared, phone: &str, send: MediaSend) -> Response<F
     if shared.registry.phone(phone).is_none() {
         return error_response(StatusCode::NOT_FOUND, "PHONE_NOT_FOUND", "no such phone");
     }
-    let to_server = crate::protocol::jid::Jid::parse(&send.to).map(|j| j.server);
+    let to_jid = crate::protocol::jid::Jid::parse(&send.to).ok();
+    let to_group = to_jid
+        .as_ref()
+        .filter(|j| j.server == crate::protocol::jid::Server::Group)
+        .map(|j| j.user.clone());
     if matches!(
-        to_server,
-        Ok(crate::protocol::jid::Server::Group
-            | crate::protocol::jid::Server::Newsletter
-            | crate::protocol::jid::Server::Broadcast)
+        to_jid.as_ref().map(|j| &j.server),
+        Some(crate::protocol::jid::Server::Newsletter | crate::protocol::jid::Server::Broadcast)
     ) {
         return invalid(
             "UNSUPPORTED_TARGET",
-            "simulated phones send media to one account only, not to groups or channels",
+            "simulated phones send media to accounts and groups, not to channels or broadcasts",
         );
     }
     let declared_kind = match send.media_type.as_deref().map(Kind::parse) {
@@ -393,6 +395,12 @@ async fn send_media(shared: &Shared, phone: &str, send: MediaSend) -> Response<F
     };
     let message = media_message(&file, uploaded);
     let shown = file.caption.clone().unwrap_or_default();
+    if let Some(group) = to_group {
+        return match super::groups::phone_send_content(shared, phone, &group, &message) {
+            Ok(id) => json_response(StatusCode::CREATED, &json!({ "id": id })),
+            Err((status, code, message)) => error_response(status, code, &message),
+        };
+    }
     match send_content(shared, phone, &send.to, message, &shown) {
         Ok(id) => json_response(StatusCode::CREATED, &json!({ "id": id })),
         Err(PhoneSendError::PhoneNotFound) => {
