@@ -17,12 +17,12 @@ mod connection;
 pub mod cred_store;
 pub mod creds;
 mod disconnect;
-mod group_receipts;
 pub mod group_notifications;
+mod group_receipts;
 pub mod groups;
 pub mod history_sync;
-pub mod lid;
 mod inbox;
+pub mod lid;
 pub mod media;
 pub mod message_id;
 pub mod messaging;
@@ -179,7 +179,8 @@ fn launch(
             scheme: config.media_scheme,
             max_bytes: config.media_max_bytes,
         };
-        m.media.configure(settings, config.tls_certificate.as_deref());
+        m.media
+            .configure(settings, config.tls_certificate.as_deref());
     }
     let task = connection::EngineTask {
         config,
