@@ -8,8 +8,11 @@
 //! Payloads that are only announced as encrypted media (`directPath`, "WhatsApp History Keys") are
 //! acknowledged and skipped; the inline first chunk is what carries the recent chats.
 
+use super::media::content::Attachment;
+use super::media::MediaKind;
 use crate::protocol::binary::Node;
 use crate::protocol::jid::{Jid, Server};
+use crate::protocol::media::MediaType;
 use crate::protocol::proto::generated::message::protocol_message::Type as ProtocolType;
 use crate::protocol::proto::generated::message::HistorySyncNotification;
 use crate::protocol::proto::generated::web_message_info::Status;
@@ -97,8 +100,37 @@ pub fn decode_inline(notification: &HistorySyncNotification) -> Result<HistorySy
         .initial_hist_bootstrap_inline_payload
         .as_deref()
         .ok_or(HistoryError::NotInline)?;
-    let plain = inflate_capped(payload, MAX_INFLATED_BYTES)?;
+    decode_payload(payload)
+}
+
+/// A zlib-compressed `HistorySync`, inline or downloaded.
+fn decode_payload(compressed: &[u8]) -> Result<HistorySync, HistoryError> {
+    let plain = inflate_capped(compressed, MAX_INFLATED_BYTES)?;
     HistorySync::decode(plain.as_slice()).map_err(|e| HistoryError::Corrupt(e.to_string()))
+}
+
+/// What to download when `message` is a history sync announced as media (`"WhatsApp History
+/// Keys"`, most chunks after the first are): `None` when it is inline or not a history sync.
+pub fn download_of(message: &Message) -> Option<Attachment> {
+    let n = notification(message)?;
+    if n.initial_hist_bootstrap_inline_payload.is_some() {
+        return None;
+    }
+    let direct_path = n.direct_path.clone()?;
+    Some(Attachment {
+        kind: MediaKind::Document,
+        media_type: MediaType::History,
+        voice: false,
+        mimetype: "application/octet-stream".into(),
+        filename: None,
+        caption: None,
+        file_length: n.file_length.unwrap_or_default(),
+        media_key: n.media_key.clone().unwrap_or_default(),
+        direct_path: Some(direct_path),
+        url: None,
+        file_sha256: n.file_sha256.clone().unwrap_or_default(),
+        file_enc_sha256: n.file_enc_sha256.clone().unwrap_or_default(),
+    })
 }
 
 /// The user part of a JID text on `server`, if it is one.
@@ -260,14 +292,21 @@ pub fn seed_in(
 /// Handles a decrypted message from one of our own devices when it is a history sync: seeds the
 /// chats in `txn` and returns what it brought; `None` for any other message. An unusable payload
 /// is logged and reported in [`HistorySummary::skipped`] (acknowledged, not retried).
+/// `downloaded` is the payload fetched for a notification that announced it as media
+/// ([`download_of`]); `None` for an inline one, or when the download failed.
 pub fn apply_in(
     txn: &WriteTransaction,
     namespace: &str,
     message: &Message,
     now: u64,
+    downloaded: Option<&[u8]>,
 ) -> Option<Result<HistorySummary, String>> {
     let notification = notification(message)?;
-    Some(match decode_inline(notification) {
+    let decoded = match downloaded {
+        Some(payload) => decode_payload(payload),
+        None => decode_inline(notification),
+    };
+    Some(match decoded {
         Ok(sync) => seed_in(txn, namespace, &sync, now),
         Err(e) => {
             log::info!("engine: history sync not used: {e}");

@@ -141,7 +141,7 @@ fn seeding_chats_from_a_history_sync() {
     };
     let message = notification_message(zlib(&sync.encode_to_vec()));
     let txn = store.database().begin_write().unwrap();
-    let summary = apply_in(&txn, "c1", &message, now).unwrap().unwrap();
+    let summary = apply_in(&txn, "c1", &message, now, None).unwrap().unwrap();
     txn.commit().unwrap();
     assert_eq!(
         summary,
@@ -179,7 +179,7 @@ fn seeding_chats_from_a_history_sync() {
 
     // The same history again (a second chunk repeating chats) adds nothing.
     let txn = store.database().begin_write().unwrap();
-    let again = apply_in(&txn, "c1", &message, now).unwrap().unwrap();
+    let again = apply_in(&txn, "c1", &message, now, None).unwrap().unwrap();
     txn.commit().unwrap();
     assert_eq!((again.messages, again.mappings), (0, 0));
     assert_eq!(store.chats_of("c1").unwrap()[0].unread_count, 2);

@@ -69,8 +69,24 @@ pub(super) fn handle_incoming_with(
         let now = unix_now();
         // Only the phone (device 0) sends history; another companion of ours has none to give.
         let from_phone = incoming.from.device == 0;
+        if from_phone && media.is_none() {
+            if let Some(attachment) = super::history_sync::download_of(&message) {
+                // As for any file: fetched outside the transaction, then decrypted again.
+                drop(txn);
+                return Ok(Handled::NeedsMedia(Box::new(attachment)));
+            }
+        }
+        let downloaded = media.as_ref().and_then(|m| m.bytes.as_deref());
         let seeded = from_phone
-            .then(|| super::history_sync::apply_in(txn.txn(), &setup.namespace, &message, now))
+            .then(|| {
+                super::history_sync::apply_in(
+                    txn.txn(),
+                    &setup.namespace,
+                    &message,
+                    now,
+                    downloaded,
+                )
+            })
             .flatten();
         if let Some(seeded) = seeded {
             let summary = seeded.map_err(store_err)?;

@@ -16,7 +16,9 @@ use crate::engine::message_id::new_message_id;
 use crate::engine::receive::AckLevel;
 use crate::engine::send::{apply_bundles, devices_without_session, enc_node, encrypt_for_devices};
 use crate::protocol::binary::Node;
+use crate::protocol::crypto::random_bytes;
 use crate::protocol::jid::Jid;
+use crate::protocol::media::{self, MediaKeys, MediaType};
 use crate::protocol::proto::generated::history_sync::HistorySyncType as SyncType;
 use crate::protocol::proto::generated::message::protocol_message::Type as ProtocolType;
 use crate::protocol::proto::generated::message::HistorySyncType as NotificationSyncType;
@@ -93,7 +95,7 @@ pub(super) fn after_key_upload(shared: &Shared, conn: ConnId) {
         .synced
         .insert((phone.clone(), device, identity));
     if first {
-        if let Err(e) = send_history(shared, &phone, device) {
+        if let Err(e) = send_history(shared, &phone, device, false) {
             log::info!("simulator: phone {phone} cannot send history to device {device}: {e}");
         }
     }
@@ -284,22 +286,49 @@ fn zlib(bytes: &[u8]) -> Result<Vec<u8>, String> {
 }
 
 /// The phone sends its history to its companion `device`; returns the message id.
-pub(crate) fn send_history(shared: &Shared, phone: &str, device: u16) -> Result<String, String> {
+/// With `external`, the payload is not inlined but stored on the media host, encrypted with
+/// `"WhatsApp History Keys"` (as real phones send every chunk after the first).
+pub(crate) fn send_history(
+    shared: &Shared,
+    phone: &str,
+    device: u16,
+    external: bool,
+) -> Result<String, String> {
     let sync = build_history(shared, phone).ok_or("no such phone")?;
     let chats = sync.conversations.len();
     let payload = zlib(&sync.encode_to_vec())?;
     let id = new_message_id(phone, unix_now());
+    let mut notification = HistorySyncNotification {
+        sync_type: Some(NotificationSyncType::InitialBootstrap as i32),
+        chunk_order: Some(1),
+        progress: Some(100),
+        original_message_id: Some(id.clone()),
+        ..Default::default()
+    };
+    if external {
+        let media_key: [u8; 32] = random_bytes();
+        let encrypted =
+            media::encrypt(&MediaKeys::derive(&media_key, MediaType::History), &payload);
+        let stored = shared
+            .media
+            .store(
+                "md-msg-hist",
+                Bytes::from(encrypted.data),
+                "application/octet-stream",
+            )
+            .map_err(|e| format!("history blob not stored: {e:?}"))?;
+        notification.media_key = Some(media_key.to_vec());
+        notification.direct_path = Some(stored.direct_path);
+        notification.file_length = Some(encrypted.file_length);
+        notification.file_sha256 = Some(encrypted.file_sha256.to_vec());
+        notification.file_enc_sha256 = Some(encrypted.file_enc_sha256.to_vec());
+    } else {
+        notification.initial_hist_bootstrap_inline_payload = Some(payload);
+    }
     let message = Message {
         protocol_message: Some(Box::new(ProtocolMessage {
             r#type: Some(ProtocolType::HistorySyncNotification as i32),
-            history_sync_notification: Some(HistorySyncNotification {
-                sync_type: Some(NotificationSyncType::InitialBootstrap as i32),
-                chunk_order: Some(1),
-                progress: Some(100),
-                original_message_id: Some(id.clone()),
-                initial_hist_bootstrap_inline_payload: Some(payload),
-                ..Default::default()
-            }),
+            history_sync_notification: Some(notification),
             ..Default::default()
         })),
         ..Default::default()
@@ -413,9 +442,14 @@ pub(super) fn control_route(
             let Some(view) = shared.registry.phone(phone) else {
                 return Some(not_found());
             };
+            // `{"external": true}` sends the payload through the media host instead of inline.
+            let external = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("external").and_then(serde_json::Value::as_bool))
+                .unwrap_or(false);
             let mut ids = Vec::new();
             for d in &view.devices {
-                match send_history(shared, phone, d.device) {
+                match send_history(shared, phone, d.device, external) {
                     Ok(id) => ids.push(json!({ "id": id, "device": d.device })),
                     Err(e) => log::info!("simulator: history to {phone}:{}: {e}", d.device),
                 }
