@@ -1,10 +1,10 @@
 //! The media message protos a simulated phone sends and reads (§8.3 field numbers): one builder for
 //! the five kinds it sends, and one reader of the download fields of whatever kind arrives.
 
+use crate::engine::media::content::{self, UploadedFile};
+use crate::engine::media::{MediaKind, OutgoingMedia};
 use crate::protocol::media::MediaType;
-use crate::protocol::proto::generated::message::{
-    AudioMessage, DocumentMessage, FutureProofMessage, ImageMessage, StickerMessage, VideoMessage,
-};
+use crate::protocol::proto::generated::message::FutureProofMessage;
 use crate::protocol::proto::generated::Message;
 
 /// The media kinds a phone sends.
@@ -36,6 +36,17 @@ impl Kind {
             "video" => Kind::Video,
             "audio" => Kind::Audio,
             _ => Kind::Document,
+        }
+    }
+
+    /// The same kind in the engine's terms.
+    pub(super) fn engine_kind(self) -> MediaKind {
+        match self {
+            Kind::Image => MediaKind::Image,
+            Kind::Video => MediaKind::Video,
+            Kind::Audio => MediaKind::Audio,
+            Kind::Document => MediaKind::Document,
+            Kind::Sticker => MediaKind::Sticker,
         }
     }
 
@@ -80,99 +91,38 @@ pub(super) struct Uploaded {
     pub(super) media_key_timestamp: i64,
 }
 
-/// The message proto for an uploaded file.
+/// The message proto for an uploaded file: the engine's builder (one definition of each kind's
+/// fields), plus what phones do differently: a document always has a name, and one with a caption
+/// goes inside `documentWithCaptionMessage`, as Baileys sends it.
 pub(super) fn media_message(file: &Outgoing, up: Uploaded) -> Message {
-    let mimetype = Some(file.mimetype.clone());
-    let caption = file.caption.clone().filter(|c| !c.is_empty());
-    match file.kind {
-        Kind::Image => Message {
-            image_message: Some(Box::new(ImageMessage {
-                url: Some(up.url),
-                mimetype,
-                caption,
-                file_sha256: Some(up.file_sha256),
-                file_length: Some(up.file_length),
-                media_key: Some(up.media_key),
-                file_enc_sha256: Some(up.file_enc_sha256),
-                direct_path: Some(up.direct_path),
-                media_key_timestamp: Some(up.media_key_timestamp),
-                ..Default::default()
+    let media = OutgoingMedia {
+        kind: file.kind.engine_kind(),
+        bytes: Vec::new(),
+        mimetype: file.mimetype.clone(),
+        filename: (file.kind == Kind::Document)
+            .then(|| file.filename.clone().unwrap_or_else(|| "file".to_string())),
+        caption: file.caption.clone(),
+    };
+    let uploaded = UploadedFile {
+        url: up.url,
+        direct_path: up.direct_path,
+        media_key: <[u8; 32]>::try_from(up.media_key.as_slice()).ok(),
+        file_sha256: <[u8; 32]>::try_from(up.file_sha256.as_slice()).unwrap_or_default(),
+        file_enc_sha256: <[u8; 32]>::try_from(up.file_enc_sha256.as_slice()).ok(),
+        file_length: up.file_length,
+        key_timestamp: up.media_key_timestamp,
+    };
+    let message = content::media_message(&media, &uploaded);
+    let captioned = file.caption.as_deref().is_some_and(|c| !c.is_empty());
+    if file.kind == Kind::Document && captioned {
+        Message {
+            document_with_caption_message: Some(Box::new(FutureProofMessage {
+                message: Some(Box::new(message)),
             })),
             ..Default::default()
-        },
-        Kind::Video => Message {
-            video_message: Some(Box::new(VideoMessage {
-                url: Some(up.url),
-                mimetype,
-                caption,
-                file_sha256: Some(up.file_sha256),
-                file_length: Some(up.file_length),
-                media_key: Some(up.media_key),
-                file_enc_sha256: Some(up.file_enc_sha256),
-                direct_path: Some(up.direct_path),
-                media_key_timestamp: Some(up.media_key_timestamp),
-                ..Default::default()
-            })),
-            ..Default::default()
-        },
-        Kind::Audio => Message {
-            audio_message: Some(Box::new(AudioMessage {
-                url: Some(up.url),
-                mimetype,
-                file_sha256: Some(up.file_sha256),
-                file_length: Some(up.file_length),
-                media_key: Some(up.media_key),
-                file_enc_sha256: Some(up.file_enc_sha256),
-                direct_path: Some(up.direct_path),
-                media_key_timestamp: Some(up.media_key_timestamp),
-                ..Default::default()
-            })),
-            ..Default::default()
-        },
-        Kind::Sticker => Message {
-            sticker_message: Some(Box::new(StickerMessage {
-                url: Some(up.url),
-                mimetype,
-                file_sha256: Some(up.file_sha256),
-                file_length: Some(up.file_length),
-                media_key: Some(up.media_key),
-                file_enc_sha256: Some(up.file_enc_sha256),
-                direct_path: Some(up.direct_path),
-                media_key_timestamp: Some(up.media_key_timestamp),
-                ..Default::default()
-            })),
-            ..Default::default()
-        },
-        Kind::Document => {
-            let name = file.filename.clone().unwrap_or_else(|| "file".to_string());
-            let document = Message {
-                document_message: Some(Box::new(DocumentMessage {
-                    url: Some(up.url),
-                    mimetype,
-                    title: Some(name.clone()),
-                    file_sha256: Some(up.file_sha256),
-                    file_length: Some(up.file_length),
-                    media_key: Some(up.media_key),
-                    file_name: Some(name),
-                    file_enc_sha256: Some(up.file_enc_sha256),
-                    direct_path: Some(up.direct_path),
-                    media_key_timestamp: Some(up.media_key_timestamp),
-                    caption: caption.clone(),
-                    ..Default::default()
-                })),
-                ..Default::default()
-            };
-            if caption.is_some() {
-                Message {
-                    document_with_caption_message: Some(Box::new(FutureProofMessage {
-                        message: Some(Box::new(document)),
-                    })),
-                    ..Default::default()
-                }
-            } else {
-                document
-            }
         }
+    } else {
+        message
     }
 }
 
