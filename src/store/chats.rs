@@ -54,6 +54,22 @@ pub struct ChatRecord {
     pub stored: u32,
 }
 
+impl ChatRecord {
+    /// The row of a chat nothing is known of yet.
+    pub fn empty(chat: &str) -> ChatRecord {
+        ChatRecord {
+            chat: chat.to_string(),
+            name: None,
+            last_message: None,
+            timestamp: 0,
+            unread_count: 0,
+            muted: false,
+            pinned: false,
+            stored: 0,
+        }
+    }
+}
+
 /// Media carried by a message (the bytes are in their own table).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct MediaInfo {
@@ -157,16 +173,7 @@ impl Store {
 
         let mut chats = txn.open_table(CHATS)?;
         let mut row = get_json::<(&str, &str), ChatRecord, _>(&chats, (client_id, chat))?
-            .unwrap_or_else(|| ChatRecord {
-                chat: chat.to_string(),
-                name: None,
-                last_message: None,
-                timestamp: 0,
-                unread_count: 0,
-                muted: false,
-                pinned: false,
-                stored: 0,
-            });
+            .unwrap_or_else(|| ChatRecord::empty(chat));
         if let Some(name) = name.map(str::trim).filter(|n| !n.is_empty()) {
             row.name = Some(name.to_string());
         }
@@ -215,16 +222,7 @@ impl Store {
     ) -> StoreResult<()> {
         let mut chats = txn.open_table(CHATS)?;
         let mut row = get_json::<(&str, &str), ChatRecord, _>(&chats, (client_id, chat))?
-            .unwrap_or_else(|| ChatRecord {
-                chat: chat.to_string(),
-                name: None,
-                last_message: None,
-                timestamp: 0,
-                unread_count: 0,
-                muted: false,
-                pinned: false,
-                stored: 0,
-            });
+            .unwrap_or_else(|| ChatRecord::empty(chat));
         edit(&mut row);
         chats.insert((client_id, chat), encode(&row)?.as_slice())?;
         Ok(())
@@ -443,46 +441,34 @@ pub fn apply_synced_settings_in(
     pinned: Option<bool>,
     read: Option<bool>,
 ) -> StoreResult<()> {
-    let mut chats = txn.open_table(CHATS)?;
-    let mut row = get_json::<(&str, &str), ChatRecord, _>(&chats, (client_id, chat))?
-        .unwrap_or_else(|| ChatRecord {
-            chat: chat.to_string(),
-            name: None,
-            last_message: None,
-            timestamp: 0,
-            unread_count: 0,
-            muted: false,
-            pinned: false,
-            stored: 0,
-        });
-    if let Some(muted) = muted {
-        row.muted = muted;
-    }
-    if let Some(pinned) = pinned {
-        row.pinned = pinned;
-    }
-    match read {
-        Some(true) => {
-            let mut messages = txn.open_table(MESSAGES)?;
-            let mut changed = Vec::new();
-            for entry in messages.range((client_id, chat, 0u64)..=(client_id, chat, u64::MAX))? {
-                let (key, value) = entry?;
-                let mut message: ChatMessageRecord = decode(value.value())?;
-                if !message.from_me && !message.read {
-                    message.read = true;
-                    changed.push((key.value().2, message));
-                }
+    if read == Some(true) {
+        let mut messages = txn.open_table(MESSAGES)?;
+        let mut changed = Vec::new();
+        for entry in messages.range((client_id, chat, 0u64)..=(client_id, chat, u64::MAX))? {
+            let (key, value) = entry?;
+            let mut message: ChatMessageRecord = decode(value.value())?;
+            if !message.from_me && !message.read {
+                message.read = true;
+                changed.push((key.value().2, message));
             }
-            for (seq, message) in changed {
-                messages.insert((client_id, chat, seq), encode(&message)?.as_slice())?;
-            }
-            row.unread_count = 0;
         }
-        Some(false) => row.unread_count = row.unread_count.max(1),
-        None => {}
+        for (seq, message) in changed {
+            messages.insert((client_id, chat, seq), encode(&message)?.as_slice())?;
+        }
     }
-    chats.insert((client_id, chat), encode(&row)?.as_slice())?;
-    Ok(())
+    Store::edit_chat_row_in(txn, client_id, chat, |row| {
+        if let Some(muted) = muted {
+            row.muted = muted;
+        }
+        if let Some(pinned) = pinned {
+            row.pinned = pinned;
+        }
+        match read {
+            Some(true) => row.unread_count = 0,
+            Some(false) => row.unread_count = row.unread_count.max(1),
+            None => {}
+        }
+    })
 }
 
 /// Removes every chat, message and media of one client (the client was deleted).
