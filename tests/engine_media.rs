@@ -214,6 +214,22 @@ async fn every_kind_both_ways_between_the_engine_and_a_phone() {
         assert_eq!(received.chat, friend);
         assert_eq!(recorded(&db, id), Some(back.bytes.clone()), "{kind}");
     }
+
+    // The phone reacts to a message the engine sent it: the reaction names that message.
+    let target = engine.send_text(&friend, "react to me").await.unwrap();
+    let (status, answer) = call(
+        "POST",
+        format!("{}/sim/phones/15550008002/reactions", sim.http_base()),
+        Some(json!({"to": "15550008001", "id": target.id, "emoji": "❤️"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{answer}");
+    let received = received_by_engine(&mut events, answer["id"].as_str().unwrap()).await;
+    let reaction = received.reaction.expect("a reaction");
+    assert_eq!(
+        (reaction.target_id.as_str(), reaction.emoji.as_str()),
+        (target.id.as_str(), "❤️")
+    );
     engine.shutdown().await;
     sim.shutdown().await;
 }

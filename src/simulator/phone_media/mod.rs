@@ -274,6 +274,7 @@ pub(super) async fn control_route(
             }
             Some(send_media(shared, phone, send).await)
         }
+        (&Method::POST, ["phones", phone, "reactions"]) => Some(send_reaction(shared, phone, body)),
         (&Method::GET, ["phones", phone, "media", id]) => {
             Some(match shared.phone_media.get(phone, id) {
                 Some((data, mimetype)) => {
@@ -293,6 +294,55 @@ pub(super) async fn control_route(
             })
         }
         _ => None,
+    }
+}
+
+/// `POST /sim/phones/{phone}/reactions {"to", "id", "emoji", "fromMe"?}`: the phone reacts to
+/// message `id` of its chat with `to` (`fromMe`: the phone sent that message; default false, a
+/// message it received); an empty emoji takes the reaction back.
+fn send_reaction(shared: &Shared, phone: &str, body: &[u8]) -> Response<Full<Bytes>> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ReactionSend {
+        to: String,
+        id: String,
+        emoji: String,
+        #[serde(default)]
+        from_me: bool,
+    }
+    let send: ReactionSend = match serde_json::from_slice(body) {
+        Ok(send) => send,
+        Err(e) => return invalid("VALIDATION_ERROR", &format!("invalid body: {e}")),
+    };
+    if send.id.trim().is_empty() {
+        return invalid("VALIDATION_ERROR", "id is required");
+    }
+    let chat = crate::protocol::jid::Jid::parse(&send.to)
+        .unwrap_or_else(|_| crate::protocol::jid::Jid::phone(send.to.trim_start_matches('+')));
+    let message = crate::engine::media::reaction::reaction_message(
+        &chat,
+        send.id.trim(),
+        send.from_me,
+        &send.emoji,
+    );
+    sent_answer(send_content(shared, phone, &send.to, message, &send.emoji))
+}
+
+/// The control API's answer to a phone's 1:1 send.
+fn sent_answer(sent: Result<String, PhoneSendError>) -> Response<Full<Bytes>> {
+    match sent {
+        Ok(id) => json_response(StatusCode::CREATED, &json!({ "id": id })),
+        Err(PhoneSendError::PhoneNotFound) => {
+            error_response(StatusCode::NOT_FOUND, "PHONE_NOT_FOUND", "no such phone")
+        }
+        Err(PhoneSendError::RecipientNotFound) => error_response(
+            StatusCode::NOT_FOUND,
+            "RECIPIENT_NOT_FOUND",
+            "the recipient is not a simulated account",
+        ),
+        Err(PhoneSendError::Crypto(e)) => {
+            error_response(StatusCode::INTERNAL_SERVER_ERROR, "CRYPTO_ERROR", &e)
+        }
     }
 }
 
@@ -401,20 +451,7 @@ async fn send_media(shared: &Shared, phone: &str, send: MediaSend) -> Response<F
             Err((status, code, message)) => error_response(status, code, &message),
         };
     }
-    match send_content(shared, phone, &send.to, message, &shown) {
-        Ok(id) => json_response(StatusCode::CREATED, &json!({ "id": id })),
-        Err(PhoneSendError::PhoneNotFound) => {
-            error_response(StatusCode::NOT_FOUND, "PHONE_NOT_FOUND", "no such phone")
-        }
-        Err(PhoneSendError::RecipientNotFound) => error_response(
-            StatusCode::NOT_FOUND,
-            "RECIPIENT_NOT_FOUND",
-            "the recipient is not a simulated account",
-        ),
-        Err(PhoneSendError::Crypto(e)) => {
-            error_response(StatusCode::INTERNAL_SERVER_ERROR, "CRYPTO_ERROR", &e)
-        }
-    }
+    sent_answer(send_content(shared, phone, &send.to, message, &shown))
 }
 
 /// The file a phone is given: its bytes, and for a `mediaUrl` the Content-Type and the last path
