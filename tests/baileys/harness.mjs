@@ -1,4 +1,4 @@
-// Shared by the feature drivers (groups.mjs, presence.mjs): one unmodified Baileys paired with a
+// Shared by the Baileys drivers (interop.mjs, groups.mjs, presence.mjs): one unmodified Baileys paired with a
 // simulated phone by QR through the control API, step reporting (one JSON line per step on stdout,
 // `{"step", "ok", ...}`, as interop.mjs does), and waiting for Baileys events.
 //
@@ -6,16 +6,17 @@
 // h.pairAndLogIn(account, [other phones])`; `h.socket` is the logged-in socket; `await h.finish(run)`
 // runs the feature steps, prints `{"step": "done"}` and exits (0 only when every step passed).
 
-import { makeWASocket, initAuthCreds, BufferJSON, DisconnectReason, Browsers } from '@whiskeysockets/baileys'
+import { makeWASocket, initAuthCreds, BufferJSON, DisconnectReason, Browsers, proto } from '@whiskeysockets/baileys'
 import pino from 'pino'
 
 /** Version Baileys 6.7.24 reports (the interop vectors use the same one). */
-const WA_VERSION = [2, 3000, 1043857760]
+export const WA_VERSION = [2, 3000, 1043857760]
 /** Bound on each wait; generous for slow CI machines, never a speed target. */
 export const PATIENCE_MS = Number(process.env.INTEROP_PATIENCE_MS || 30000)
 export const jid = (phone) => `${phone}@s.whatsapp.net`
 
-function memoryAuthState() {
+/** Keys kept in memory (nothing left on disk); round-tripped through JSON like Baileys' own stores. */
+export function memoryAuthState() {
   const creds = initAuthCreds()
   const data = new Map()
   const key = (type, id) => `${type}/${id}`
@@ -24,7 +25,11 @@ function memoryAuthState() {
       const out = {}
       for (const id of ids) {
         const raw = data.get(key(type, id))
-        if (raw !== undefined) out[id] = JSON.parse(raw, BufferJSON.reviver)
+        if (raw === undefined) continue
+        out[id] = JSON.parse(raw, BufferJSON.reviver)
+        // As Baileys' own useMultiFileAuthState does: app state keys are protobuf objects whose JSON
+        // form holds base64 strings, so they are rebuilt with fromObject.
+        if (type === 'app-state-sync-key') out[id] = proto.Message.AppStateSyncKeyData.fromObject(out[id])
       }
       return out
     },
@@ -38,6 +43,26 @@ function memoryAuthState() {
     },
   }
   return { creds, keys }
+}
+
+/** Calls to the simulator's control API at `controlUrl`; each resolves to { status, body }. */
+export function controlClient(controlUrl) {
+  return async (method, path, body) => {
+    const response = await fetch(controlUrl + path, {
+      method,
+      headers: body ? { 'content-type': 'application/json' } : {},
+      body: body ? JSON.stringify(body) : undefined,
+      signal: AbortSignal.timeout(PATIENCE_MS),
+    })
+    const text = await response.text()
+    let parsed
+    try {
+      parsed = text ? JSON.parse(text) : null
+    } catch {
+      parsed = text
+    }
+    return { status: response.status, body: parsed }
+  }
 }
 
 export function harness() {
@@ -60,22 +85,7 @@ export function harness() {
     },
 
     /** One control API call; resolves to { status, body }. */
-    async control(method, path, body) {
-      const response = await fetch(controlUrl + path, {
-        method,
-        headers: body ? { 'content-type': 'application/json' } : {},
-        body: body ? JSON.stringify(body) : undefined,
-        signal: AbortSignal.timeout(PATIENCE_MS),
-      })
-      const text = await response.text()
-      let parsed
-      try {
-        parsed = text ? JSON.parse(text) : null
-      } catch {
-        parsed = text
-      }
-      return { status: response.status, body: parsed }
-    },
+    control: controlClient(controlUrl),
 
     /** Listens to `connection`, `message`, `participants` or `presence` events; returns the unsubscriber. */
     on(kind, fn) {

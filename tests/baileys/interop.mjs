@@ -25,20 +25,10 @@
 // Loopback only: the WhatsApp Web version is passed explicitly (nothing fetches the latest one), link
 // previews and history sync are off.
 
-import {
-  makeWASocket,
-  initAuthCreds,
-  BufferJSON,
-  DisconnectReason,
-  Browsers,
-  proto,
-} from '@whiskeysockets/baileys'
+import { makeWASocket, DisconnectReason, Browsers } from '@whiskeysockets/baileys'
 import pino from 'pino'
+import { WA_VERSION, PATIENCE_MS, memoryAuthState, controlClient } from './harness.mjs'
 
-/** Version Baileys 6.7.24 reports (the interop vectors use the same one). */
-const WA_VERSION = [2, 3000, 1043857760]
-/** Bound on each wait; generous for slow CI machines, never a speed target. */
-const PATIENCE_MS = Number(process.env.INTEROP_PATIENCE_MS || 30000)
 const ACCOUNT_PHONE = '15550001111'
 const PEER_PHONE = '15550002222'
 
@@ -63,52 +53,7 @@ function report(step, ok, details = {}) {
 }
 
 /** One control API call; resolves to { status, body }. */
-async function control(method, path, body) {
-  const response = await fetch(controlUrl + path, {
-    method,
-    headers: body ? { 'content-type': 'application/json' } : {},
-    body: body ? JSON.stringify(body) : undefined,
-    signal: AbortSignal.timeout(PATIENCE_MS),
-  })
-  const text = await response.text()
-  let parsed
-  try {
-    parsed = text ? JSON.parse(text) : null
-  } catch {
-    parsed = text
-  }
-  return { status: response.status, body: parsed }
-}
-
-/** Keys kept in memory (nothing left on disk); round-tripped through JSON like Baileys' own stores. */
-function memoryAuthState() {
-  const creds = initAuthCreds()
-  const data = new Map()
-  const key = (type, id) => `${type}/${id}`
-  const keys = {
-    get: async (type, ids) => {
-      const out = {}
-      for (const id of ids) {
-        const raw = data.get(key(type, id))
-        if (raw === undefined) continue
-        out[id] = JSON.parse(raw, BufferJSON.reviver)
-        // As Baileys' own useMultiFileAuthState does: app state keys are protobuf objects whose JSON
-        // form holds base64 strings, so they are rebuilt with fromObject.
-        if (type === 'app-state-sync-key') out[id] = proto.Message.AppStateSyncKeyData.fromObject(out[id])
-      }
-      return out
-    },
-    set: async (batch) => {
-      for (const [type, entries] of Object.entries(batch)) {
-        for (const [id, value] of Object.entries(entries)) {
-          if (value) data.set(key(type, id), JSON.stringify(value, BufferJSON.replacer))
-          else data.delete(key(type, id))
-        }
-      }
-    },
-  }
-  return { creds, keys }
-}
+const control = controlClient(controlUrl)
 
 /** Resolves with the first value `probe` returns that is not undefined, or rejects after PATIENCE_MS. */
 function waitFor(what, subscribe) {
