@@ -5,61 +5,13 @@
 
 mod api_engine_support;
 
-use api_engine_support::{create_phone, Chattu, Http};
+use api_engine_support::{create_phone, webhook_receiver as receiver, Chattu, Delivery, Http};
 use chattu::services::time::format_rfc3339;
 use serde_json::{json, Value};
-use std::io::{BufRead, BufReader, Read, Write};
-use std::net::TcpListener;
-use std::sync::mpsc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 const CLIENT_PHONE: &str = "15550007301";
 const FRIEND: &str = "15550007302";
-
-/// One webhook request: the `X-Chattu-Event` header and the JSON body.
-struct Delivery {
-    event: String,
-    body: Value,
-}
-
-/// A webhook receiver on 127.0.0.1 answering 200 to everything; returns its URL.
-fn receiver() -> (String, mpsc::Receiver<Delivery>) {
-    let listener = TcpListener::bind("127.0.0.1:0").expect("bind receiver");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    let (tx, rx) = mpsc::channel();
-    std::thread::spawn(move || {
-        for stream in listener.incoming() {
-            let Ok(mut stream) = stream else { return };
-            let mut reader = BufReader::new(stream.try_clone().expect("clone"));
-            let (mut length, mut event) = (0usize, String::new());
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                let lower = line.to_ascii_lowercase();
-                if let Some(v) = lower.strip_prefix("content-length:") {
-                    length = v.trim().parse().unwrap_or(0);
-                }
-                if let Some(v) = lower.strip_prefix("x-chattu-event:") {
-                    event = v.trim().to_string();
-                }
-            }
-            let mut body = vec![0; length];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            let _ = stream.write_all(
-                b"HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: 2\r\nconnection: close\r\n\r\n{}",
-            );
-            let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
-            if tx.send(Delivery { event, body }).is_err() {
-                return;
-            }
-        }
-    });
-    (url, rx)
-}
 
 fn now_ms() -> i64 {
     SystemTime::now()
