@@ -2,30 +2,19 @@
 //! through the sandbox's control API, then a text each way between the client and a simulated phone
 //! (Signal state in the app's own redb, under the client id).
 
-use bytes::Bytes;
+mod sandbox_app_support;
+
 use chattu::config::Config;
 use chattu::engine::messaging::EngineEvent;
 use chattu::engine::EngineStatus;
 use chattu::protocol::jid::Jid;
-use chattu::services::whatsapp::{self, Sandbox};
+use chattu::services::whatsapp;
 use chattu::services::{App, OpenOptions, Role, SystemClock};
-use http_body_util::BodyExt;
 use hyper::Method;
+use sandbox_app_support::{control, scan_client_qr};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
-
-async fn control(sandbox: &Sandbox, method: Method, path: &str, body: Value) -> (u16, Value) {
-    let bytes = if body.is_null() {
-        Bytes::new()
-    } else {
-        Bytes::from(body.to_string())
-    };
-    let res = sandbox.control(method, path, bytes).await;
-    let status = res.status().as_u16();
-    let body = res.into_body().collect().await.expect("body").to_bytes();
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_managed_engine_sends_and_receives_texts() {
@@ -67,22 +56,7 @@ async fn a_managed_engine_sends_and_receives_texts() {
     }
 
     // start_all started the stored client's engine; link it by QR.
-    let status = manager
-        .settled_status("desk", Duration::from_secs(10))
-        .await
-        .expect("engine running");
-    let EngineStatus::PendingAuth { qr, .. } = status else {
-        panic!("expected a QR code, got {status:?}");
-    };
-    let (status, body) = control(
-        &sandbox,
-        Method::POST,
-        "/sim/phones/15550010001/scan",
-        json!({"qr": qr}),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let engine = manager.handle("desk").expect("engine");
+    let engine = scan_client_qr(&manager, &sandbox, "desk", "15550010001").await;
     let connected = tokio::time::timeout(
         Duration::from_secs(20),
         engine.wait_for(|s| matches!(s, EngineStatus::Connected { .. })),

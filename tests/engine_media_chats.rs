@@ -4,34 +4,23 @@
 //! queued `message_received` webhook describe the media, and a reaction from a second engine lands
 //! on the message it reacts to.
 
+mod sandbox_app_support;
+
 use base64::Engine as _;
-use bytes::Bytes;
 use chattu::config::Config;
 use chattu::engine::messaging::{EngineEvent, MessagingSetup, NoSink, SignalDb};
 use chattu::engine::signal_prekeys::RedbPreKeys;
 use chattu::engine::{self, EngineConfig, EngineStatus, MemoryCredentialStore};
 use chattu::protocol::jid::Jid;
-use chattu::services::whatsapp::{self, Sandbox};
+use chattu::services::whatsapp;
 use chattu::services::{App, OpenOptions, Role, SystemClock};
-use http_body_util::BodyExt;
 use hyper::Method;
+use sandbox_app_support::{control, scan_client_qr};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 
 const PATIENCE: Duration = Duration::from_secs(20);
-
-async fn control(sandbox: &Sandbox, method: Method, path: &str, body: Value) -> (u16, Value) {
-    let bytes = if body.is_null() {
-        Bytes::new()
-    } else {
-        Bytes::from(body.to_string())
-    };
-    let res = sandbox.control(method, path, bytes).await;
-    let status = res.status().as_u16();
-    let body = res.into_body().collect().await.expect("body").to_bytes();
-    (status, serde_json::from_slice(&body).unwrap_or(Value::Null))
-}
 
 async fn qr_of(engine: &engine::EngineHandle) -> String {
     match tokio::time::timeout(
@@ -111,22 +100,7 @@ async fn received_media_and_reactions_reach_the_chat_store() {
         .await;
         assert_eq!(status, 201, "{body}");
     }
-    let status = manager
-        .settled_status("desk", Duration::from_secs(10))
-        .await
-        .expect("engine running");
-    let EngineStatus::PendingAuth { qr, .. } = status else {
-        panic!("expected a QR code, got {status:?}");
-    };
-    let (status, body) = control(
-        &sandbox,
-        Method::POST,
-        "/sim/phones/15550011001/scan",
-        json!({ "qr": qr }),
-    )
-    .await;
-    assert_eq!(status, 200, "{body}");
-    let desk = manager.handle("desk").expect("engine");
+    let desk = scan_client_qr(&manager, &sandbox, "desk", "15550011001").await;
     connected(&desk).await;
     let mut events = desk.events().expect("messaging engine");
 
