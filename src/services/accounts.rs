@@ -171,10 +171,21 @@ impl Accounts {
 
     pub fn profile(&self, caller: &Caller) -> Result<Profile, Error> {
         caller.require_account()?;
+        // The usual case, an account key in the caller cache: everything is already in memory.
+        // The cache is emptied on every account change, so its key and role are current.
+        let username = &caller.user.username;
+        if let Some(api_key) = self.callers.account_key(username) {
+            return Ok(Profile {
+                username: username.clone(),
+                role: caller.user.role,
+                api_key,
+                client_count: self.shared.store.client_count(username)?,
+            });
+        }
         let (record, client_count) = self
             .shared
             .store
-            .user_with_client_count(&caller.user.username)?
+            .user_with_client_count(username)?
             .ok_or(Error::AuthFailed)?;
         Ok(Profile {
             username: record.username,

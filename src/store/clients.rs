@@ -79,6 +79,7 @@ impl Store {
             index_key(&txn, &client.api_key, &key_owner)?;
         }
         txn.commit()?;
+        self.client_counts.invalidate();
         Ok(ClientInsert::Inserted)
     }
 
@@ -120,6 +121,7 @@ impl Store {
         let removed = delete_client_in(&txn, client_id)?;
         let txn = clear_signal_accounts(txn, &[client_id.to_string()])?;
         txn.commit()?;
+        self.client_counts.invalidate();
         Ok(removed)
     }
 }

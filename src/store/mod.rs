@@ -15,6 +15,7 @@ pub mod signal;
 pub mod app_state;
 pub mod chat_seed;
 pub mod chats;
+mod client_counts;
 mod clients;
 pub mod device_creds;
 pub mod group_activity;
@@ -113,6 +114,7 @@ pub type StoreResult<T> = Result<T, StoreError>;
 pub struct Store {
     db: Database,
     path: PathBuf,
+    client_counts: client_counts::ClientCounts,
 }
 
 impl std::fmt::Debug for Store {
@@ -128,11 +130,13 @@ impl Store {
     pub fn open(data_dir: &Path) -> StoreResult<Store> {
         create_private_dir(data_dir).map_err(StoreError::Io)?;
         let path = data_dir.join(DATABASE_FILE);
-        let db = Database::builder()
-            .set_cache_size(CACHE_BYTES)
-            .create(&path)?;
+        let db = open_database(&path)?;
         make_private(&path).map_err(StoreError::Io)?;
-        let store = Store { db, path };
+        let store = Store {
+            db,
+            path,
+            client_counts: Default::default(),
+        };
         store.migrate()?;
         Ok(store)
     }
@@ -179,6 +183,26 @@ impl Store {
         let version = meta.get(tables::SCHEMA_VERSION_KEY)?.map(|v| v.value());
         Ok(version)
     }
+}
+
+/// Opens (creating if needed) the database file with our cache size.
+///
+/// Creating a file writes redb's region headers (the page allocator's state, about half a MiB for
+/// redb's default region size) through its page cache, and they would stay cached for the life of
+/// the process although nothing reads them again: an existing file's headers are read once at open
+/// and not cached. So a file this call creates is closed and opened again, which keeps a first
+/// start (`chattu serve` on a new data directory) as small as every later one.
+fn open_database(path: &Path) -> StoreResult<Database> {
+    // Missing or empty: redb lays the file out now.
+    let creating = std::fs::metadata(path).map_or(true, |m| m.len() == 0);
+    let mut builder = Database::builder();
+    builder.set_cache_size(CACHE_BYTES);
+    let db = builder.create(path)?;
+    if !creating {
+        return Ok(db);
+    }
+    drop(db);
+    Ok(builder.create(path)?)
 }
 
 fn create_private_dir(dir: &Path) -> std::io::Result<()> {

@@ -126,6 +126,7 @@ impl Store {
         let (user, client_ids) = removed;
         let txn = super::clients::clear_signal_accounts(txn, &client_ids)?;
         txn.commit()?;
+        self.client_counts.invalidate();
         Ok(Some(user))
     }
 
@@ -157,22 +158,12 @@ impl Store {
         Ok(user.map(|user| (user, client)))
     }
 
-    /// An account with the number of clients it owns, read in one transaction (GET /api/profile).
+    /// An account with the number of clients it owns (the count from memory, see client_counts.rs).
     pub fn user_with_client_count(&self, username: &str) -> StoreResult<Option<(UserRecord, u64)>> {
-        let txn = self.db.begin_read()?;
-        let users = txn.open_table(tables::USERS)?;
-        let Some(user) = get_json::<&str, UserRecord, _>(&users, username)? else {
+        let Some(user) = self.user(username)? else {
             return Ok(None);
         };
-        let clients = txn.open_table(tables::CLIENTS)?;
-        let mut count = 0u64;
-        for entry in clients.iter()? {
-            let (_, value) = entry?;
-            let client: ClientRecord = decode(value.value())?;
-            if client.owner == username {
-                count += 1;
-            }
-        }
+        let count = self.client_count(username)?;
         Ok(Some((user, count)))
     }
 

@@ -14,16 +14,9 @@ boxed_handlers! {
 
 async fn profile_impl(ctx: Ctx) -> HandlerResult {
     let caller = ctx.caller()?;
-    let p = ctx.app().accounts.profile(caller)?;
-    Ok(response::json(
-        StatusCode::OK,
-        &json!({
-            "username": p.username,
-            "role": p.role.as_str(),
-            "apiKey": p.api_key,
-            "clientCount": p.client_count,
-        }),
-    ))
+    // Profile serialises to the documented shape: username, role, apiKey, clientCount.
+    let profile = ctx.app().accounts.profile(caller)?;
+    Ok(response::json(StatusCode::OK, &profile))
 }
 
 /// Authenticated by the body (`username` + `currentApiKey`), not by header or cookie.

@@ -350,3 +350,32 @@ fn security_events_are_recorded_newest_first() {
     assert_eq!(events[0].detail.len(), 500, "detail is bounded");
     assert_eq!(events[1].at, "2025-10-06T12:00:00Z");
 }
+
+/// GET /api/profile is answered from memory for an account key (the caller cache and the
+/// store's client counts); every change that shows in the profile must show at once.
+#[test]
+fn profile_from_memory_follows_every_change() {
+    let h = harness();
+    let (bob, key) = h.user("bob");
+    let (carol, _) = h.user("carol");
+    let count = |caller: &Caller| h.app.accounts.profile(caller).unwrap().client_count;
+    assert_eq!(h.app.accounts.profile(&bob).unwrap().api_key, key);
+    assert_eq!(count(&bob), 0);
+    h.client(&bob, "b1");
+    h.client(&bob, "b2");
+    h.client(&carol, "c1");
+    assert_eq!((count(&bob), count(&carol)), (2, 1));
+    h.app.clients.delete(&bob, "b1", "bob-password").unwrap();
+    assert_eq!((count(&bob), count(&carol)), (1, 1));
+
+    // A new key shows in the profile of the caller that presents it.
+    let new_key = h.app.accounts.reset_api_key("bob", &key).unwrap();
+    let bob = h.app.accounts.authenticate_api_key(&new_key).unwrap();
+    assert_eq!(h.app.accounts.profile(&bob).unwrap().api_key, new_key);
+
+    // Deleting an account deletes its clients: a new account of the same name starts at zero.
+    let admin = h.admin();
+    h.app.accounts.delete_user(&admin, "carol").unwrap();
+    let (carol, _) = h.user("carol");
+    assert_eq!(count(&carol), 0);
+}
