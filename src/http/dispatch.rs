@@ -32,6 +32,8 @@ pub struct HttpState {
     /// Caps how many refusals (401/403/429) per IP become stored security events, so a flood of
     /// bad requests cannot turn into a flood of database writes.
     pub refusal_events: Limiter,
+    /// GET /healthz's answer: nothing in it changes while the process runs.
+    pub health_body: Bytes,
 }
 
 impl HttpState {
@@ -54,9 +56,25 @@ impl HttpState {
                 REFUSAL_EVENTS_PER_MINUTE,
                 Duration::from_secs(60),
             ),
+            health_body: health_body(app.whatsapp.is_sandbox()),
             app,
         })
     }
+}
+
+fn health_body(sandbox: bool) -> Bytes {
+    #[derive(serde::Serialize)]
+    struct Health {
+        status: &'static str,
+        version: &'static str,
+        sandbox: bool,
+    }
+    let health = Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        sandbox,
+    };
+    serde_json::to_vec(&health).map_or_else(|_| Bytes::new(), Bytes::from)
 }
 
 /// What a handler gets: the authenticated caller (if the route has one), path parameters, headers
@@ -163,29 +181,21 @@ pub async fn handle(
     peer: SocketAddr,
 ) -> Response<Body> {
     let started = Instant::now();
-    let headers = req.headers();
-    let forwarded_for = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
-    let ip = client_ip::client_ip(peer.ip(), forwarded_for, &state.trusted);
-    let tls = client_ip::forwarded_tls(
-        peer.ip(),
-        headers
-            .get("x-forwarded-proto")
-            .and_then(|v| v.to_str().ok()),
-        &state.trusted,
-    );
-    let method = req.method().clone();
-    let path = req.uri().path().to_owned();
-    let mut res = match route_request(&state, req, ip, tls).await {
+    let (mut parts, body) = req.into_parts();
+    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
+    let ip = client_ip::client_ip(peer.ip(), header("x-forwarded-for"), &state.trusted);
+    let tls = client_ip::forwarded_tls(peer.ip(), header("x-forwarded-proto"), &state.trusted);
+    let mut res = match route_request(&state, &mut parts, body, ip, tls).await {
         Ok(res) => res,
         Err(err) => {
             if let Some(kind) = security_kind(&err).filter(|_| !err.event_recorded) {
-                record_security(
+                Box::pin(record_security(
                     &state,
                     kind,
                     ip,
                     None,
-                    format!("{} {} -> {}", method, path, err.code),
-                )
+                    format!("{} {} -> {}", parts.method, parts.uri.path(), err.code),
+                ))
                 .await;
             }
             err.into_response()
@@ -199,8 +209,8 @@ pub async fn handle(
     // Only the path is logged: query strings may carry secrets.
     log::info!(
         "{} {} {} {}ms {}",
-        method,
-        path,
+        parts.method,
+        parts.uri.path(),
         res.status().as_u16(),
         started.elapsed().as_millis(),
         ip
@@ -219,31 +229,40 @@ fn security_kind(err: &ApiError) -> Option<&'static str> {
     }
 }
 
+/// Routes one request. `parts` stays with the caller for the access log line; the handler gets
+/// its headers (moved out) and extensions.
 async fn route_request(
     state: &Arc<HttpState>,
-    req: Request<Incoming>,
+    parts: &mut hyper::http::request::Parts,
+    body: Incoming,
     ip: IpAddr,
     tls: bool,
 ) -> Result<Response<Body>, ApiError> {
-    let verb = Verb::from_method(req.method());
-    let is_read = matches!(*req.method(), Method::GET | Method::HEAD);
-    let path = req.uri().path();
+    let verb = Verb::from_method(&parts.method);
+    let is_read = matches!(parts.method, Method::GET | Method::HEAD);
+    let path = parts.uri.path();
     // The dashboard wants the query too (`/assets/app.css?v=<hash>` decides its caching).
-    let path_and_query = req.uri().path_and_query().map_or(path, |pq| pq.as_str());
+    let path_and_query = parts.uri.path_and_query().map_or(path, |pq| pq.as_str());
     let dashboard_candidate = is_read && !path.starts_with("/api/") && path != "/api";
     // The simulator's control API exists only in sandbox mode (docs/sandbox.md).
     if path == "/sim" || path.starts_with("/sim/") {
         return match state.app.whatsapp.sandbox() {
             Some(sandbox) => {
-                super::handlers::whatsapp::sandbox_control(sandbox.clone(), req, state.max_body)
-                    .await
+                let req = Request::from_parts(clone_head(parts), body);
+                // Boxed: this rare path's large future would otherwise enlarge every request's.
+                Box::pin(super::handlers::whatsapp::sandbox_control(
+                    sandbox.clone(),
+                    req,
+                    state.max_body,
+                ))
+                .await
             }
             None => Err(ApiError::route_not_found()),
         };
     }
     let Some(matched) = state.router.lookup(path) else {
         return if dashboard_candidate {
-            dashboard(req.headers(), path_and_query)
+            dashboard(&parts.headers, path_and_query)
         } else {
             Err(ApiError::route_not_found())
         };
@@ -251,7 +270,7 @@ async fn route_request(
     let Some(route) = verb.and_then(|v| matched.routes.find(v)) else {
         if dashboard_candidate {
             // e.g. GET /login: the route table has POST /login; the page itself is the dashboard's.
-            if let Ok(res) = dashboard(req.headers(), path_and_query) {
+            if let Ok(res) = dashboard(&parts.headers, path_and_query) {
                 return Ok(res);
             }
         }
@@ -259,24 +278,23 @@ async fn route_request(
     };
     let params = matched.params;
     apply_limits(state, route, ip)?;
-    let (caller, via_session) = authenticate(state, route, req.headers())?;
-    let state_changing = auth::is_state_changing(req.method());
+    let (caller, via_session) = authenticate(state, route, &parts.headers)?;
+    let state_changing = auth::is_state_changing(&parts.method);
     let login_route = route.access == Access::Public && route.verb == Verb::Post;
-    if state_changing && (via_session || login_route) && auth::is_cross_site(req.headers()) {
+    if state_changing && (via_session || login_route) && auth::is_cross_site(&parts.headers) {
         return Err(ApiError::cross_site());
     }
-    let (mut parts, body) = req.into_parts();
     let upgrade = parts.extensions.remove::<hyper::upgrade::OnUpgrade>();
     let body = if route.verb == Verb::Get {
         Bytes::new()
     } else {
-        request::read_body(&parts.headers, body, state.max_body).await?
+        Box::pin(request::read_body(&parts.headers, body, state.max_body)).await?
     };
     let ctx = Ctx {
         state: state.clone(),
         caller,
         params,
-        headers: parts.headers,
+        headers: std::mem::take(&mut parts.headers),
         query: parts.uri.query().map(str::to_owned),
         body,
         ip,
@@ -284,6 +302,19 @@ async fn route_request(
         upgrade,
     };
     (route.handler)(ctx).await
+}
+
+/// A copy of a request head for a handler that needs a whole request (the simulator's control
+/// API); the original stays with the pipeline for the access log. Extensions move across, so a
+/// connection upgrade still reaches the handler.
+fn clone_head(parts: &mut hyper::http::request::Parts) -> hyper::http::request::Parts {
+    let (mut head, ()) = Request::new(()).into_parts();
+    head.method = parts.method.clone();
+    head.uri = parts.uri.clone();
+    head.version = parts.version;
+    head.headers = std::mem::take(&mut parts.headers);
+    head.extensions = std::mem::take(&mut parts.extensions);
+    head
 }
 
 fn apply_limits(state: &HttpState, route: &Route, ip: IpAddr) -> Result<(), ApiError> {

@@ -7,7 +7,7 @@
 //! level is trace. Lines with target [`SECRET_LOG_TARGET`] reach the terminal but never the ring.
 
 pub use super::bootstrap::SECRET_LOG_TARGET;
-use super::time::{format_rfc3339_millis, Clock, SystemClock};
+use super::time::{format_rfc3339_millis, push_rfc3339_millis, Clock, SystemClock};
 use super::{Caller, Error, Shared};
 use log::{LevelFilter, Log, Metadata, Record};
 use serde::Serialize;
@@ -58,9 +58,13 @@ impl LogRing {
 
     /// Remembers one line (the message cut to [`MAX_LINE_CHARS`] characters).
     pub fn push(&self, time_ms: i64, level: log::Level, target: &str, message: &str) {
-        let message = match message.char_indices().nth(MAX_LINE_CHARS) {
-            Some((end, _)) => &message[..end],
-            None => message,
+        // A message of at most MAX_LINE_CHARS bytes has at most that many characters: no scan.
+        let message = match message.len() > MAX_LINE_CHARS {
+            false => message,
+            true => match message.char_indices().nth(MAX_LINE_CHARS) {
+                Some((end, _)) => &message[..end],
+                None => message,
+            },
         };
         let mut lines = self
             .lines
@@ -153,8 +157,16 @@ impl ChattuLogger {
         let level = record.level();
         let target = record.target();
         line.clear();
-        line.push_str(&format_rfc3339_millis(time_ms));
-        let _ = write!(line, " {:<5} {target}: ", level.as_str());
+        push_rfc3339_millis(time_ms, line);
+        line.push(' ');
+        let level_name = level.as_str();
+        line.push_str(level_name);
+        for _ in level_name.len()..5 {
+            line.push(' ');
+        }
+        line.push(' ');
+        line.push_str(target);
+        line.push_str(": ");
         let message_start = line.len();
         match record.args().as_str() {
             Some(text) => line.push_str(text),

@@ -65,8 +65,47 @@ pub fn format_rfc3339(ms: i64) -> String {
 
 /// Formats as `YYYY-MM-DDTHH:MM:SS.mmmZ` (for log lines).
 pub fn format_rfc3339_millis(ms: i64) -> String {
-    let (date, time) = split(ms);
-    format!("{date}T{time}Z")
+    let mut out = String::with_capacity(24);
+    push_rfc3339_millis(ms, &mut out);
+    out
+}
+
+/// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` to `out` without allocating: every log line starts with
+/// one, and the formatting machinery used to cost more than the rest of the line.
+pub fn push_rfc3339_millis(ms: i64, out: &mut String) {
+    let days = ms.div_euclid(MS_PER_DAY);
+    let (y, m, d) = civil_from_days(days);
+    let Ok(year @ 0..=9999) = u32::try_from(y) else {
+        let (date, time) = split(ms);
+        out.push_str(&date);
+        out.push('T');
+        out.push_str(&time);
+        out.push('Z');
+        return;
+    };
+    let rest = ms.rem_euclid(MS_PER_DAY);
+    // In range by construction: rest < 86_400_000.
+    let rest = u32::try_from(rest).unwrap_or(0);
+    let digits = |out: &mut String, value: u32, width: u32| {
+        for place in (0..width).rev() {
+            let digit = value / 10u32.pow(place) % 10;
+            out.push(char::from(b'0' + digit as u8));
+        }
+    };
+    digits(out, year, 4);
+    out.push('-');
+    digits(out, m, 2);
+    out.push('-');
+    digits(out, d, 2);
+    out.push('T');
+    digits(out, rest / 3_600_000, 2);
+    out.push(':');
+    digits(out, rest / 60_000 % 60, 2);
+    out.push(':');
+    digits(out, rest / 1000 % 60, 2);
+    out.push('.');
+    digits(out, rest % 1000, 3);
+    out.push('Z');
 }
 
 fn split(ms: i64) -> (String, String) {
@@ -182,6 +221,32 @@ mod tests {
         assert_eq!(format_rfc3339(ms), "2025-10-06T18:30:00Z");
         assert_eq!(format_rfc3339(0), "1970-01-01T00:00:00Z");
         assert_eq!(format_rfc3339_millis(1_500), "1970-01-01T00:00:01.500Z");
+    }
+
+    #[test]
+    fn log_timestamps_match_the_general_formatter_and_parse_back() {
+        let mut line = String::new();
+        // Year 0 through 9999 take the fast path; before and after, the general one.
+        for ms in [
+            -62_167_219_200_001,
+            -62_167_219_200_000,
+            -1,
+            0,
+            999,
+            951_782_400_123,
+            1_709_208_000_007,
+            1_759_775_400_999,
+            253_402_300_799_999,
+            253_402_300_800_000,
+        ] {
+            line.clear();
+            push_rfc3339_millis(ms, &mut line);
+            let (date, time) = split(ms);
+            assert_eq!(line, format!("{date}T{time}Z"), "{ms}");
+            if (0..=253_402_300_799_999).contains(&ms) {
+                assert_eq!(parse_rfc3339(&line), Ok(ms), "{line}");
+            }
+        }
     }
 
     #[test]

@@ -1,7 +1,6 @@
 //! Service routes: health and the OpenAPI document.
 
 use hyper::StatusCode;
-use serde_json::json;
 
 use super::{boxed_handlers, HandlerResult};
 use crate::http::dispatch::Ctx;
@@ -13,13 +12,9 @@ boxed_handlers! {
 }
 
 async fn healthz_impl(ctx: Ctx) -> HandlerResult {
-    Ok(response::json(
+    Ok(response::json_bytes(
         StatusCode::OK,
-        &json!({
-            "status": "ok",
-            "version": env!("CARGO_PKG_VERSION"),
-            "sandbox": ctx.app().whatsapp.is_sandbox(),
-        }),
+        ctx.state.health_body.clone(),
     ))
 }
 
