@@ -80,6 +80,34 @@ fn schema_version_is_recorded_and_newer_files_are_refused() {
 }
 
 #[test]
+fn a_new_or_empty_file_is_laid_out_then_reopened_and_keeps_what_is_written() {
+    // A missing file and an empty one (left by an installer, say) are both laid out by the first
+    // open, which closes and reopens the file (see `open_database`); the store must be usable
+    // right after and keep its data across a later open.
+    for precreate_empty in [false, true] {
+        let dir = TempDir::new();
+        let path = dir.path().join(DATABASE_FILE);
+        if precreate_empty {
+            std::fs::write(&path, b"").unwrap();
+        }
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(store.schema_version().unwrap(), Some(SCHEMA_VERSION));
+        assert_eq!(
+            store.insert_user(&user("alice", 1)).unwrap(),
+            UserInsert::Inserted
+        );
+        drop(store);
+        assert!(std::fs::metadata(&path).unwrap().len() > 0);
+        let store = Store::open(dir.path()).unwrap();
+        assert_eq!(
+            store.user_count().unwrap(),
+            1,
+            "empty file first: {precreate_empty}"
+        );
+    }
+}
+
+#[test]
 fn a_second_open_of_the_same_file_is_refused_while_the_first_is_alive() {
     let dir = TempDir::new();
     let _store = Store::open(dir.path()).unwrap();
