@@ -1,8 +1,12 @@
 //! Credentials on a request (x-api-key or the session cookie), the session cookie itself, and the
 //! cross-site check that protects cookie-authenticated state changes.
 
-use hyper::header::{COOKIE, HOST, ORIGIN};
+use hyper::header::{HeaderName, COOKIE, HOST, ORIGIN};
 use hyper::{HeaderMap, Method};
+
+/// Header names looked up on every request, made once (a `&str` name is parsed at each lookup).
+const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
+const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 
 /// Name of the dashboard session cookie.
 pub const SESSION_COOKIE: &str = "chattu_session";
@@ -17,7 +21,7 @@ pub enum Credential {
 
 /// The API key header, trimmed; an empty header counts as absent.
 pub fn api_key(headers: &HeaderMap) -> Option<String> {
-    let v = headers.get("x-api-key")?.to_str().ok()?.trim();
+    let v = headers.get(X_API_KEY)?.to_str().ok()?.trim();
     (!v.is_empty()).then(|| v.to_owned())
 }
 
@@ -59,7 +63,7 @@ pub fn is_state_changing(method: &Method) -> bool {
 /// cross-site`, or an `Origin` whose host differs from `Host` (an opaque `Origin: null` included).
 /// Requests without either header (curl, server-side clients) are not cross-site.
 pub fn is_cross_site(headers: &HeaderMap) -> bool {
-    let fetch_site = headers.get("sec-fetch-site").and_then(|v| v.to_str().ok());
+    let fetch_site = headers.get(SEC_FETCH_SITE).and_then(|v| v.to_str().ok());
     if fetch_site.is_some_and(|s| s.trim().eq_ignore_ascii_case("cross-site")) {
         return true;
     }

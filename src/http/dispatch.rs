@@ -182,9 +182,13 @@ pub async fn handle(
 ) -> Response<Body> {
     let started = Instant::now();
     let (mut parts, body) = req.into_parts();
-    let header = |name| parts.headers.get(name).and_then(|v| v.to_str().ok());
-    let ip = client_ip::client_ip(peer.ip(), header("x-forwarded-for"), &state.trusted);
-    let tls = client_ip::forwarded_tls(peer.ip(), header("x-forwarded-proto"), &state.trusted);
+    // Forwarding headers only count from a trusted proxy; without one, do not even look them up.
+    let forwarded = |name| match state.trusted.is_empty() {
+        true => None,
+        false => parts.headers.get(name).and_then(|v| v.to_str().ok()),
+    };
+    let ip = client_ip::client_ip(peer.ip(), forwarded("x-forwarded-for"), &state.trusted);
+    let tls = client_ip::forwarded_tls(peer.ip(), forwarded("x-forwarded-proto"), &state.trusted);
     let mut res = match route_request(&state, &mut parts, body, ip, tls).await {
         Ok(res) => res,
         Err(err) => {
@@ -206,16 +210,82 @@ pub async fn handle(
         res.headers_mut()
             .insert("x-chattu-sandbox", HeaderValue::from_static("1"));
     }
-    // Only the path is logged: query strings may carry secrets.
-    log::info!(
-        "{} {} {} {}ms {}",
-        parts.method,
-        parts.uri.path(),
-        res.status().as_u16(),
-        started.elapsed().as_millis(),
-        ip
-    );
+    log_access(&parts, res.status(), started.elapsed(), ip);
     res
+}
+
+thread_local! {
+    /// The access line is assembled here, so it costs no allocation once a thread is warm.
+    static ACCESS_LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
+}
+
+/// One line per request: `GET /api/profile 200 0ms 192.0.2.7`. Only the path is logged: query
+/// strings may carry secrets. Built by hand because it runs for every request and the general
+/// formatter cost more than the rest of the line.
+fn log_access(parts: &hyper::http::request::Parts, status: StatusCode, took: Duration, ip: IpAddr) {
+    if !log::log_enabled!(log::Level::Info) {
+        return;
+    }
+    let write = |line: &mut String| {
+        write_access_line(line, parts, status, took, ip);
+        log::info!("{line}");
+    };
+    let reused = ACCESS_LINE.try_with(|line| match line.try_borrow_mut() {
+        Ok(mut line) => {
+            write(&mut line);
+            true
+        }
+        Err(_) => false,
+    });
+    if reused != Ok(true) {
+        write(&mut String::new());
+    }
+}
+
+fn write_access_line(
+    line: &mut String,
+    parts: &hyper::http::request::Parts,
+    status: StatusCode,
+    took: Duration,
+    ip: IpAddr,
+) {
+    line.clear();
+    line.push_str(parts.method.as_str());
+    line.push(' ');
+    line.push_str(parts.uri.path());
+    line.push(' ');
+    line.push_str(status.as_str());
+    line.push(' ');
+    push_decimal(line, u64::try_from(took.as_millis()).unwrap_or(u64::MAX));
+    line.push_str("ms ");
+    match ip {
+        IpAddr::V4(v4) => {
+            for (i, octet) in v4.octets().into_iter().enumerate() {
+                if i > 0 {
+                    line.push('.');
+                }
+                push_decimal(line, u64::from(octet));
+            }
+        }
+        IpAddr::V6(v6) => {
+            use std::fmt::Write as _;
+            let _ = write!(line, "{v6}");
+        }
+    }
+}
+
+fn push_decimal(line: &mut String, mut value: u64) {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    loop {
+        start -= 1;
+        digits[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    line.extend(digits[start..].iter().map(|&d| char::from(d)));
 }
 
 /// Which errors are security events (401, 403, 429).
@@ -414,4 +484,47 @@ fn dashboard(headers: &HeaderMap, path_and_query: &str) -> Result<Response<Body>
         }
     }
     Ok(res)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn access_lines_name_method_path_status_time_and_client() {
+        let head = |method: &str, uri: &str| {
+            let req = Request::builder().method(method).uri(uri).body(()).unwrap();
+            req.into_parts().0
+        };
+        let mut line = String::from("left over");
+        let v4 = IpAddr::from([192, 0, 2, 7]);
+        let get = head("GET", "/api/profile?secret=1");
+        write_access_line(
+            &mut line,
+            &get,
+            StatusCode::OK,
+            Duration::from_micros(900),
+            v4,
+        );
+        assert_eq!(line, "GET /api/profile 200 0ms 192.0.2.7");
+        let delete = head("DELETE", "/clients/a%20b");
+        let v6: IpAddr = "2001:db8::1".parse().unwrap();
+        let took = Duration::from_millis(12_345);
+        write_access_line(&mut line, &delete, StatusCode::TOO_MANY_REQUESTS, took, v6);
+        assert_eq!(line, "DELETE /clients/a%20b 429 12345ms 2001:db8::1");
+        write_access_line(
+            &mut line,
+            &get,
+            StatusCode::OK,
+            Duration::ZERO,
+            IpAddr::from([0; 4]),
+        );
+        assert_eq!(line, "GET /api/profile 200 0ms 0.0.0.0");
+        let mut digits = String::new();
+        for value in [0, 9, 10, 255, 1_000_007, u64::MAX] {
+            digits.clear();
+            push_decimal(&mut digits, value);
+            assert_eq!(digits, value.to_string());
+        }
+    }
 }

@@ -6,12 +6,12 @@
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::pin::{pin, Pin};
+use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
+use futures_util::FutureExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -132,7 +132,8 @@ async fn serve_connection<H, F>(
         let activity = svc_activity.clone();
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
         activity.touch();
-        let fut = CatchPanic(Box::pin(handler(req, peer)));
+        // Not boxed: hyper keeps the request future in a slot allocated once per connection.
+        let fut = catch_panic(handler(req, peer));
         async move {
             let res = fut.await;
             activity.in_flight.fetch_sub(1, Ordering::Relaxed);
@@ -182,24 +183,17 @@ async fn serve_connection<H, F>(
 
 /// Turns a panic while polling a handler into a 500 JSON answer, so one bad request can neither
 /// kill the server nor hang its connection.
-pub struct CatchPanic<F>(pub Pin<Box<F>>);
-
-impl<F: Future<Output = Response<Body>>> Future for CatchPanic<F> {
-    type Output = Response<Body>;
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let inner = self.0.as_mut();
-        match std::panic::catch_unwind(AssertUnwindSafe(move || inner.poll(cx))) {
-            Ok(poll) => poll,
-            Err(panic) => {
-                let what = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "unknown panic".to_owned());
-                log::error!("request handler panicked: {what}");
-                Poll::Ready(ApiError::internal().into_response())
-            }
+pub async fn catch_panic<F: Future<Output = Response<Body>>>(handler: F) -> Response<Body> {
+    match AssertUnwindSafe(handler).catch_unwind().await {
+        Ok(res) => res,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| (*s).to_owned())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown panic".to_owned());
+            log::error!("request handler panicked: {what}");
+            ApiError::internal().into_response()
         }
     }
 }
@@ -210,12 +204,12 @@ mod tests {
 
     #[tokio::test]
     async fn a_panicking_handler_becomes_a_500_json_answer() {
-        let fut = CatchPanic(Box::pin(async {
+        let fut = catch_panic(async {
             if std::hint::black_box(true) {
                 panic!("boom");
             }
             ApiError::route_not_found().into_response()
-        }));
+        });
         let res = fut.await;
         assert_eq!(res.status(), hyper::StatusCode::INTERNAL_SERVER_ERROR);
         assert_eq!(res.headers()["content-type"], "application/json");

@@ -11,7 +11,7 @@ use super::time::{format_rfc3339_millis, push_rfc3339_millis, Clock, SystemClock
 use super::{Caller, Error, Shared};
 use log::{LevelFilter, Log, Metadata, Record};
 use serde::Serialize;
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -122,6 +122,36 @@ pub fn global_ring(capacity: usize) -> Arc<LogRing> {
 thread_local! {
     /// Each thread formats its lines here, so a line costs no allocation once warmed up.
     static LINE: RefCell<String> = const { RefCell::new(String::new()) };
+    /// The last second this thread formatted, and its `YYYY-MM-DDTHH:MM:SS` text: under load
+    /// most lines share their second with the one before.
+    static LAST_SECOND: Cell<(i64, [u8; 19])> = const { Cell::new((i64::MIN, [0; 19])) };
+}
+
+/// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` for `time_ms`, reusing the date and time of day when the
+/// second is the one this thread formatted last.
+fn push_log_time(time_ms: i64, line: &mut String) {
+    let second = time_ms.div_euclid(1000);
+    let (cached_second, text) = LAST_SECOND.get();
+    if cached_second == second {
+        if let Ok(text) = std::str::from_utf8(&text) {
+            line.push_str(text);
+            line.push('.');
+            let millis = time_ms.rem_euclid(1000);
+            for digit in [millis / 100, millis / 10 % 10, millis % 10] {
+                line.push(char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
+            }
+            line.push('Z');
+            return;
+        }
+    }
+    let start = line.len();
+    push_rfc3339_millis(time_ms, line);
+    // Only the usual 24-character form (years 0 to 9999) is remembered.
+    if line.len() - start == 24 {
+        let mut text = [0u8; 19];
+        text.copy_from_slice(&line.as_bytes()[start..start + 19]);
+        LAST_SECOND.set((second, text));
+    }
 }
 
 /// The logger: stderr (written behind the caller's back, see [`terminal`]) plus the ring.
@@ -157,7 +187,7 @@ impl ChattuLogger {
         let level = record.level();
         let target = record.target();
         line.clear();
-        push_rfc3339_millis(time_ms, line);
+        push_log_time(time_ms, line);
         line.push(' ');
         let level_name = level.as_str();
         line.push_str(level_name);
@@ -248,6 +278,29 @@ impl AppLog {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn log_times_reuse_the_second_and_stay_exact() {
+        // Within one second, across a second, a day and a year boundary, and backwards.
+        let times = [
+            1_759_775_400_000,
+            1_759_775_400_001,
+            1_759_775_400_999,
+            1_759_775_401_000,
+            1_759_795_199_999,
+            1_759_795_200_000,
+            1_767_225_599_999,
+            1_767_225_600_000,
+            1_759_775_400_500,
+            -1,
+            0,
+        ];
+        for ms in times {
+            let mut line = String::from("x");
+            push_log_time(ms, &mut line);
+            assert_eq!(line, format!("x{}", format_rfc3339_millis(ms)), "{ms}");
+        }
+    }
 
     #[test]
     fn ring_keeps_only_the_newest_lines() {
