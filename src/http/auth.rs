@@ -20,9 +20,9 @@ pub enum Credential {
 }
 
 /// The API key header, trimmed; an empty header counts as absent.
-pub fn api_key(headers: &HeaderMap) -> Option<String> {
+pub fn api_key(headers: &HeaderMap) -> Option<&str> {
     let v = headers.get(X_API_KEY)?.to_str().ok()?.trim();
-    (!v.is_empty()).then(|| v.to_owned())
+    (!v.is_empty()).then_some(v)
 }
 
 /// The session token from the Cookie header(s).
@@ -44,12 +44,14 @@ pub fn credential(headers: &HeaderMap, prefer_session: bool) -> Credential {
     // The common case (an API client sending x-api-key) never parses the Cookie header.
     if !prefer_session {
         if let Some(key) = api_key(headers) {
-            return Credential::ApiKey(key);
+            return Credential::ApiKey(key.to_owned());
         }
     }
     match (session_token(headers), prefer_session) {
         (Some(s), _) => Credential::Session(s),
-        (None, true) => api_key(headers).map_or(Credential::None, Credential::ApiKey),
+        (None, true) => {
+            api_key(headers).map_or(Credential::None, |key| Credential::ApiKey(key.to_owned()))
+        }
         (None, false) => Credential::None,
     }
 }

@@ -417,27 +417,37 @@ fn authenticate(
             Ok((None, auth::session_token(headers).is_some()))
         }
         Access::KeyOrSession | Access::SessionOnly | Access::Admin => {
-            let credential = auth::credential(headers, session_only);
             // Key and session lookups are short redb reads: done inline, not on the blocking pool.
             let accounts = &state.app.accounts;
-            let (caller, via_session) = match credential {
-                Credential::None => {
+            // The common case, an API key where keys are accepted, is read from the header in
+            // place; only the other cases build a credential.
+            let header_key = auth::api_key(headers).filter(|_| !session_only);
+            let credential = match header_key {
+                Some(_) => Credential::None,
+                None => auth::credential(headers, session_only),
+            };
+            let (caller, via_session) = match (header_key, credential) {
+                (Some(key), _) => (
+                    accounts.authenticate_api_key(key).map_err(ApiError::from),
+                    false,
+                ),
+                (None, Credential::None) => {
                     return Err(ApiError::unauthorized(if session_only {
                         "Log in to the dashboard: this route requires a session."
                     } else {
                         "Missing x-api-key header or session."
                     }))
                 }
-                Credential::ApiKey(_) if session_only => {
+                (None, Credential::ApiKey(_)) if session_only => {
                     return Err(ApiError::unauthorized(
                         "This route requires a dashboard session; API keys are not accepted.",
                     ))
                 }
-                Credential::ApiKey(key) => (
+                (None, Credential::ApiKey(key)) => (
                     accounts.authenticate_api_key(&key).map_err(ApiError::from),
                     false,
                 ),
-                Credential::Session(token) => (
+                (None, Credential::Session(token)) => (
                     accounts
                         .authenticate_session(&token)
                         .map_err(ApiError::from),

@@ -6,7 +6,7 @@ use hyper::header::{
     HeaderValue, CACHE_CONTROL, CONTENT_TYPE, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS,
     X_FRAME_OPTIONS,
 };
-use hyper::{HeaderMap, Response, StatusCode};
+use hyper::{Response, StatusCode};
 use serde::Serialize;
 
 pub type Body = Full<Bytes>;
@@ -40,8 +40,6 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Bo
 pub fn json_bytes(status: StatusCode, body: Bytes) -> Response<Body> {
     let mut res = Response::new(Full::new(body));
     *res.status_mut() = status;
-    // Room for these two and the security headers, so the map is allocated once, not grown.
-    *res.headers_mut() = HeaderMap::with_capacity(8);
     let h = res.headers_mut();
     h.insert(CONTENT_TYPE, JSON);
     // API answers carry keys and personal data: never let a shared cache keep them.
