@@ -175,13 +175,27 @@ async fn record_security(
 }
 
 /// Entry point from the connection layer.
-pub async fn handle(
+///
+/// Not an `async fn`: the request head is detached from hyper's read buffer right here, when
+/// hyper hands the request over and before it reads ahead (see [`request::detach_head`]).
+pub fn handle(
     state: Arc<HttpState>,
     req: Request<Incoming>,
     peer: SocketAddr,
-) -> Response<Body> {
+) -> impl std::future::Future<Output = Response<Body>> + Send {
     let started = Instant::now();
     let (mut parts, body) = req.into_parts();
+    request::detach_head(&mut parts);
+    respond(state, parts, body, peer, started)
+}
+
+async fn respond(
+    state: Arc<HttpState>,
+    mut parts: hyper::http::request::Parts,
+    body: Incoming,
+    peer: SocketAddr,
+    started: Instant,
+) -> Response<Body> {
     // Forwarding headers only count from a trusted proxy; without one, do not even look them up.
     let forwarded = |name| match state.trusted.is_empty() {
         true => None,
