@@ -18,12 +18,33 @@ const NOSNIFF: HeaderValue = HeaderValue::from_static("nosniff");
 const DENY: HeaderValue = HeaderValue::from_static("DENY");
 const SAME_ORIGIN: HeaderValue = HeaderValue::from_static("same-origin");
 
+/// Answers up to this size are encoded in a per-thread buffer and copied out at their exact
+/// size; bigger ones keep their own buffer (and the scratch buffer is not left that big).
+const SCRATCH_BYTES: usize = 16 * 1024;
+
+thread_local! {
+    static SCRATCH: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// A JSON response with `status`.
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
-    // Most answers are small: one allocation instead of a few doublings.
-    let mut bytes = Vec::with_capacity(256);
-    match serde_json::to_writer(&mut bytes, value) {
-        Ok(()) => json_bytes(status, bytes.into()),
+    let encoded = SCRATCH
+        .try_with(|scratch| match scratch.try_borrow_mut() {
+            Ok(mut buf) => {
+                buf.clear();
+                serde_json::to_writer(&mut *buf, value)?;
+                Ok(if buf.len() <= SCRATCH_BYTES {
+                    // One allocation of the exact size: no growth, no spare capacity to track.
+                    Bytes::copy_from_slice(&buf)
+                } else {
+                    Bytes::from(std::mem::take(&mut *buf))
+                })
+            }
+            Err(_) => serde_json::to_vec(value).map(Bytes::from),
+        })
+        .unwrap_or_else(|_| serde_json::to_vec(value).map(Bytes::from));
+    match encoded {
+        Ok(bytes) => json_bytes(status, bytes),
         Err(e) => {
             log::error!("could not serialise a response: {e}");
             json_bytes(

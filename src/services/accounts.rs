@@ -169,16 +169,19 @@ impl Accounts {
         Ok(self.shared.hashing.verify(password, &record.password_hash))
     }
 
-    pub fn profile(&self, caller: &Caller) -> Result<Profile, Error> {
+    /// GET /api/profile: the caller's own account (account keys and sessions, not client keys).
+    ///
+    /// `presented_key` is the x-api-key the request carried. For a caller authenticated by its
+    /// account key it is that account's key, just checked, so the profile is answered from
+    /// memory (with the store's cached client count); otherwise the account is read.
+    pub fn profile(&self, caller: &Caller, presented_key: Option<&str>) -> Result<Profile, Error> {
         caller.require_account()?;
-        // The usual case, an account key in the caller cache: everything is already in memory.
-        // The cache is emptied on every account change, so its key and role are current.
         let username = &caller.user.username;
-        if let Some(api_key) = self.callers.account_key(username) {
+        if let (AuthVia::AccountKey, Some(key)) = (&caller.via, presented_key) {
             return Ok(Profile {
                 username: username.clone(),
                 role: caller.user.role,
-                api_key,
+                api_key: key.to_owned(),
                 client_count: self.shared.store.client_count(username)?,
             });
         }

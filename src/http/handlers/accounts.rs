@@ -15,7 +15,8 @@ boxed_handlers! {
 async fn profile_impl(ctx: Ctx) -> HandlerResult {
     let caller = ctx.caller()?;
     // Profile serialises to the documented shape: username, role, apiKey, clientCount.
-    let profile = ctx.app().accounts.profile(caller)?;
+    let presented_key = crate::http::auth::api_key(&ctx.headers);
+    let profile = ctx.app().accounts.profile(caller, presented_key)?;
     Ok(response::json(StatusCode::OK, &profile))
 }
 

@@ -37,8 +37,6 @@ struct Entry {
 struct Inner {
     generation: u64,
     entries: HashMap<[u8; 32], Entry>,
-    /// Username → digest of that account's cached key (GET /api/profile shows the key).
-    by_user: HashMap<String, [u8; 32]>,
 }
 
 pub struct CallerCache {
@@ -53,7 +51,6 @@ impl CallerCache {
             inner: Mutex::new(Inner {
                 generation: 0,
                 entries: HashMap::new(),
-                by_user: HashMap::new(),
             }),
         }
     }
@@ -83,12 +80,9 @@ impl CallerCache {
         if inner.entries.len() >= self.capacity && !inner.entries.contains_key(&digest) {
             // Any entry will do: an evicted key just costs one store read on its next request.
             if let Some(victim) = inner.entries.keys().next().copied() {
-                if let Some(evicted) = inner.entries.remove(&victim) {
-                    inner.by_user.remove(&evicted.caller.user.username);
-                }
+                inner.entries.remove(&victim);
             }
         }
-        inner.by_user.insert(caller.user.username.clone(), digest);
         inner.entries.insert(
             digest,
             Entry {
@@ -104,15 +98,6 @@ impl CallerCache {
         let mut inner = self.lock();
         inner.generation = inner.generation.wrapping_add(1);
         inner.entries.clear();
-        inner.by_user.clear();
-    }
-
-    /// The account key of `username`, when a caller authenticated with it since the last change.
-    pub fn account_key(&self, username: &str) -> Option<String> {
-        let inner = self.lock();
-        let digest = inner.by_user.get(username)?;
-        let entry = inner.entries.get(digest)?;
-        String::from_utf8(entry.key.to_vec()).ok()
     }
 
     /// Entries kept now (for tests and diagnostics).

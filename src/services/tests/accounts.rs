@@ -198,13 +198,13 @@ fn profile_and_key_reset() {
     let h = harness();
     let (bob, key) = h.user("bob");
     let (_, via_client) = h.client(&bob, "c1");
-    let profile = h.app.accounts.profile(&bob).unwrap();
+    let profile = h.app.accounts.profile(&bob, None).unwrap();
     assert_eq!(
         serde_json::to_value(&profile).unwrap(),
         serde_json::json!({"username": "bob", "role": "user", "apiKey": key, "clientCount": 1})
     );
     assert_eq!(
-        h.app.accounts.profile(&via_client),
+        h.app.accounts.profile(&via_client, None),
         Err(Error::AccessDenied),
         "a client key cannot read the account key"
     );
@@ -351,31 +351,50 @@ fn security_events_are_recorded_newest_first() {
     assert_eq!(events[1].at, "2025-10-06T12:00:00Z");
 }
 
-/// GET /api/profile is answered from memory for an account key (the caller cache and the
-/// store's client counts); every change that shows in the profile must show at once.
+/// GET /api/profile is answered from memory for an account key (the key the request carried and
+/// the store's client counts); every change that shows in the profile must show at once, and the
+/// answer is the same as the one read from the store.
 #[test]
 fn profile_from_memory_follows_every_change() {
     let h = harness();
     let (bob, key) = h.user("bob");
-    let (carol, _) = h.user("carol");
-    let count = |caller: &Caller| h.app.accounts.profile(caller).unwrap().client_count;
-    assert_eq!(h.app.accounts.profile(&bob).unwrap().api_key, key);
-    assert_eq!(count(&bob), 0);
+    let (carol, carol_key) = h.user("carol");
+    let profile = |caller: &Caller, key: &str| {
+        let fast = h.app.accounts.profile(caller, Some(key)).unwrap();
+        let stored = h.app.accounts.profile(caller, None).unwrap();
+        assert_eq!(fast, stored);
+        fast
+    };
+    let count = |caller: &Caller, key: &str| profile(caller, key).client_count;
+    assert_eq!(profile(&bob, &key).api_key, key);
+    assert_eq!(count(&bob, &key), 0);
     h.client(&bob, "b1");
     h.client(&bob, "b2");
     h.client(&carol, "c1");
-    assert_eq!((count(&bob), count(&carol)), (2, 1));
+    assert_eq!((count(&bob, &key), count(&carol, &carol_key)), (2, 1));
     h.app.clients.delete(&bob, "b1", "bob-password").unwrap();
-    assert_eq!((count(&bob), count(&carol)), (1, 1));
+    assert_eq!((count(&bob, &key), count(&carol, &carol_key)), (1, 1));
 
-    // A new key shows in the profile of the caller that presents it.
+    // A session caller is answered from the store.
+    let (_, session) = h.app.accounts.login("bob", "bob-password").unwrap();
+    let by_session = h.app.accounts.authenticate_session(&session).unwrap();
+    assert_eq!(
+        h.app
+            .accounts
+            .profile(&by_session, Some("ignored"))
+            .unwrap()
+            .api_key,
+        key
+    );
+
+    // A new key shows in the profile.
     let new_key = h.app.accounts.reset_api_key("bob", &key).unwrap();
     let bob = h.app.accounts.authenticate_api_key(&new_key).unwrap();
-    assert_eq!(h.app.accounts.profile(&bob).unwrap().api_key, new_key);
+    assert_eq!(profile(&bob, &new_key).api_key, new_key);
 
     // Deleting an account deletes its clients: a new account of the same name starts at zero.
     let admin = h.admin();
     h.app.accounts.delete_user(&admin, "carol").unwrap();
-    let (carol, _) = h.user("carol");
-    assert_eq!(count(&carol), 0);
+    let (carol, carol_key) = h.user("carol");
+    assert_eq!(count(&carol, &carol_key), 0);
 }
