@@ -46,6 +46,15 @@ async fn app_state_view(sim: &SimulatorHandle) -> Value {
     body
 }
 
+/// Waits until the phone's app-state view satisfies `done`.
+async fn app_state_until(sim: &SimulatorHandle, what: &str, done: impl Fn(&Value) -> bool) {
+    let done = &done;
+    eventually(what, || async move {
+        done(&app_state_view(sim).await).then_some(())
+    })
+    .await;
+}
+
 /// Every fetch the server answered, oldest first: `{collection, since}`.
 async fn asked(sim: &SimulatorHandle) -> Vec<Value> {
     app_state_view(sim).await["asked"]
@@ -189,13 +198,8 @@ async fn a_tampered_patch_is_refused_and_a_good_copy_applies_later() {
     key_stored(&store.store).await;
     // The key share made the engine fetch every collection once; let that finish first, so the
     // spoiled answer below is the only fetch of the mute.
-    let sim_base = sim.http_base();
-    eventually("the fetches after the key share", move || {
-        let url = format!("{sim_base}/sim/phones/{ACCOUNT}/app-state");
-        async move {
-            let (_, view) = http("GET", url, None).await;
-            (view["asked"].as_array().map_or(0, Vec::len) >= 5).then_some(())
-        }
+    app_state_until(&sim, "the fetches after the key share", |view| {
+        view["asked"].as_array().map_or(0, Vec::len) >= 5
     })
     .await;
 
@@ -211,13 +215,8 @@ async fn a_tampered_patch_is_refused_and_a_good_copy_applies_later() {
     .await;
     assert_eq!(status, 200);
     phone_changes_chat(&sim, PEER, json!({ "mute": -1 })).await;
-    let sim_base = sim.http_base();
-    eventually("the spoiled answer", move || {
-        let url = format!("{sim_base}/sim/phones/{ACCOUNT}/app-state");
-        async move {
-            let (_, view) = http("GET", url, None).await;
-            (view["corruptAnswers"] == 0).then_some(())
-        }
+    app_state_until(&sim, "the spoiled answer", |view| {
+        view["corruptAnswers"] == 0
     })
     .await;
 
@@ -388,17 +387,11 @@ async fn a_patch_under_a_key_not_yet_shared_waits_for_the_key() {
     rotate(json!({ "share": false })).await;
     let before = asked(&sim).await.len();
     phone_changes_chat(&sim, PEER, json!({ "pin": true })).await;
-    let sim_base = sim.http_base();
-    eventually("the engine fetching the pin", move || {
-        let url = format!("{sim_base}/sim/phones/{ACCOUNT}/app-state");
-        async move {
-            let (_, view) = http("GET", url, None).await;
-            let asked = view["asked"].as_array().cloned().unwrap_or_default();
-            asked[before.min(asked.len())..]
-                .iter()
-                .any(|a| a["collection"] == "regular_low")
-                .then_some(())
-        }
+    app_state_until(&sim, "the engine fetching the pin", |view| {
+        let asked = view["asked"].as_array().cloned().unwrap_or_default();
+        asked[before.min(asked.len())..]
+            .iter()
+            .any(|a| a["collection"] == "regular_low")
     })
     .await;
     // Whenever the engine has looked at it, it could not apply it: the key is missing.
