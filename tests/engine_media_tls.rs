@@ -2,6 +2,8 @@
 //! (`EngineConfig::tls_certificate`) reaches its media host over https with that trust too, so a
 //! file uploads and the phone downloads and decrypts it, and a phone's file downloads back.
 
+mod companion_support;
+
 use base64::Engine as _;
 use chattu::engine::media::{MediaKind, MediaScheme, OutgoingMedia};
 use chattu::engine::messaging::{EngineEvent, MessagingSetup, NoSink, SignalDb};
@@ -9,38 +11,11 @@ use chattu::engine::signal_prekeys::RedbPreKeys;
 use chattu::engine::{self, EngineConfig, EngineStatus, MemoryCredentialStore};
 use chattu::protocol::jid::Jid;
 use chattu::simulator::Simulator;
+use companion_support::{https, PATIENCE};
 use serde_json::{json, Value};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::TcpListener;
-
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A control-API call over https, trusting only `cert`.
-async fn https(method: &'static str, url: String, cert: Vec<u8>, body: Option<Value>) -> Value {
-    tokio::task::spawn_blocking(move || {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(rustls::pki_types::CertificateDer::from(cert))
-            .unwrap();
-        let tls = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let agent = ureq::AgentBuilder::new().tls_config(Arc::new(tls)).build();
-        let request = agent.request(method, &url).timeout(PATIENCE);
-        let result = match body {
-            Some(body) => request.send_json(body),
-            None => request.call(),
-        };
-        match result {
-            Ok(r) | Err(ureq::Error::Status(_, r)) => r.into_json().unwrap_or(Value::Null),
-            Err(e) => panic!("{url}: {e}"),
-        }
-    })
-    .await
-    .unwrap()
-}
 
 #[tokio::test]
 async fn media_goes_both_ways_over_https_with_the_simulators_certificate() {
@@ -122,7 +97,7 @@ async fn media_goes_both_ways_over_https_with_the_simulators_certificate() {
     let mut row = Value::Null;
     for _ in 0..200 {
         let url = format!("{base}/sim/phones/15550012002/messages");
-        let body = https("GET", url, cert.clone(), None).await;
+        let (_, body) = https("GET", url, cert.clone(), None).await;
         if let Some(found) = body["received"]
             .as_array()
             .and_then(|all| all.iter().find(|m| m["id"] == sent.id.as_str()))
@@ -136,7 +111,7 @@ async fn media_goes_both_ways_over_https_with_the_simulators_certificate() {
     assert_eq!(row["media"]["size"], 4000, "{row}");
 
     let back: Vec<u8> = (0..3000u32).map(|i| (i * 5 + 2) as u8).collect();
-    let answer = https(
+    let (_, answer) = https(
         "POST",
         format!("{base}/sim/phones/15550012002/messages"),
         cert.clone(),

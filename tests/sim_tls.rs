@@ -2,48 +2,15 @@
 //! engine pairs and logs in over wss:// when told to trust the simulator's self-signed certificate;
 //! without that trust, or trusting another certificate, the TLS handshake is refused.
 
+mod companion_support;
+
 use chattu::engine::client_payload::registration_payload;
 use chattu::engine::{self, DeviceCreds, EngineConfig, EngineStatus, MemoryCredentialStore};
 use chattu::simulator::Simulator;
-use serde_json::{json, Value};
+use companion_support::{https, PATIENCE};
+use serde_json::json;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::net::TcpListener;
-
-const PATIENCE: Duration = Duration::from_secs(20);
-
-/// A control-API call over https, trusting only `cert`.
-async fn https(
-    method: &'static str,
-    url: String,
-    cert: Vec<u8>,
-    body: Option<Value>,
-) -> (u16, Value) {
-    tokio::task::spawn_blocking(move || {
-        let _ = rustls::crypto::ring::default_provider().install_default();
-        let mut roots = rustls::RootCertStore::empty();
-        roots
-            .add(rustls::pki_types::CertificateDer::from(cert))
-            .unwrap();
-        let tls = rustls::ClientConfig::builder()
-            .with_root_certificates(roots)
-            .with_no_client_auth();
-        let agent = ureq::AgentBuilder::new().tls_config(Arc::new(tls)).build();
-        let request = agent.request(method, &url).timeout(PATIENCE);
-        let result = match body {
-            Some(body) => request.send_json(body),
-            None => request.call(),
-        };
-        let response = match result {
-            Ok(r) => r,
-            Err(ureq::Error::Status(_, r)) => r,
-            Err(e) => panic!("{url}: {e}"),
-        };
-        (response.status(), response.into_json().unwrap())
-    })
-    .await
-    .unwrap()
-}
 
 #[tokio::test]
 async fn engine_pairs_and_logs_in_over_wss_when_it_trusts_the_certificate() {

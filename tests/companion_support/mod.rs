@@ -121,6 +121,42 @@ async fn request(
     .unwrap()
 }
 
+/// A control-API call over https to a simulator serving TLS, trusting only `cert` (its self-signed
+/// certificate); returns the status and the JSON answer (Null when the answer is not JSON).
+pub async fn https(
+    method: &'static str,
+    url: String,
+    cert: Vec<u8>,
+    body: Option<Value>,
+) -> (u16, Value) {
+    tokio::task::spawn_blocking(move || {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let mut roots = rustls::RootCertStore::empty();
+        roots
+            .add(rustls::pki_types::CertificateDer::from(cert))
+            .unwrap();
+        let tls = rustls::ClientConfig::builder()
+            .with_root_certificates(roots)
+            .with_no_client_auth();
+        let agent = ureq::AgentBuilder::new().tls_config(Arc::new(tls)).build();
+        let request = agent.request(method, &url).timeout(PATIENCE);
+        let result = match body {
+            Some(body) => request.send_json(body),
+            None => request.call(),
+        };
+        let response = match result {
+            Ok(r) | Err(ureq::Error::Status(_, r)) => r,
+            Err(e) => panic!("{url}: {e}"),
+        };
+        (
+            response.status(),
+            response.into_json().unwrap_or(Value::Null),
+        )
+    })
+    .await
+    .unwrap()
+}
+
 /// POSTs JSON to the control API; returns the status and the JSON answer.
 pub async fn post(url: String, body: Value) -> (u16, Value) {
     http("POST", url, Some(body)).await
