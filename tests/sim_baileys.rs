@@ -10,56 +10,17 @@
 //! Missing node or tests/baileys/node_modules fail the tests with the install command, unless
 //! CHATTU_SKIP_NODE_TESTS=1 is set.
 
+mod baileys_support;
+
+use baileys_support::{node_available, DriverRun};
 use chattu::simulator::{Simulator, SimulatorHandle};
 use serde_json::Value;
-use std::io::Read;
-use std::path::PathBuf;
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 use tokio::net::TcpListener;
-
-const INSTALL_HINT: &str = "install Node.js 20+ and run `npm ci --prefix tests/baileys` \
-     (the install step of .ci/run), or set CHATTU_SKIP_NODE_TESTS=1 to skip the Node interop tests";
-
-/// Upper bound on one driver run; the driver bounds each of its own waits (30 s) well below this.
-const DRIVER_LIMIT: Duration = Duration::from_secs(240);
-
-/// One Baileys at a time: each Node start loads Baileys and protobufjs (CPU-heavy), and a starved
-/// client is more likely to lose the first-stanza race described in docs/interop.md.
-static ONE_CLIENT_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// The phones the driver creates (interop.mjs `ACCOUNT_PHONE`, `PEER_PHONE`).
 const ACCOUNT_PHONE: &str = "15550001111";
 const PEER_PHONE: &str = "15550002222";
-
-fn baileys_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests")
-        .join("baileys")
-}
-
-/// Whether to run: false (with a message) when skipped; panics with the install hint when tools are missing.
-fn node_available(test: &str) -> bool {
-    if std::env::var("CHATTU_SKIP_NODE_TESTS").is_ok_and(|v| v == "1") {
-        println!("{test}: skipped because CHATTU_SKIP_NODE_TESTS=1");
-        return false;
-    }
-    let node = Command::new("node").arg("--version").output();
-    assert!(
-        node.is_ok_and(|o| o.status.success()),
-        "node is missing: {INSTALL_HINT}"
-    );
-    let baileys = baileys_dir()
-        .join("node_modules")
-        .join("@whiskeysockets")
-        .join("baileys");
-    assert!(
-        baileys.exists(),
-        "{} is missing: {INSTALL_HINT}",
-        baileys.display()
-    );
-    true
-}
 
 async fn simulator() -> SimulatorHandle {
     let listener = TcpListener::bind("127.0.0.1:0")
@@ -68,106 +29,8 @@ async fn simulator() -> SimulatorHandle {
     Simulator::start(listener).expect("start the simulator")
 }
 
-/// What one driver run printed.
-struct DriverRun {
-    steps: Vec<Value>,
-    stdout: String,
-    stderr: String,
-    success: bool,
-}
-
-impl DriverRun {
-    /// The step's line; panics with the whole run when it is missing or failed.
-    fn passed(&self, name: &str) -> &Value {
-        let line = self.steps.iter().find(|s| s["step"] == name);
-        match line {
-            Some(line) if line["ok"] == true => line,
-            Some(line) => panic!(
-                "Baileys step `{name}` failed: {}\n{}",
-                line["error"],
-                self.transcript()
-            ),
-            None => panic!("Baileys never reached step `{name}`\n{}", self.transcript()),
-        }
-    }
-
-    fn transcript(&self) -> String {
-        let tail: String = {
-            let chars: Vec<char> = self.stderr.chars().collect();
-            let start = chars.len().saturating_sub(4000);
-            chars.get(start..).unwrap_or_default().iter().collect()
-        };
-        format!(
-            "--- driver stdout ---\n{}--- driver stderr (tail; BAILEYS_LOG=trace shows every stanza) ---\n{tail}",
-            self.stdout
-        )
-    }
-}
-
-/// Runs `node tests/baileys/interop.mjs` against `sim` (blocking; call from `spawn_blocking`).
-fn run_driver(ws_url: String, control_url: String, extra: &[&str]) -> DriverRun {
-    let mut child = Command::new("node")
-        .arg(baileys_dir().join("interop.mjs"))
-        .arg(&ws_url)
-        .arg(&control_url)
-        .args(extra)
-        .current_dir(baileys_dir())
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap_or_else(|e| panic!("cannot start node: {e}: {INSTALL_HINT}"));
-    let mut stdout = child.stdout.take().expect("piped stdout");
-    let mut stderr = child.stderr.take().expect("piped stderr");
-    let out = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stdout.read_to_string(&mut text);
-        text
-    });
-    let err = std::thread::spawn(move || {
-        let mut text = String::new();
-        let _ = stderr.read_to_string(&mut text);
-        text
-    });
-    let deadline = Instant::now() + DRIVER_LIMIT;
-    let status = loop {
-        match child.try_wait() {
-            Ok(Some(status)) => break Some(status),
-            Ok(None) if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(100)),
-            _ => {
-                let _ = child.kill();
-                let _ = child.wait();
-                break None;
-            }
-        }
-    };
-    let stdout = out.join().unwrap_or_default();
-    let stderr = err.join().unwrap_or_default();
-    let steps = stdout
-        .lines()
-        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-        .collect();
-    let run = DriverRun {
-        steps,
-        stdout,
-        stderr,
-        success: status.is_some_and(|s| s.success()),
-    };
-    assert!(
-        status.is_some(),
-        "the driver did not finish within {DRIVER_LIMIT:?}\n{}",
-        run.transcript()
-    );
-    run
-}
-
 async fn drive(sim: &SimulatorHandle, extra: &'static [&'static str]) -> DriverRun {
-    let (ws, control) = (sim.ws_url(), sim.http_base());
-    let _turn = ONE_CLIENT_AT_A_TIME.lock().await;
-    match tokio::task::spawn_blocking(move || run_driver(ws, control, extra)).await {
-        Ok(run) => run,
-        Err(e) => std::panic::resume_unwind(e.into_panic()),
-    }
+    baileys_support::drive(sim, "interop.mjs", extra).await
 }
 
 /// `GET /sim/phones/{phone}` over HTTP, as any client of the control API sees it.
