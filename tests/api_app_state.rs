@@ -4,24 +4,11 @@
 
 mod api_engine_support;
 
-use api_engine_support::{create_phone, Chattu, Http};
+use api_engine_support::{create_phone, wait_for, Chattu, Http};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 
 const OWN: &str = "15550040001";
 const PEER: &str = "15550040002";
-
-/// Polls `probe` until it returns Some (at most 30 s).
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 /// The chat with PEER as `GET /api/chats/desk` shows it.
 fn peer_chat(http: &Http, cookie: &str) -> Option<Value> {

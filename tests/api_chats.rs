@@ -4,27 +4,14 @@
 
 mod api_engine_support;
 
-use api_engine_support::{create_phone, Chattu, Http, Res};
+use api_engine_support::{create_phone, wait_for, Chattu, Http, Res};
 use chattu::store::chats::{ChatMessageRecord, MediaInfo};
 use chattu::store::Store;
 use serde_json::{json, Value};
 use std::collections::BTreeSet;
-use std::time::{Duration, Instant};
 
 const OWN: &str = "15550030001";
 const PEER: &str = "15550030002";
-
-/// Polls `probe` until it returns Some (at most 30 s).
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 fn login(http: &Http, username: &str, password: &str) -> String {
     let res = http.send(

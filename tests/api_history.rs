@@ -6,24 +6,12 @@
 
 mod api_engine_support;
 
-use api_engine_support::{create_phone, Chattu};
+use api_engine_support::{create_phone, wait_for, Chattu};
 use serde_json::json;
-use std::time::{Duration, Instant};
 
 const OWN: &str = "15550040001";
 const PEER: &str = "15550040002";
 const QUIET: &str = "15550040003";
-
-fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(100));
-    }
-}
 
 #[test]
 fn a_linked_client_starts_with_the_phones_chats() {

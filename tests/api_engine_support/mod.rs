@@ -19,6 +19,18 @@ pub const ADMIN_PASSWORD: &str = "engine-test-admin-1";
 mod temp_dir;
 pub use temp_dir::TempDir;
 
+/// Polls `probe` until it returns Some (at most 30 s).
+pub fn wait_for<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Some(found) = probe() {
+            return found;
+        }
+        assert!(Instant::now() < deadline, "timed out waiting for {what}");
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
 /// A running `chattu` process and the lines it printed.
 pub struct Process {
     child: Option<Child>,
