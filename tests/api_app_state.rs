@@ -34,14 +34,9 @@ fn the_chat_list_shows_mute_pin_and_read_set_on_the_phone() {
     );
     let http = chattu.http();
     let (cookie, key) = chattu.admin();
-    let added = http.add_number(&key, json!({"clientId": "desk", "phoneNumber": OWN}));
-    assert_eq!(added.status, 200, "{}", added.text());
-    let qr = added.json()["qrText"].as_str().expect("qrText").to_string();
     create_phone(&http, OWN, "Desk");
     create_phone(&http, PEER, "Ruth");
-    let scan = http.post(&format!("/sim/phones/{OWN}/scan"), json!({"qr": qr}));
-    assert_eq!(scan.status, 200, "scan: {}", scan.text());
-    chattu.wait_status(&key, "desk", "Authenticated");
+    chattu.link_client(&key, "desk", OWN);
     wait_for("the app state key at the client", || {
         let view = http.get(&format!("/sim/phones/{OWN}/app-state")).json();
         (view["keySharedWith"].as_array().map_or(0, Vec::len) == 1).then_some(())

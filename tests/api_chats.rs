@@ -53,17 +53,9 @@ fn linked_desk() -> (Chattu, String, String) {
     );
     let http = chattu.http();
     let (cookie, key) = chattu.admin();
-    let added = http.add_number(&key, json!({"clientId": "desk", "phoneNumber": OWN}));
-    assert_eq!(added.status, 200, "{}", added.text());
-    let qr = added.json()["qrText"]
-        .as_str()
-        .expect("sandbox qrText")
-        .to_string();
     create_phone(&http, OWN, "Desk");
     create_phone(&http, PEER, "Ruth");
-    let scan = http.post(&format!("/sim/phones/{OWN}/scan"), json!({"qr": qr}));
-    assert_eq!(scan.status, 200, "scan: {}", scan.text());
-    chattu.wait_status(&key, "desk", "Authenticated");
+    chattu.link_client(&key, "desk", OWN);
     // Messages to the client need its one-time prekeys on the server.
     wait_for("prekeys uploaded", || {
         let phone = http.get(&format!("/sim/phones/{OWN}")).json();

@@ -36,15 +36,10 @@ fn group_entries_carry_their_last_message_and_unread_count() {
     );
     let http = chattu.http();
     let (_, key) = chattu.admin();
-    let added = http.add_number(&key, json!({"clientId": "desk", "phoneNumber": OWN}));
-    assert_eq!(added.status, 200, "{}", added.text());
-    let qr = added.json()["qrText"].as_str().expect("qrText").to_string();
     for (phone, name) in [(OWN, "Desk"), (RUTH, "Ruth"), (SAM, "Sam")] {
         create_phone(&http, phone, name);
     }
-    let scan = http.post(&format!("/sim/phones/{OWN}/scan"), json!({"qr": qr}));
-    assert_eq!(scan.status, 200, "{}", scan.text());
-    chattu.wait_status(&key, "desk", "Authenticated");
+    chattu.link_client(&key, "desk", OWN);
     poll("prekeys", || {
         let phone = http.get(&format!("/sim/phones/{OWN}")).json();
         (phone["devices"][0]["prekeys"].as_u64() > Some(0)).then_some(())

@@ -45,15 +45,7 @@ fn a_linked_client_starts_with_the_phones_chats() {
     );
     assert_eq!(res.status, 200, "{}", res.text());
 
-    let added = http.add_number(&key, json!({"clientId": "desk", "phoneNumber": OWN}));
-    assert_eq!(added.status, 200, "{}", added.text());
-    let qr = added.json()["qrText"]
-        .as_str()
-        .expect("sandbox qrText")
-        .to_string();
-    let scan = http.post(&format!("/sim/phones/{OWN}/scan"), json!({"qr": qr}));
-    assert_eq!(scan.status, 200, "scan: {}", scan.text());
-    chattu.wait_status(&key, "desk", "Authenticated");
+    chattu.link_client(&key, "desk", OWN);
 
     let chats = wait_for("the seeded chat list", || {
         let res = http.send("GET", "/api/chats/desk", &[("cookie", &cookie)], None);

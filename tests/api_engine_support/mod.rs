@@ -289,6 +289,21 @@ impl Chattu {
         (cookie, key)
     }
 
+    /// Adds client `client_id` for the simulated phone `phone` (which must exist) with the
+    /// account `key`, has the phone scan its QR, and waits until the client is Authenticated.
+    pub fn link_client(&self, key: &str, client_id: &str, phone: &str) {
+        let http = self.http();
+        let added = http.add_number(key, json!({"clientId": client_id, "phoneNumber": phone}));
+        assert_eq!(added.status, 200, "{}", added.text());
+        let qr = added.json()["qrText"]
+            .as_str()
+            .expect("sandbox qrText")
+            .to_string();
+        let scan = http.post(&format!("/sim/phones/{phone}/scan"), json!({"qr": qr}));
+        assert_eq!(scan.status, 200, "scan: {}", scan.text());
+        self.wait_status(key, client_id, "Authenticated");
+    }
+
     /// Polls GET /api/clients until `client_id` has `status`; returns the client.
     pub fn wait_status(&self, key: &str, client_id: &str, status: &str) -> Value {
         let deadline = Instant::now() + Duration::from_secs(30);
