@@ -10,11 +10,10 @@
 use super::control::{error_response, json_response};
 use super::phone_messages::{self, InboxMessage, OutboxMessage};
 use super::registry::{unix_now, ConnId};
-use super::routing::{deliver, device_jid};
+use super::routing::deliver;
 use super::Shared;
 use crate::engine::message_id::new_message_id;
 use crate::engine::receive::AckLevel;
-use crate::engine::send::{apply_bundles, devices_without_session, enc_node, encrypt_for_devices};
 use crate::protocol::binary::Node;
 use crate::protocol::crypto::random_bytes;
 use crate::protocol::jid::Jid;
@@ -333,42 +332,7 @@ pub(crate) fn send_history(
         })),
         ..Default::default()
     };
-    let target = vec![device_jid(phone, device)];
-    let bundle = {
-        let inner = shared.registry.lock();
-        let keys = inner
-            .accounts
-            .get(phone)
-            .and_then(|a| a.devices.get(&device))
-            .map(|d| d.keys.clone())
-            .ok_or("no such device")?;
-        // Signed prekey only: the device's one-time prekeys stay for its contacts.
-        let mut keys = keys;
-        keys.one_time.clear();
-        Node::new("iq")
-            .with_child(Node::new("list").with_child(keys.take_bundle(target[0].clone())))
-    };
-    let sealed = phone_messages::with_phone_store(shared, phone, |store| {
-        if !devices_without_session(store, &target)
-            .map_err(|e| e.to_string())?
-            .is_empty()
-        {
-            apply_bundles(store, &bundle).map_err(|e| e.to_string())?;
-        }
-        encrypt_for_devices(store, &message, &message, &target, phone).map_err(|e| e.to_string())
-    })
-    .ok_or("no such phone")??;
-    let sealed = sealed
-        .into_iter()
-        .next()
-        .ok_or("no session with the device")?;
-    let node = Node::new("message")
-        .with_attr("from", device_jid(phone, 0))
-        .with_attr("id", id.as_str())
-        .with_attr("t", unix_now())
-        .with_attr("type", "text")
-        .with_attr("category", "peer")
-        .with_child(enc_node(&sealed.message));
+    let node = phone_messages::peer_message_node(shared, phone, device, &id, &message)?;
     {
         let mut state = shared.history.lock();
         let sent = state.sent.entry(phone.to_string()).or_default();

@@ -122,6 +122,53 @@ fn with_state<T>(shared: &Shared, phone: &str, f: impl FnOnce(&mut PhoneState) -
     Some(f(state))
 }
 
+/// The `message` stanza carrying `message` from `phone` to its own companion `device` (a peer
+/// message: app state key shares, history sync notifications), sealed for that device. A session
+/// is made first from the device's signed prekey when there is none.
+pub(super) fn peer_message_node(
+    shared: &Shared,
+    phone: &str,
+    device: u16,
+    id: &str,
+    message: &Message,
+) -> Result<Node, String> {
+    let target = vec![device_jid(phone, device)];
+    let bundle = {
+        let inner = shared.registry.lock();
+        let mut keys = inner
+            .accounts
+            .get(phone)
+            .and_then(|a| a.devices.get(&device))
+            .map(|d| d.keys.clone())
+            .ok_or("no such device")?;
+        // Signed prekey only: the device's one-time prekeys stay for its contacts.
+        keys.one_time.clear();
+        Node::new("iq")
+            .with_child(Node::new("list").with_child(keys.take_bundle(target[0].clone())))
+    };
+    let sealed = with_phone_store(shared, phone, |store| {
+        if !devices_without_session(store, &target)
+            .map_err(|e| e.to_string())?
+            .is_empty()
+        {
+            apply_bundles(store, &bundle).map_err(|e| e.to_string())?;
+        }
+        encrypt_for_devices(store, message, message, &target, phone).map_err(|e| e.to_string())
+    })
+    .ok_or("no such phone")??;
+    let sealed = sealed
+        .into_iter()
+        .next()
+        .ok_or("no session with the device")?;
+    Ok(Node::new("message")
+        .with_attr("from", device_jid(phone, 0))
+        .with_attr("id", id)
+        .with_attr("t", unix_now())
+        .with_attr("type", "text")
+        .with_attr("category", "peer")
+        .with_child(enc_node(&sealed.message)))
+}
+
 /// Runs `f` on `phone`'s Signal store (group messaging shares the phone's sessions and keys).
 pub(super) fn with_phone_store<T>(
     shared: &Shared,

@@ -10,10 +10,9 @@
 
 use super::phone_messages;
 use super::registry::{unix_now, ConnId};
-use super::routing::{deliver, device_jid};
+use super::routing::deliver;
 use super::Shared;
 use crate::engine::message_id::new_message_id;
-use crate::engine::send::{apply_bundles, devices_without_session, enc_node, encrypt_for_devices};
 use crate::protocol::app_state::{
     decode_patch, encode_patch, is_collection, CollectionState, DecodedPatch, MutationKeys,
     MutationSpec, Operation,
@@ -244,42 +243,8 @@ fn send_peer_message(
     device: u16,
     message: &Message,
 ) -> Result<String, String> {
-    let target = vec![device_jid(phone, device)];
-    let bundle = {
-        let inner = shared.registry.lock();
-        let mut keys = inner
-            .accounts
-            .get(phone)
-            .and_then(|a| a.devices.get(&device))
-            .map(|d| d.keys.clone())
-            .ok_or("no such device")?;
-        // Signed prekey only: the device's one-time prekeys stay for its contacts.
-        keys.one_time.clear();
-        Node::new("iq")
-            .with_child(Node::new("list").with_child(keys.take_bundle(target[0].clone())))
-    };
-    let sealed = phone_messages::with_phone_store(shared, phone, |store| {
-        if !devices_without_session(store, &target)
-            .map_err(|e| e.to_string())?
-            .is_empty()
-        {
-            apply_bundles(store, &bundle).map_err(|e| e.to_string())?;
-        }
-        encrypt_for_devices(store, message, message, &target, phone).map_err(|e| e.to_string())
-    })
-    .ok_or("no such phone")??;
-    let sealed = sealed
-        .into_iter()
-        .next()
-        .ok_or("no session with the device")?;
     let id = new_message_id(phone, unix_now());
-    let node = Node::new("message")
-        .with_attr("from", device_jid(phone, 0))
-        .with_attr("id", id.as_str())
-        .with_attr("t", unix_now())
-        .with_attr("type", "text")
-        .with_attr("category", "peer")
-        .with_child(enc_node(&sealed.message));
+    let node = phone_messages::peer_message_node(shared, phone, device, &id, message)?;
     deliver(shared, phone, device, node);
     Ok(id)
 }
