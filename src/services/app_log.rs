@@ -7,7 +7,9 @@
 //! level is trace. Lines with target [`SECRET_LOG_TARGET`] reach the terminal but never the ring.
 
 pub use super::bootstrap::SECRET_LOG_TARGET;
-use super::time::{format_rfc3339_millis, push_rfc3339_millis, Clock, SystemClock};
+use super::time::{
+    format_rfc3339_millis, push_rfc3339_millis, push_zero_padded, Clock, SystemClock,
+};
 use super::{Caller, Error, Shared};
 use log::{LevelFilter, Log, Metadata, Record};
 use serde::Serialize;
@@ -136,10 +138,8 @@ fn push_log_time(time_ms: i64, line: &mut String) {
         if let Ok(text) = std::str::from_utf8(&text) {
             line.push_str(text);
             line.push('.');
-            let millis = time_ms.rem_euclid(1000);
-            for digit in [millis / 100, millis / 10 % 10, millis % 10] {
-                line.push(char::from(b'0' + u8::try_from(digit).unwrap_or(0)));
-            }
+            let millis = u32::try_from(time_ms.rem_euclid(1000)).unwrap_or(0);
+            push_zero_padded(line, millis, 3);
             line.push('Z');
             return;
         }

@@ -86,25 +86,19 @@ pub fn push_rfc3339_millis(ms: i64, out: &mut String) {
     let rest = ms.rem_euclid(MS_PER_DAY);
     // In range by construction: rest < 86_400_000.
     let rest = u32::try_from(rest).unwrap_or(0);
-    let digits = |out: &mut String, value: u32, width: u32| {
-        for place in (0..width).rev() {
-            let digit = value / 10u32.pow(place) % 10;
-            out.push(char::from(b'0' + digit as u8));
-        }
-    };
-    digits(out, year, 4);
+    push_zero_padded(out, year, 4);
     out.push('-');
-    digits(out, m, 2);
+    push_zero_padded(out, m, 2);
     out.push('-');
-    digits(out, d, 2);
+    push_zero_padded(out, d, 2);
     out.push('T');
-    digits(out, rest / 3_600_000, 2);
+    push_zero_padded(out, rest / 3_600_000, 2);
     out.push(':');
-    digits(out, rest / 60_000 % 60, 2);
+    push_zero_padded(out, rest / 60_000 % 60, 2);
     out.push(':');
-    digits(out, rest / 1000 % 60, 2);
+    push_zero_padded(out, rest / 1000 % 60, 2);
     out.push('.');
-    digits(out, rest % 1000, 3);
+    push_zero_padded(out, rest % 1000, 3);
     out.push('Z');
 }
 
@@ -122,6 +116,14 @@ fn split(ms: i64) -> (String, String) {
         format!("{y:04}-{m:02}-{d:02}"),
         format!("{h:02}:{min:02}:{s:02}.{milli:03}"),
     )
+}
+
+/// Appends the last `width` decimal digits of `value`, zero-padded.
+pub fn push_zero_padded(out: &mut String, value: u32, width: u32) {
+    for place in (0..width).rev() {
+        let digit = value / 10u32.pow(place) % 10;
+        out.push(char::from(b'0' + digit as u8));
+    }
 }
 
 /// Parses an RFC 3339 timestamp such as `2025-10-06T18:30:00Z` or `2025-10-06T21:30:00.5+03:00`
