@@ -28,21 +28,23 @@ thread_local! {
 
 /// A JSON response with `status`.
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
+    // Without the scratch buffer (thread-local gone, or in use further up this stack): a Vec.
     let encoded = SCRATCH
-        .try_with(|scratch| match scratch.try_borrow_mut() {
-            Ok(mut buf) => {
-                buf.clear();
-                serde_json::to_writer(&mut *buf, value)?;
-                Ok(if buf.len() <= SCRATCH_BYTES {
+        .try_with(|scratch| {
+            let mut buf = scratch.try_borrow_mut().ok()?;
+            buf.clear();
+            Some(serde_json::to_writer(&mut *buf, value).map(|()| {
+                if buf.len() <= SCRATCH_BYTES {
                     // One allocation of the exact size: no growth, no spare capacity to track.
                     Bytes::copy_from_slice(&buf)
                 } else {
                     Bytes::from(std::mem::take(&mut *buf))
-                })
-            }
-            Err(_) => serde_json::to_vec(value).map(Bytes::from),
+                }
+            }))
         })
-        .unwrap_or_else(|_| serde_json::to_vec(value).map(Bytes::from));
+        .ok()
+        .flatten()
+        .unwrap_or_else(|| serde_json::to_vec(value).map(Bytes::from));
     match encoded {
         Ok(bytes) => json_bytes(status, bytes),
         Err(e) => {
