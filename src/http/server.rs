@@ -17,8 +17,11 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use std::collections::HashMap;
+use std::sync::Mutex;
 use tokio::net::TcpListener;
-use tokio::sync::{mpsc, watch};
+
+use tokio::sync::{mpsc, oneshot};
 
 use super::error::ApiError;
 use super::response::Body;
@@ -48,7 +51,7 @@ pub async fn run<H, F>(
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
-    let (stop_tx, stop_rx) = watch::channel(false);
+    let stops = Arc::new(StopSignals::default());
     // Every connection task holds a clone of `alive_tx`; when all are gone, `alive_rx` yields None.
     let (alive_tx, mut alive_rx) = mpsc::channel::<()>(1);
     let mut shutdown = pin!(shutdown);
@@ -68,15 +71,16 @@ pub async fn run<H, F>(
         };
         let _ = stream.set_nodelay(true);
         let handler = handler.clone();
-        let stop_rx = stop_rx.clone();
+        let (stop_rx, registered) = StopSignals::register(&stops);
         let alive = alive_tx.clone();
         tokio::spawn(async move {
             serve_connection(stream, peer, settings, handler, stop_rx).await;
+            drop(registered);
             drop(alive);
         });
     }
     drop(listener);
-    let _ = stop_tx.send(true);
+    stops.stop_all();
     drop(alive_tx);
     if tokio::time::timeout(settings.shutdown_grace, alive_rx.recv())
         .await
@@ -86,6 +90,67 @@ pub async fn run<H, F>(
             "shutdown: connections still open after {:?}; dropping them",
             settings.shutdown_grace
         );
+    }
+}
+
+/// The shutdown signal, one channel per connection. A connection's task polls its signal on
+/// every wake-up; one channel shared by every connection made each of those polls lock the
+/// channel's list of waiters, which all the worker threads contend for.
+#[derive(Default)]
+struct StopSignals {
+    inner: Mutex<Signals>,
+}
+
+#[derive(Default)]
+struct Signals {
+    next_id: u64,
+    /// Dropping a sender is the signal: its receiver then resolves.
+    senders: HashMap<u64, oneshot::Sender<()>>,
+    stopped: bool,
+}
+
+/// Removes a connection's sender when its task ends.
+struct Registered {
+    stops: Arc<StopSignals>,
+    id: u64,
+}
+
+impl Drop for Registered {
+    fn drop(&mut self) {
+        self.stops.lock().senders.remove(&self.id);
+    }
+}
+
+impl StopSignals {
+    fn register(stops: &Arc<StopSignals>) -> (oneshot::Receiver<()>, Registered) {
+        let (tx, rx) = oneshot::channel();
+        let mut signals = stops.lock();
+        let id = signals.next_id;
+        signals.next_id += 1;
+        // After shutdown began the sender is dropped here, so the connection closes at once.
+        if !signals.stopped {
+            signals.senders.insert(id, tx);
+        }
+        drop(signals);
+        let registered = Registered {
+            stops: stops.clone(),
+            id,
+        };
+        (rx, registered)
+    }
+
+    fn stop_all(&self) {
+        let senders = {
+            let mut signals = self.lock();
+            signals.stopped = true;
+            std::mem::take(&mut signals.senders)
+        };
+        drop(senders);
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Signals> {
+        // Every change is one insert, remove or take: a poisoned map is still whole.
+        self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
 }
 
@@ -117,7 +182,7 @@ async fn serve_connection<H, F>(
     peer: SocketAddr,
     settings: ServerSettings,
     handler: H,
-    mut stop_rx: watch::Receiver<bool>,
+    mut stop_rx: oneshot::Receiver<()>,
 ) where
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
@@ -150,14 +215,11 @@ async fn serve_connection<H, F>(
     let mut conn = pin!(builder
         .serve_connection(TokioIo::new(stream), service)
         .with_upgrades());
-    let mut closing = *stop_rx.borrow();
-    if closing {
-        conn.as_mut().graceful_shutdown();
-    }
+    let mut closing = false;
+    // Made once per connection, not once per wake-up: a fresh sleep would lock the timer wheel,
+    // shared by all connections, on every request.
+    let mut idle_watch = pin!(tokio::time::sleep(settings.idle_timeout));
     loop {
-        let idle_deadline = activity
-            .idle_deadline(settings.idle_timeout)
-            .unwrap_or_else(|| tokio::time::Instant::now() + settings.idle_timeout);
         tokio::select! {
             result = conn.as_mut() => {
                 if let Err(e) = result {
@@ -165,16 +227,21 @@ async fn serve_connection<H, F>(
                 }
                 return;
             }
-            changed = stop_rx.changed(), if !closing => {
-                // A dropped sender also means the server is going away.
-                let _ = changed;
+            _ = &mut stop_rx, if !closing => {
+                // The server is going away (its sender was dropped).
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
-            _ = tokio::time::sleep_until(idle_deadline), if !closing => {
-                if activity.idle_deadline(settings.idle_timeout).is_some_and(|d| d <= tokio::time::Instant::now()) {
-                    closing = true;
-                    conn.as_mut().graceful_shutdown();
+            () = idle_watch.as_mut(), if !closing => {
+                // The watch fires at most once per idle period; requests since then move it on.
+                let now = tokio::time::Instant::now();
+                match activity.idle_deadline(settings.idle_timeout) {
+                    Some(deadline) if deadline <= now => {
+                        closing = true;
+                        conn.as_mut().graceful_shutdown();
+                    }
+                    Some(deadline) => idle_watch.as_mut().reset(deadline),
+                    None => idle_watch.as_mut().reset(now + settings.idle_timeout),
                 }
             }
         }
