@@ -57,11 +57,11 @@ impl Accounts {
         if !secrets::looks_like_key(key) {
             return Err(Error::AuthFailed);
         }
-        let key_digest = digest(key);
-        if let Some(caller) = self.callers.get(&key_digest, key) {
+        if let Some(caller) = self.callers.get(key) {
             return Ok(caller);
         }
         let seen = self.callers.generation();
+        let key_digest = digest(key);
         // One read transaction for key, account and client (this runs on every API request).
         let Some((record, client)) = self.shared.store.key_holder(&key_digest)? else {
             return Err(Error::AuthFailed);
@@ -81,7 +81,7 @@ impl Accounts {
             user: User::from(&record),
             via,
         };
-        self.callers.insert(seen, key_digest, key, &caller);
+        self.callers.insert(seen, key, &caller);
         Ok(caller)
     }
 

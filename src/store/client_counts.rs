@@ -8,53 +8,66 @@
 //! count read from an older snapshot is never remembered.
 
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard};
 
+use super::read_mostly::ReadMostly;
 use super::{decode, tables, ClientRecord, Store, StoreResult};
 use redb::{ReadableTable, ReadableTableMetadata};
 
 #[derive(Default)]
-struct Inner {
+struct Counts {
     generation: u64,
-    counts: Option<Arc<HashMap<String, u64>>>,
+    by_owner: Option<HashMap<String, u64>>,
 }
 
-#[derive(Default)]
+/// Read on every profile request, so readers take no lock (see [`ReadMostly`]).
 pub(super) struct ClientCounts {
-    inner: Mutex<Inner>,
+    counts: ReadMostly<Counts>,
+}
+
+impl Default for ClientCounts {
+    fn default() -> ClientCounts {
+        ClientCounts {
+            counts: ReadMostly::new(Counts::default()),
+        }
+    }
 }
 
 impl ClientCounts {
     /// Forgets the counts; the next reader rebuilds them. Call after a commit that added or
     /// removed clients.
     pub(super) fn invalidate(&self) {
-        let mut inner = self.lock();
-        inner.generation = inner.generation.wrapping_add(1);
-        inner.counts = None;
-    }
-
-    fn lock(&self) -> MutexGuard<'_, Inner> {
-        // Each operation replaces whole values, so a poisoned lock still holds a consistent map.
-        self.inner.lock().unwrap_or_else(|e| e.into_inner())
+        self.counts.update(|now| {
+            Some(Counts {
+                generation: now.generation.wrapping_add(1),
+                by_owner: None,
+            })
+        });
     }
 }
 
 impl Store {
-    /// The number of clients `owner` has, from memory when nothing changed since the last count.
+    /// How many clients `owner` has: from memory, or one read of the clients table.
     pub fn client_count(&self, owner: &str) -> StoreResult<u64> {
-        let seen = {
-            let inner = self.client_counts.lock();
-            if let Some(counts) = &inner.counts {
-                return Ok(counts.get(owner).copied().unwrap_or(0));
-            }
-            inner.generation
+        let known = self
+            .client_counts
+            .counts
+            .read(|counts| match &counts.by_owner {
+                Some(by_owner) => Ok(by_owner.get(owner).copied().unwrap_or(0)),
+                None => Err(counts.generation),
+            });
+        let seen = match known {
+            Ok(count) => return Ok(count),
+            Err(generation) => generation,
         };
-        let counts = self.count_clients_by_owner()?;
-        let count = counts.get(owner).copied().unwrap_or(0);
-        let mut inner = self.client_counts.lock();
-        if inner.generation == seen {
-            inner.counts = Some(Arc::new(counts));
-        }
+        let by_owner = self.count_clients_by_owner()?;
+        let count = by_owner.get(owner).copied().unwrap_or(0);
+        // Kept only when no change committed since the generation seen before the read.
+        self.client_counts.counts.update(|now| {
+            (now.generation == seen && now.by_owner.is_none()).then_some(Counts {
+                generation: seen,
+                by_owner: Some(by_owner),
+            })
+        });
         Ok(count)
     }
 

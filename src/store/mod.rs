@@ -22,6 +22,7 @@ pub mod group_activity;
 mod history;
 pub mod lid_map;
 pub mod outbox;
+mod read_mostly;
 pub mod records;
 pub mod schedule_wheel;
 mod schedules;
@@ -38,6 +39,7 @@ mod users;
 pub use clients::ClientInsert;
 pub use device_creds::ClientCredentialStore;
 pub use history::{HistoryKind, HistoryRow};
+pub use read_mostly::ReadMostly;
 pub use records::*;
 pub use users::{digest, UserInsert};
 
