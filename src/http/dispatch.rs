@@ -77,10 +77,36 @@ fn health_body(sandbox: bool) -> Bytes {
     serde_json::to_vec(&health).map_or_else(|_| Bytes::new(), Bytes::from)
 }
 
+/// The pipeline's state as one connection holds it. Requests clone it, and every connection has
+/// its own reference count ([`ConnState::for_new_connection`]): clones of one shared `Arc` from
+/// every request made the worker threads take turns on that count's cache line.
+#[derive(Clone)]
+// The second allocation is the point: it is the connection's own count.
+#[allow(clippy::redundant_allocation)]
+pub struct ConnState(Arc<Arc<HttpState>>);
+
+impl ConnState {
+    pub fn new(state: Arc<HttpState>) -> ConnState {
+        ConnState(Arc::new(state))
+    }
+
+    /// A handle with a count of its own, for a new connection.
+    pub fn for_new_connection(&self) -> ConnState {
+        ConnState(Arc::new(Arc::clone(&self.0)))
+    }
+}
+
+impl std::ops::Deref for ConnState {
+    type Target = HttpState;
+    fn deref(&self) -> &HttpState {
+        &self.0
+    }
+}
+
 /// What a handler gets: the authenticated caller (if the route has one), path parameters, headers
 /// and the whole body.
 pub struct Ctx {
-    pub state: Arc<HttpState>,
+    pub state: ConnState,
     pub caller: Option<Caller>,
     pub params: Vec<(String, String)>,
     pub headers: HeaderMap,
@@ -153,7 +179,7 @@ where
 }
 
 async fn record_security(
-    state: &Arc<HttpState>,
+    state: &HttpState,
     kind: &'static str,
     ip: IpAddr,
     username: Option<String>,
@@ -179,7 +205,7 @@ async fn record_security(
 /// Not an `async fn`: the request head is detached from hyper's read buffer right here, when
 /// hyper hands the request over and before it reads ahead (see [`request::detach_head`]).
 pub fn handle(
-    state: Arc<HttpState>,
+    state: ConnState,
     req: Request<Incoming>,
     peer: SocketAddr,
 ) -> impl std::future::Future<Output = Response<Body>> + Send {
@@ -190,7 +216,7 @@ pub fn handle(
 }
 
 async fn respond(
-    state: Arc<HttpState>,
+    state: ConnState,
     mut parts: hyper::http::request::Parts,
     body: Incoming,
     peer: SocketAddr,
@@ -228,32 +254,13 @@ async fn respond(
     res
 }
 
-thread_local! {
-    /// The access line is assembled here, so it costs no allocation once a thread is warm.
-    static ACCESS_LINE: std::cell::RefCell<String> = const { std::cell::RefCell::new(String::new()) };
-}
-
 /// One line per request: `GET /api/profile 200 0ms 192.0.2.7`. Only the path is logged: query
-/// strings may carry secrets. Built by hand because it runs for every request and the general
-/// formatter cost more than the rest of the line.
+/// strings may carry secrets. Written straight into the logger's line buffer, because it runs
+/// for every request and the general formatter cost more than the rest of the line.
 fn log_access(parts: &hyper::http::request::Parts, status: StatusCode, took: Duration, ip: IpAddr) {
-    if !log::log_enabled!(log::Level::Info) {
-        return;
-    }
-    let write = |line: &mut String| {
-        write_access_line(line, parts, status, took, ip);
-        log::info!("{line}");
-    };
-    let reused = ACCESS_LINE.try_with(|line| match line.try_borrow_mut() {
-        Ok(mut line) => {
-            write(&mut line);
-            true
-        }
-        Err(_) => false,
+    crate::services::app_log::write_line(log::Level::Info, module_path!(), |line| {
+        write_access_line(line, parts, status, took, ip)
     });
-    if reused != Ok(true) {
-        write(&mut String::new());
-    }
 }
 
 fn write_access_line(
@@ -263,7 +270,6 @@ fn write_access_line(
     took: Duration,
     ip: IpAddr,
 ) {
-    line.clear();
     line.push_str(parts.method.as_str());
     line.push(' ');
     line.push_str(parts.uri.path());
@@ -299,7 +305,8 @@ fn push_decimal(line: &mut String, mut value: u64) {
             break;
         }
     }
-    line.extend(digits[start..].iter().map(|&d| char::from(d)));
+    // ASCII digits: always UTF-8.
+    line.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
 }
 
 /// Which errors are security events (401, 403, 429).
@@ -316,7 +323,7 @@ fn security_kind(err: &ApiError) -> Option<&'static str> {
 /// Routes one request. `parts` stays with the caller for the access log line; the handler gets
 /// its headers (moved out) and extensions.
 async fn route_request(
-    state: &Arc<HttpState>,
+    state: &ConnState,
     parts: &mut hyper::http::request::Parts,
     body: Incoming,
     ip: IpAddr,
@@ -420,7 +427,7 @@ fn apply_limits(state: &HttpState, route: &Route, ip: IpAddr) -> Result<(), ApiE
 
 /// Applies the route's access rule. Returns the caller and whether it came from the cookie.
 fn authenticate(
-    state: &Arc<HttpState>,
+    state: &HttpState,
     route: &Route,
     headers: &HeaderMap,
 ) -> Result<(Option<Caller>, bool), ApiError> {
@@ -520,7 +527,8 @@ mod tests {
             let req = Request::builder().method(method).uri(uri).body(()).unwrap();
             req.into_parts().0
         };
-        let mut line = String::from("left over");
+        // The line is appended to what the logger already wrote (time, level, target).
+        let mut line = String::from("t INFO  x: ");
         let v4 = IpAddr::from([192, 0, 2, 7]);
         let get = head("GET", "/api/profile?secret=1");
         write_access_line(
@@ -530,12 +538,14 @@ mod tests {
             Duration::from_micros(900),
             v4,
         );
-        assert_eq!(line, "GET /api/profile 200 0ms 192.0.2.7");
+        assert_eq!(line, "t INFO  x: GET /api/profile 200 0ms 192.0.2.7");
+        line.clear();
         let delete = head("DELETE", "/clients/a%20b");
         let v6: IpAddr = "2001:db8::1".parse().unwrap();
         let took = Duration::from_millis(12_345);
         write_access_line(&mut line, &delete, StatusCode::TOO_MANY_REQUESTS, took, v6);
         assert_eq!(line, "DELETE /clients/a%20b 429 12345ms 2001:db8::1");
+        line.clear();
         write_access_line(
             &mut line,
             &get,

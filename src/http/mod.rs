@@ -75,13 +75,24 @@ pub async fn serve_on(
         Ok(addr) => log::info!("listening on {addr}"),
         Err(e) => log::info!("listening on an unknown address ({e})"),
     }
-    let handler = move |req, peer| dispatch::handle(state.clone(), req, peer);
+    let connections = PerConnection(dispatch::ConnState::new(state));
+    // The connection layer clones the handler once per connection.
+    let handler = move |req, peer| dispatch::handle(connections.0.clone(), req, peer);
     server::run(listener, settings, handler, shutdown).await;
     // Upgraded /ws connections left the connection layer: close them with a Going Away frame.
     live.close_all();
     live.wait_closed(Duration::from_secs(2)).await;
     log::info!("server stopped");
     Ok(())
+}
+
+/// Gives each connection its own [`dispatch::ConnState`] when the handler is cloned for it.
+struct PerConnection(dispatch::ConnState);
+
+impl Clone for PerConnection {
+    fn clone(&self) -> PerConnection {
+        PerConnection(self.0.for_new_connection())
+    }
 }
 
 /// Resolves on SIGTERM or SIGINT (Ctrl-C).

@@ -181,11 +181,16 @@ impl ChattuLogger {
         level <= limit
     }
 
-    /// Formats `time LEVEL target: message\n` into `line` and hands it on.
-    fn emit(&self, record: &Record, line: &mut String) {
+    /// Formats `time LEVEL target: message\n` into `line` and hands it on; `message` appends
+    /// the message.
+    fn emit(
+        &self,
+        level: log::Level,
+        target: &str,
+        line: &mut String,
+        message: impl FnOnce(&mut String),
+    ) {
         let time_ms = SystemClock.now_ms();
-        let level = record.level();
-        let target = record.target();
         line.clear();
         push_log_time(time_ms, line);
         line.push(' ');
@@ -198,12 +203,7 @@ impl ChattuLogger {
         line.push_str(target);
         line.push_str(": ");
         let message_start = line.len();
-        match record.args().as_str() {
-            Some(text) => line.push_str(text),
-            None => {
-                let _ = line.write_fmt(*record.args());
-            }
-        }
+        message(line);
         line.push('\n');
         if self.echo {
             let terminal = Terminal::stderr();
@@ -217,6 +217,37 @@ impl ChattuLogger {
             self.ring.push(time_ms, level, target, message);
         }
     }
+
+    /// Runs `emit` in this thread's line buffer (or a fresh one when it is in use further up the
+    /// stack, by a message whose formatting logs again).
+    fn emit_reusing(&self, level: log::Level, target: &str, message: impl FnOnce(&mut String)) {
+        let mut message = Some(message);
+        let _ = LINE.try_with(|line| {
+            if let Ok(mut line) = line.try_borrow_mut() {
+                if let Some(message) = message.take() {
+                    self.emit(level, target, &mut line, message);
+                }
+            }
+        });
+        // Still here when the buffer was not available.
+        if let Some(message) = message {
+            self.emit(level, target, &mut String::new(), message);
+        }
+    }
+}
+
+/// The logger [`init`] installed, for [`write_line`].
+static INSTALLED: OnceLock<&'static ChattuLogger> = OnceLock::new();
+
+/// Logs one line whose message `message` appends to the line, without the `log` macros'
+/// formatting machinery: for the access log, one line per request. Does nothing before [`init`]
+/// or when `level` is filtered out for `target`.
+pub fn write_line(level: log::Level, target: &str, message: impl FnOnce(&mut String)) {
+    if let Some(logger) = INSTALLED.get() {
+        if logger.allows(target, level) {
+            logger.emit_reusing(level, target, message);
+        }
+    }
 }
 
 impl Log for ChattuLogger {
@@ -228,17 +259,14 @@ impl Log for ChattuLogger {
         if !self.enabled(record.metadata()) {
             return;
         }
-        // A message whose formatting logs again finds the buffer taken: it gets its own.
-        let reused = LINE.try_with(|line| match line.try_borrow_mut() {
-            Ok(mut line) => {
-                self.emit(record, &mut line);
-                true
+        self.emit_reusing(record.level(), record.target(), |line| {
+            match record.args().as_str() {
+                Some(text) => line.push_str(text),
+                None => {
+                    let _ = line.write_fmt(*record.args());
+                }
             }
-            Err(_) => false,
         });
-        if reused != Ok(true) {
-            self.emit(record, &mut String::new());
-        }
     }
 
     fn flush(&self) {
@@ -251,8 +279,13 @@ impl Log for ChattuLogger {
 /// Installs the logger once per process (later calls only return the ring).
 pub fn init(level: LevelFilter, recent_lines: usize) -> Arc<LogRing> {
     let ring = global_ring(recent_lines);
-    let logger = ChattuLogger::new(level, ring.clone());
-    if log::set_boxed_logger(Box::new(logger)).is_ok() {
+    if INSTALLED.get().is_some() {
+        return ring;
+    }
+    // Lives as long as the process, like any installed logger.
+    let logger: &'static ChattuLogger = Box::leak(Box::new(ChattuLogger::new(level, ring.clone())));
+    if log::set_logger(logger).is_ok() {
+        let _ = INSTALLED.set(logger);
         log::set_max_level(level.max(LevelFilter::Warn));
     }
     ring
