@@ -294,19 +294,8 @@ fn write_access_line(
     }
 }
 
-fn push_decimal(line: &mut String, mut value: u64) {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    loop {
-        start -= 1;
-        digits[start] = b'0' + (value % 10) as u8;
-        value /= 10;
-        if value == 0 {
-            break;
-        }
-    }
-    // ASCII digits: always UTF-8.
-    line.push_str(std::str::from_utf8(&digits[start..]).unwrap_or_default());
+fn push_decimal(line: &mut String, value: u64) {
+    line.push_str(response::decimal_digits(value, &mut [0; 20]));
 }
 
 /// Which errors are security events (401, 403, 429).

@@ -122,23 +122,29 @@ impl<'a> JsonObject<'a> {
 
     pub fn number(&mut self, name: &'static str, value: u64) {
         self.name(name);
-        let mut digits = [0u8; 20];
-        let mut start = digits.len();
-        let mut rest = value;
-        loop {
-            start -= 1;
-            digits[start] = b'0' + (rest % 10) as u8;
-            rest /= 10;
-            if rest == 0 {
-                break;
-            }
-        }
-        self.out.extend_from_slice(&digits[start..]);
+        self.out
+            .extend_from_slice(decimal_digits(value, &mut [0; 20]).as_bytes());
     }
 
     pub fn end(self) {
         self.out.push(b'}');
     }
+}
+
+/// The decimal digits of `value`, written into the end of `buf`: for numbers in answers and log
+/// lines, without the formatting machinery.
+pub fn decimal_digits(mut value: u64, buf: &mut [u8; 20]) -> &str {
+    let mut start = buf.len();
+    loop {
+        start -= 1;
+        buf[start] = b'0' + (value % 10) as u8;
+        value /= 10;
+        if value == 0 {
+            break;
+        }
+    }
+    // ASCII digits: always UTF-8.
+    std::str::from_utf8(&buf[start..]).unwrap_or_default()
 }
 
 /// A JSON response whose body `write` writes (see [`JsonObject`]), in the per-thread buffer.
