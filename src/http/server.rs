@@ -3,12 +3,13 @@
 //!
 //! It knows nothing about routes: it calls a handler `(request, peer) -> response`.
 
+use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::pin::pin;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::{Duration, Instant};
 
 use futures_util::FutureExt;
@@ -17,10 +18,7 @@ use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use hyper_util::rt::{TokioIo, TokioTimer};
-use std::collections::HashMap;
-use std::sync::Mutex;
 use tokio::net::TcpListener;
-
 use tokio::sync::{mpsc, oneshot};
 
 use super::error::ApiError;
@@ -148,7 +146,7 @@ impl StopSignals {
         drop(senders);
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, Signals> {
+    fn lock(&self) -> MutexGuard<'_, Signals> {
         // Every change is one insert, remove or take: a poisoned map is still whole.
         self.inner.lock().unwrap_or_else(|e| e.into_inner())
     }
