@@ -28,24 +28,7 @@ thread_local! {
 
 /// A JSON response with `status`.
 pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Body> {
-    // Without the scratch buffer (thread-local gone, or in use further up this stack): a Vec.
-    let encoded = SCRATCH
-        .try_with(|scratch| {
-            let mut buf = scratch.try_borrow_mut().ok()?;
-            buf.clear();
-            Some(serde_json::to_writer(&mut *buf, value).map(|()| {
-                if buf.len() <= SCRATCH_BYTES {
-                    // One allocation of the exact size: no growth, no spare capacity to track.
-                    Bytes::copy_from_slice(&buf)
-                } else {
-                    Bytes::from(std::mem::take(&mut *buf))
-                }
-            }))
-        })
-        .ok()
-        .flatten()
-        .unwrap_or_else(|| serde_json::to_vec(value).map(Bytes::from));
-    match encoded {
+    match encode(|buf| serde_json::to_writer(buf, value)) {
         Ok(bytes) => json_bytes(status, bytes),
         Err(e) => {
             log::error!("could not serialise a response: {e}");
@@ -56,6 +39,37 @@ pub fn json<T: Serialize + ?Sized>(status: StatusCode, value: &T) -> Response<Bo
                 ),
             )
         }
+    }
+}
+
+/// Runs `write` on this thread's scratch buffer and copies the result out at its exact size
+/// (bigger answers keep their own buffer, so the scratch buffer is not left that big). Without
+/// the scratch buffer (thread-local gone, or in use further up this stack): a plain Vec.
+fn encode<E>(write: impl FnOnce(&mut Vec<u8>) -> Result<(), E>) -> Result<Bytes, E> {
+    let mut write = Some(write);
+    let in_scratch = SCRATCH
+        .try_with(|scratch| {
+            let mut buf = scratch.try_borrow_mut().ok()?;
+            buf.clear();
+            Some((write.take()?)(&mut buf).map(|()| {
+                if buf.len() <= SCRATCH_BYTES {
+                    // One allocation of the exact size: no growth, no spare capacity to track.
+                    Bytes::copy_from_slice(&buf)
+                } else {
+                    Bytes::from(std::mem::take(&mut *buf))
+                }
+            }))
+        })
+        .ok()
+        .flatten();
+    match (in_scratch, write) {
+        (Some(encoded), _) => encoded,
+        (None, Some(write)) => {
+            let mut buf = Vec::new();
+            write(&mut buf).map(|()| Bytes::from(buf))
+        }
+        // `write` ran, so the scratch answer is there: not reached.
+        (None, None) => Ok(Bytes::new()),
     }
 }
 
@@ -149,31 +163,11 @@ pub fn decimal_digits(mut value: u64, buf: &mut [u8; 20]) -> &str {
 
 /// A JSON response whose body `write` writes (see [`JsonObject`]), in the per-thread buffer.
 pub fn json_written(status: StatusCode, write: impl FnOnce(&mut Vec<u8>)) -> Response<Body> {
-    let mut write = Some(write);
-    let body = SCRATCH
-        .try_with(|scratch| {
-            let mut buf = scratch.try_borrow_mut().ok()?;
-            buf.clear();
-            (write.take()?)(&mut buf);
-            Some(if buf.len() <= SCRATCH_BYTES {
-                Bytes::copy_from_slice(&buf)
-            } else {
-                Bytes::from(std::mem::take(&mut *buf))
-            })
-        })
-        .ok()
-        .flatten();
-    let body = match (body, write) {
-        (Some(body), _) => body,
-        (None, Some(write)) => {
-            let mut buf = Vec::new();
-            write(&mut buf);
-            Bytes::from(buf)
-        }
-        // The writer ran but the buffer could not be handed back: cannot happen.
-        (None, None) => Bytes::new(),
-    };
-    json_bytes(status, body)
+    let encoded = encode(|buf| {
+        write(buf);
+        Ok::<(), std::convert::Infallible>(())
+    });
+    json_bytes(status, encoded.unwrap_or_else(|never| match never {}))
 }
 
 /// A non-JSON response (dashboard assets, the OpenAPI document is JSON but static).
