@@ -195,14 +195,14 @@ async fn serve_connection<H, F>(
         let activity = svc_activity.clone();
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
         activity.touch();
-        // Not boxed: hyper keeps the request future in a slot allocated once per connection.
-        let fut = catch_panic(handler(req, peer));
-        async move {
-            let res = fut.await;
+        // Combinators, not an async block: an async block keeps the request future it awaits
+        // twice (captured, then moved to be polled), and hyper moves the whole thing into its
+        // slot per request.
+        catch_panic(handler(req, peer)).map(move |res| {
             activity.in_flight.fetch_sub(1, Ordering::Relaxed);
             activity.touch();
             Ok::<_, std::convert::Infallible>(res)
-        }
+        })
     });
     let mut builder = http1::Builder::new();
     builder
@@ -247,20 +247,24 @@ async fn serve_connection<H, F>(
 }
 
 /// Turns a panic while polling a handler into a 500 JSON answer, so one bad request can neither
-/// kill the server nor hang its connection.
-pub async fn catch_panic<F: Future<Output = Response<Body>>>(handler: F) -> Response<Body> {
-    match AssertUnwindSafe(handler).catch_unwind().await {
-        Ok(res) => res,
-        Err(panic) => {
-            let what = panic
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| panic.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "unknown panic".to_owned());
-            log::error!("request handler panicked: {what}");
-            ApiError::internal().into_response()
-        }
-    }
+/// kill the server nor hang its connection. Not an `async fn`, which would hold `handler` twice.
+pub fn catch_panic<F: Future<Output = Response<Body>>>(
+    handler: F,
+) -> impl Future<Output = Response<Body>> {
+    AssertUnwindSafe(handler)
+        .catch_unwind()
+        .map(|caught| match caught {
+            Ok(res) => res,
+            Err(panic) => {
+                let what = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown panic".to_owned());
+                log::error!("request handler panicked: {what}");
+                ApiError::internal().into_response()
+            }
+        })
 }
 
 #[cfg(test)]
