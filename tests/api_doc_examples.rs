@@ -7,9 +7,8 @@
 
 mod api_engine_support;
 
-use api_engine_support::{create_phone, decode_png, Chattu, Http, Res, ADMIN_PASSWORD};
+use api_engine_support::{create_phone, decode_png, wait_for, Chattu, Http, Res, ADMIN_PASSWORD};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 
 /// Checks that `actual` has the shape of the doc's `example` (see the module comment).
 /// `nullable` names keys the document lists as "type | null".
@@ -54,17 +53,6 @@ fn conforms(res: &Res, example: &str, what: &str, nullable: &[&str]) -> Value {
     body
 }
 
-fn poll<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(150));
-    }
-}
-
 /// A sandbox server with generous limits and no group delay; (server, session cookie, key).
 fn server() -> (Chattu, String, String) {
     let chattu = Chattu::start(
@@ -90,7 +78,7 @@ fn link_desk(chattu: &Chattu, key: &str, own: &str) {
     let scan = http.post(&format!("/sim/phones/{own}/scan"), json!({"qr": qr}));
     assert_eq!(scan.status, 200, "scan: {}", scan.text());
     chattu.wait_status(key, "desk", "Authenticated");
-    poll("prekeys uploaded", || {
+    wait_for("prekeys uploaded", || {
         let phone = http.get(&format!("/sim/phones/{own}")).json();
         (phone["devices"][0]["prekeys"].as_u64() >= Some(800)).then_some(())
     });
@@ -300,7 +288,7 @@ fn messaging_history_and_chat_endpoints_answer_as_documented() {
         json!({"to": OWN, "text": "Hello!"}),
     );
     assert_eq!(wrote.status, 201, "{}", wrote.text());
-    let received = poll("the peer's message received", || {
+    let received = wait_for("the peer's message received", || {
         let res = with_key(&http, &key, "GET", "/api/received-messages/desk", None);
         let filled = res.json()["messages"]
             .as_array()
@@ -343,7 +331,7 @@ fn messaging_history_and_chat_endpoints_answer_as_documented() {
         json!({"to": OWN, "id": first_id, "emoji": "👍", "fromMe": peer_sent_it}),
     );
     assert_eq!(reacted.status, 201, "{}", reacted.text());
-    let messages = poll("the peer's reaction recorded", || {
+    let messages = wait_for("the peer's reaction recorded", || {
         let res = with_cookie(
             &http,
             &cookie,
@@ -391,7 +379,7 @@ fn messaging_history_and_chat_endpoints_answer_as_documented() {
     // A call from the peer is rejected and recorded.
     let call = http.post(&format!("/sim/phones/{PEER}/calls"), json!({"to": OWN}));
     assert_eq!(call.status, 201, "{}", call.text());
-    let calls = poll("the call recorded", || {
+    let calls = wait_for("the call recorded", || {
         let res = with_key(&http, &key, "GET", "/api/incoming-calls/desk", None);
         let filled = res.json()["calls"]
             .as_array()
@@ -482,7 +470,7 @@ fn group_and_channel_endpoints_answer_as_documented() {
     );
     assert_eq!(post.status, 200, "channel post: {}", post.text());
 
-    let listed = poll(
+    let listed = wait_for(
         "the group and the channel listed with last messages",
         || {
             let res = with_key(&http, &key, "GET", "/api/groups/desk", None);

@@ -5,24 +5,12 @@
 
 mod api_engine_support;
 
-use api_engine_support::{create_phone, Chattu};
+use api_engine_support::{create_phone, wait_for, Chattu};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 
 const OWN: &str = "15550032001";
 const RUTH: &str = "15550032002";
 const SAM: &str = "15550032003";
-
-fn poll<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 #[test]
 fn group_entries_carry_their_last_message_and_unread_count() {
@@ -40,7 +28,7 @@ fn group_entries_carry_their_last_message_and_unread_count() {
         create_phone(&http, phone, name);
     }
     chattu.link_client(&key, "desk", OWN);
-    poll("prekeys", || {
+    wait_for("prekeys", || {
         let phone = http.get(&format!("/sim/phones/{OWN}")).json();
         (phone["devices"][0]["prekeys"].as_u64() > Some(0)).then_some(())
     });
@@ -82,7 +70,7 @@ fn group_entries_carry_their_last_message_and_unread_count() {
             json!({"from": from, "text": text}),
         );
         assert_eq!(posted.status, 200, "{}", posted.text());
-        poll("the group message recorded", || {
+        wait_for("the group message recorded", || {
             let g = entry(&list(), &busy);
             (g["lastMessage"]["body"] == text).then_some(())
         });

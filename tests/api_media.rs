@@ -8,27 +8,16 @@
 
 mod api_engine_support;
 
-use api_engine_support::{create_phone, Chattu, Http};
+use api_engine_support::{create_phone, wait_for, Chattu, Http};
 use serde_json::{json, Value};
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpListener;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const CLIENT_PHONE: &str = "15550031001";
 const FRIEND: &str = "15550031002";
 const MEMBER: &str = "15550031003";
-
-fn poll<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(200));
-    }
-}
 
 /// A JPEG-looking file: the JFIF magic, then bytes that differ from run to run.
 fn jpeg() -> Vec<u8> {
@@ -172,7 +161,7 @@ fn linked_sandbox() -> (Chattu, String, String) {
     );
     assert_eq!(scan.status, 200, "{}", scan.text());
     chattu.wait_status(&key, "shop", "Authenticated");
-    poll("prekeys", || {
+    wait_for("prekeys", || {
         let phone = http.get(&format!("/sim/phones/{CLIENT_PHONE}")).json();
         (phone["devices"][0]["prekeys"].as_u64() > Some(0)).then_some(())
     });
@@ -203,7 +192,7 @@ fn an_image_by_url_reaches_the_phone_and_refused_urls_are_media_errors() {
     assert_eq!(body["message"]["type"], "image");
     assert_eq!(body["message"]["body"], "the sunset");
     let id = body["messageId"].as_str().expect("messageId").to_string();
-    let row = poll("the phone to receive the image", || {
+    let row = wait_for("the phone to receive the image", || {
         received(&http, FRIEND)
             .into_iter()
             .find(|m| m["id"] == id.as_str())
@@ -249,7 +238,7 @@ fn an_image_by_url_reaches_the_phone_and_refused_urls_are_media_errors() {
     assert_eq!(stored.header("content-type").as_deref(), Some("image/jpeg"));
     assert!(stored.body == photo, "the stored copy differs");
     // The message_sent webhook describes the file.
-    let event = poll("message_sent for the image", || {
+    let event = wait_for("message_sent for the image", || {
         let all = hooks.lock().expect("hooks").clone();
         all.into_iter()
             .find(|e| e["event"] == "message_sent" && e["data"]["body"] == "the sunset")
@@ -269,7 +258,7 @@ fn an_image_by_url_reaches_the_phone_and_refused_urls_are_media_errors() {
     assert_eq!(status, 200, "{body}");
     assert_eq!(body["message"]["type"], "document");
     let id = body["messageId"].as_str().expect("messageId").to_string();
-    let row = poll("the phone to receive the document", || {
+    let row = wait_for("the phone to receive the document", || {
         received(&http, FRIEND)
             .into_iter()
             .find(|m| m["id"] == id.as_str())
@@ -374,7 +363,7 @@ fn groups_take_media_with_its_type() {
         .expect("id")
         .to_string();
     for phone in [FRIEND, MEMBER] {
-        poll("the group image at each member", || {
+        wait_for("the group image at each member", || {
             let inbox = http
                 .get(&format!("/sim/groups/{group}/inbox/{phone}"))
                 .json();

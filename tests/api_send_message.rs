@@ -5,23 +5,11 @@
 
 mod api_engine_support;
 
-use api_engine_support::{create_phone, phone_devices, Chattu, Http};
+use api_engine_support::{create_phone, phone_devices, wait_for, Chattu, Http};
 use serde_json::{json, Value};
-use std::time::{Duration, Instant};
 
 const CLIENT_PHONE: &str = "15550011111";
 const FRIEND: &str = "15550011112";
-
-fn poll<T>(what: &str, mut probe: impl FnMut() -> Option<T>) -> T {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    loop {
-        if let Some(found) = probe() {
-            return found;
-        }
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        std::thread::sleep(Duration::from_millis(250));
-    }
-}
 
 fn send(http: &Http, key: &str, body: Value) -> (u16, Value) {
     let res = http.send(
@@ -62,7 +50,7 @@ fn send_message_reaches_the_phone_and_history_follows_the_receipts() {
     );
     assert_eq!(scan.status, 200, "{}", scan.text());
     chattu.wait_status(&key, "shop", "Authenticated");
-    poll("prekeys", || {
+    wait_for("prekeys", || {
         (phone_devices(&http, CLIENT_PHONE)[0]["prekeys"].as_u64() > Some(0)).then_some(())
     });
 
@@ -96,7 +84,7 @@ fn send_message_reaches_the_phone_and_history_follows_the_receipts() {
     assert!(["server", "delivered"].contains(&ack), "{body}");
     let id = body["messageId"].as_str().expect("messageId").to_string();
     assert!(id.starts_with("3EB0"), "{id}");
-    let received = poll("the phone to receive the text", || {
+    let received = wait_for("the phone to receive the text", || {
         let inbox = http.get(&format!("/sim/phones/{FRIEND}/messages")).json();
         inbox["received"]
             .as_array()
@@ -104,13 +92,13 @@ fn send_message_reaches_the_phone_and_history_follows_the_receipts() {
     });
     assert_eq!(received["text"], "hello from the API");
     assert_eq!(received["chat"], format!("{CLIENT_PHONE}@s.whatsapp.net"));
-    poll("delivered in history", || {
+    wait_for("delivered in history", || {
         (sent_status(&http, &key, "hello from the API").as_deref() == Some("delivered"))
             .then_some(())
     });
     let read = http.post(&format!("/sim/phones/{FRIEND}/read"), json!({"id": id}));
     assert_eq!(read.status, 200, "{}", read.text());
-    poll("read in history", || {
+    wait_for("read in history", || {
         (sent_status(&http, &key, "hello from the API").as_deref() == Some("read")).then_some(())
     });
     // The API send is part of the friend's chat, as a send from the chat view would be.
