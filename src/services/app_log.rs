@@ -240,12 +240,21 @@ impl ChattuLogger {
 static INSTALLED: OnceLock<&'static ChattuLogger> = OnceLock::new();
 
 /// Logs one line whose message `message` appends to the line, without the `log` macros'
-/// formatting machinery: for the access log, one line per request. Does nothing before [`init`]
-/// or when `level` is filtered out for `target`.
+/// formatting machinery: for the access log, one line per request. Before [`init`] (a program
+/// that embeds the server with a logger of its own) the line goes through `log` as usual.
 pub fn write_line(level: log::Level, target: &str, message: impl FnOnce(&mut String)) {
-    if let Some(logger) = INSTALLED.get() {
-        if logger.allows(target, level) {
-            logger.emit_reusing(level, target, message);
+    match INSTALLED.get() {
+        Some(logger) => {
+            if logger.allows(target, level) {
+                logger.emit_reusing(level, target, message);
+            }
+        }
+        None => {
+            if log::log_enabled!(target: target, level) {
+                let mut line = String::new();
+                message(&mut line);
+                log::log!(target: target, level, "{line}");
+            }
         }
     }
 }
@@ -333,6 +342,34 @@ mod tests {
             push_log_time(ms, &mut line);
             assert_eq!(line, format!("x{}", format_rfc3339_millis(ms)), "{ms}");
         }
+    }
+
+    #[test]
+    fn a_message_written_in_place_reaches_the_ring_even_when_it_logs_again() {
+        let ring = Arc::new(LogRing::new(10));
+        let logger = ChattuLogger {
+            echo: false,
+            ..ChattuLogger::new(LevelFilter::Info, ring.clone())
+        };
+        logger.emit_reusing(log::Level::Info, "chattu::http", |line| {
+            // Writing this message logs another line first: it must get a buffer of its own.
+            logger.emit_reusing(log::Level::Warn, "chattu::inner", |inner| {
+                inner.push_str("nested")
+            });
+            line.push_str("GET /healthz 200 0ms 127.0.0.1");
+        });
+        let kept: Vec<String> = ring
+            .snapshot()
+            .into_iter()
+            .map(|l| format!("{} {} {}", l.level, l.target, l.message))
+            .collect();
+        assert_eq!(
+            kept,
+            [
+                "WARN chattu::inner nested",
+                "INFO chattu::http GET /healthz 200 0ms 127.0.0.1"
+            ]
+        );
     }
 
     #[test]
