@@ -222,7 +222,7 @@ pub fn handle(
     let ip = client_ip::client_ip(peer.ip(), forwarded("x-forwarded-for"), &state.trusted);
     let tls = client_ip::forwarded_tls(peer.ip(), forwarded("x-forwarded-proto"), &state.trusted);
     async move {
-        let mut res = match route_request(&state, &mut parts, body, ip, tls).await {
+        let mut res = match route_request(&state, &mut parts, body, ip, tls, started).await {
             Ok(res) => res,
             Err(err) => {
                 if let Some(kind) = security_kind(&err).filter(|_| !err.event_recorded) {
@@ -322,6 +322,7 @@ async fn route_request(
     body: Incoming,
     ip: IpAddr,
     tls: bool,
+    arrived: Instant,
 ) -> Result<Response<Body>, ApiError> {
     let verb = Verb::from_method(&parts.method);
     let is_read = matches!(parts.method, Method::GET | Method::HEAD);
@@ -362,7 +363,7 @@ async fn route_request(
         return Err(ApiError::method_not_allowed(matched.routes.allow_header()));
     };
     let params = matched.params;
-    apply_limits(state, route, ip)?;
+    apply_limits(state, route, ip, arrived)?;
     let (caller, via_session) = authenticate(state, route, &parts.headers)?;
     let state_changing = auth::is_state_changing(&parts.method);
     let login_route = route.access == Access::Public && route.verb == Verb::Post;
@@ -402,15 +403,22 @@ fn clone_head(parts: &mut hyper::http::request::Parts) -> hyper::http::request::
     head
 }
 
-fn apply_limits(state: &HttpState, route: &Route, ip: IpAddr) -> Result<(), ApiError> {
+/// Counts the request against its route's limits, as of when it arrived (one clock read per
+/// request, shared with the access log).
+fn apply_limits(
+    state: &HttpState,
+    route: &Route,
+    ip: IpAddr,
+    arrived: Instant,
+) -> Result<(), ApiError> {
     for limit in route.limits {
         let l = &state.limits;
         let verdict = match limit {
-            Limit::Api => l.api.try_acquire(ip),
-            Limit::Sensitive => l.sensitive.try_acquire(ip),
-            Limit::SensitiveFailures => l.sensitive.check(ip),
-            Limit::Deletes => l.deletes.try_acquire(ip),
-            Limit::Chat => l.chat.try_acquire(ip),
+            Limit::Api => l.api.try_acquire_at(ip, arrived),
+            Limit::Sensitive => l.sensitive.try_acquire_at(ip, arrived),
+            Limit::SensitiveFailures => l.sensitive.check_at(ip, arrived),
+            Limit::Deletes => l.deletes.try_acquire_at(ip, arrived),
+            Limit::Chat => l.chat.try_acquire_at(ip, arrived),
         };
         if let Err(retry) = verdict {
             return Err(ApiError::rate_limited(retry.secs()));

@@ -193,8 +193,9 @@ async fn serve_connection<H, F>(
     let svc_activity = activity.clone();
     let service = service_fn(move |req: Request<Incoming>| {
         let activity = svc_activity.clone();
+        // No clock read here: while a request is in flight the connection is never idle, and
+        // its end is recorded below.
         activity.in_flight.fetch_add(1, Ordering::Relaxed);
-        activity.touch();
         // Combinators, not an async block: an async block keeps the request future it awaits
         // twice (captured, then moved to be polled), and hyper moves the whole thing into its
         // slot per request.
