@@ -344,13 +344,19 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_message_written_in_place_reaches_the_ring_even_when_it_logs_again() {
+    /// A logger at info level that fills a ring of 10 lines and writes nothing to stderr.
+    fn quiet_logger() -> (Arc<LogRing>, ChattuLogger) {
         let ring = Arc::new(LogRing::new(10));
         let logger = ChattuLogger {
             echo: false,
             ..ChattuLogger::new(LevelFilter::Info, ring.clone())
         };
+        (ring, logger)
+    }
+
+    #[test]
+    fn a_message_written_in_place_reaches_the_ring_even_when_it_logs_again() {
+        let (ring, logger) = quiet_logger();
         logger.emit_reusing(log::Level::Info, "chattu::http", |line| {
             // Writing this message logs another line first: it must get a buffer of its own.
             logger.emit_reusing(log::Level::Warn, "chattu::inner", |inner| {
@@ -384,11 +390,7 @@ mod tests {
 
     #[test]
     fn logger_filters_by_target_and_keeps_secrets_out_of_the_ring() {
-        let ring = Arc::new(LogRing::new(10));
-        let logger = ChattuLogger {
-            echo: false,
-            ..ChattuLogger::new(LevelFilter::Info, ring.clone())
-        };
+        let (ring, logger) = quiet_logger();
         let emit = |target: &str, level: log::Level, text: &str| {
             logger.log(
                 &Record::builder()
