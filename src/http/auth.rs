@@ -1,6 +1,8 @@
 //! Credentials on a request (x-api-key or the session cookie), the session cookie itself, and the
 //! cross-site check that protects cookie-authenticated state changes.
 
+use std::borrow::Cow;
+
 use hyper::header::{HeaderName, COOKIE, HOST, ORIGIN};
 use hyper::{HeaderMap, Method};
 
@@ -11,12 +13,23 @@ const SEC_FETCH_SITE: HeaderName = HeaderName::from_static("sec-fetch-site");
 /// Name of the dashboard session cookie.
 pub const SESSION_COOKIE: &str = "chattu_session";
 
-/// What the request offers to prove who it is.
+/// What the request offers to prove who it is. The API key is borrowed from the request's header
+/// where it can be (every API request has one); [`Credential::into_owned`] keeps it longer.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Credential {
-    ApiKey(String),
+pub enum Credential<'a> {
+    ApiKey(Cow<'a, str>),
     Session(String),
     None,
+}
+
+impl Credential<'_> {
+    pub fn into_owned(self) -> Credential<'static> {
+        match self {
+            Credential::ApiKey(key) => Credential::ApiKey(Cow::Owned(key.into_owned())),
+            Credential::Session(token) => Credential::Session(token),
+            Credential::None => Credential::None,
+        }
+    }
 }
 
 /// The API key header, trimmed; an empty header counts as absent.
@@ -44,18 +57,18 @@ pub fn session_token(headers: &HeaderMap) -> Option<String> {
 
 /// The credential to use. `prefer_session` is set for routes that require a session: there the
 /// cookie wins and an API key alone is not enough; elsewhere an explicit API key wins.
-pub fn credential(headers: &HeaderMap, prefer_session: bool) -> Credential {
+pub fn credential(headers: &HeaderMap, prefer_session: bool) -> Credential<'_> {
     // The common case (an API client sending x-api-key) never parses the Cookie header.
     if !prefer_session {
-        if let Some(key) = api_key(headers) {
-            return Credential::ApiKey(key.to_owned());
+        if let Some(found) = api_key(headers) {
+            return Credential::ApiKey(Cow::Borrowed(found));
         }
     }
     match (session_token(headers), prefer_session) {
         (Some(s), _) => Credential::Session(s),
-        (None, true) => {
-            api_key(headers).map_or(Credential::None, |key| Credential::ApiKey(key.to_owned()))
-        }
+        (None, true) => api_key(headers).map_or(Credential::None, |found| {
+            Credential::ApiKey(Cow::Borrowed(found))
+        }),
         (None, false) => Credential::None,
     }
 }

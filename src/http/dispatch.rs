@@ -442,35 +442,24 @@ fn authenticate(
         Access::KeyOrSession | Access::SessionOnly | Access::Admin => {
             // Key and session lookups are short redb reads: done inline, not on the blocking pool.
             let accounts = &state.app.accounts;
-            // The common case, an API key where keys are accepted, is read from the header in
-            // place; only the other cases build a credential.
-            let header_key = auth::api_key(headers).filter(|_| !session_only);
-            let credential = match header_key {
-                Some(_) => Credential::None,
-                None => auth::credential(headers, session_only),
-            };
-            let (caller, via_session) = match (header_key, credential) {
-                (Some(key), _) => (
-                    accounts.authenticate_api_key(key).map_err(ApiError::from),
-                    false,
-                ),
-                (None, Credential::None) => {
+            let (caller, via_session) = match auth::credential(headers, session_only) {
+                Credential::None => {
                     return Err(ApiError::unauthorized(if session_only {
                         "Log in to the dashboard: this route requires a session."
                     } else {
                         "Missing x-api-key header or session."
                     }))
                 }
-                (None, Credential::ApiKey(_)) if session_only => {
+                Credential::ApiKey(_) if session_only => {
                     return Err(ApiError::unauthorized(
                         "This route requires a dashboard session; API keys are not accepted.",
                     ))
                 }
-                (None, Credential::ApiKey(key)) => (
+                Credential::ApiKey(key) => (
                     accounts.authenticate_api_key(&key).map_err(ApiError::from),
                     false,
                 ),
-                (None, Credential::Session(token)) => (
+                Credential::Session(token) => (
                     accounts
                         .authenticate_session(&token)
                         .map_err(ApiError::from),

@@ -56,7 +56,7 @@ async fn upgrade_impl(mut ctx: Ctx) -> HandlerResult {
     let Some(on_upgrade) = ctx.upgrade.take() else {
         return Err(upgrade_required());
     };
-    let credential = auth::credential(&ctx.headers, false);
+    let credential = auth::credential(&ctx.headers, false).into_owned();
     let filter = LiveFilter {
         owner: caller.user.username.clone(),
         client_id: match &caller.via {
@@ -153,7 +153,7 @@ fn close_frame(code: CloseCode, reason: &'static str) -> Message {
 }
 
 /// Whether the credential the socket was opened with still belongs to `owner`.
-async fn still_valid(app: &Arc<App>, credential: &Credential, owner: &str) -> bool {
+async fn still_valid(app: &Arc<App>, credential: &Credential<'static>, owner: &str) -> bool {
     let app = app.clone();
     let credential = credential.clone();
     let owner = owner.to_string();
@@ -180,7 +180,7 @@ async fn send(sink: &mut Sink, msg: Message) -> bool {
 async fn serve_socket(
     socket: Socket,
     app: Arc<App>,
-    credential: Credential,
+    credential: Credential<'static>,
     mut subscription: LiveSubscription,
 ) {
     let owner = subscription.owner().to_string();
