@@ -552,9 +552,7 @@ mod tests {
             assert_eq!(digits, value.to_string());
         }
     }
-}
-#[cfg(test)]
-mod future_size {
+
     /// hyper moves each request's future into its slot, so its size is paid on every request:
     /// an `async fn` in the chain keeps a second copy of its arguments, and that doubled it.
     #[test]
@@ -564,9 +562,8 @@ mod future_size {
         fn size_of_future<F>(_: impl FnOnce() -> F) -> usize {
             std::mem::size_of::<F>()
         }
-        let served = size_of_future(|| {
-            crate::http::server::catch_panic(super::handle(todo!(), todo!(), todo!()))
-        });
+        let served =
+            size_of_future(|| crate::http::server::catch_panic(handle(todo!(), todo!(), todo!())));
         let head = std::mem::size_of::<hyper::http::request::Parts>();
         assert!(
             served < 4 * head,

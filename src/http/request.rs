@@ -240,6 +240,7 @@ impl Fields {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hyper::header::HeaderValue;
 
     #[test]
     fn a_detached_head_keeps_its_values_and_lets_go_of_the_read_buffer() {
@@ -270,7 +271,6 @@ mod tests {
         assert_eq!(cookies, ["chattu_session=abc", "b=2"]);
         assert!(cookies[0].is_sensitive());
     }
-    use hyper::header::HeaderValue;
 
     fn headers(ct: Option<&'static str>) -> HeaderMap {
         let mut h = HeaderMap::new();
