@@ -253,3 +253,25 @@ fn limits_are_per_client_ip_behind_a_trusted_proxy_only() {
         .send();
     assert_eq!(res.status, 429);
 }
+
+#[test]
+fn at_most_thirty_refusals_per_ip_and_minute_are_stored_as_events() {
+    let server = Server::start();
+    for i in 1..=40 {
+        let res = server.get("/api/profile").key(WRONG_KEY).send();
+        assert_eq!(res.status, 401, "request {i}");
+    }
+    let cookie = server.admin_cookie();
+    let events = server
+        .get("/api/admin/security-events")
+        .cookie(&cookie)
+        .send()
+        .json();
+    let stored = events
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["kind"] == "auth_failed")
+        .count();
+    assert_eq!(stored, 30, "{events}");
+}

@@ -225,7 +225,12 @@ pub fn handle(
         let mut res = match route_request(&state, &mut parts, body, ip, tls, started).await {
             Ok(res) => res,
             Err(err) => {
-                if let Some(kind) = security_kind(&err).filter(|_| !err.event_recorded) {
+                // Every refusal gets its access line; only the first few per IP and minute are
+                // also stored, so a flood of bad requests is not a flood of database writes.
+                let kind = security_kind(&err)
+                    .filter(|_| !err.event_recorded)
+                    .filter(|_| state.refusal_events.try_acquire_at(ip, started).is_ok());
+                if let Some(kind) = kind {
                     Box::pin(record_security(
                         &state,
                         kind,
