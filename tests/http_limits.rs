@@ -24,6 +24,17 @@ fn assert_limited(res: &Res, window_secs: u64) {
     );
 }
 
+/// The stored security events, newest first, as the admin sees them.
+fn security_events(server: &Server) -> Vec<serde_json::Value> {
+    let cookie = server.admin_cookie();
+    let events = server
+        .get("/api/admin/security-events")
+        .cookie(&cookie)
+        .send()
+        .json();
+    events.as_array().cloned().unwrap_or_default()
+}
+
 fn reset_with(server: &Server, key: &str) -> Res {
     server
         .post("/api/reset-api-key")
@@ -77,18 +88,8 @@ fn only_failed_logins_count_and_five_failures_lock_the_ip_out() {
     // The refusals are security events.
     let mut server = server;
     server.restart(); // limits are in memory: a restart clears them, records stay
-    let cookie = server.admin_cookie();
-    let events = server
-        .get("/api/admin/security-events")
-        .cookie(&cookie)
-        .send()
-        .json();
-    let kinds: Vec<&str> = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|e| e["kind"].as_str())
-        .collect();
+    let events = security_events(&server);
+    let kinds: Vec<&str> = events.iter().filter_map(|e| e["kind"].as_str()).collect();
     assert_eq!(
         kinds.iter().filter(|k| **k == "login_failed").count(),
         5,
@@ -97,8 +98,6 @@ fn only_failed_logins_count_and_five_failures_lock_the_ip_out() {
     assert!(kinds.contains(&"rate_limited"), "{kinds:?}");
     // A failed login is one event (login_failed), not also a generic auth_failed.
     let generic_login_refusals = events
-        .as_array()
-        .unwrap()
         .iter()
         .filter(|e| {
             e["kind"] == "auth_failed" && e["detail"].as_str().is_some_and(|d| d.contains("/login"))
@@ -261,17 +260,7 @@ fn at_most_thirty_refusals_per_ip_and_minute_are_stored_as_events() {
         let res = server.get("/api/profile").key(WRONG_KEY).send();
         assert_eq!(res.status, 401, "request {i}");
     }
-    let cookie = server.admin_cookie();
-    let events = server
-        .get("/api/admin/security-events")
-        .cookie(&cookie)
-        .send()
-        .json();
-    let stored = events
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter(|e| e["kind"] == "auth_failed")
-        .count();
-    assert_eq!(stored, 30, "{events}");
+    let events = security_events(&server);
+    let stored = events.iter().filter(|e| e["kind"] == "auth_failed").count();
+    assert_eq!(stored, 30, "{events:?}");
 }
