@@ -66,13 +66,9 @@ pub fn looks_like_key(key: &str) -> bool {
     (32..=128).contains(&key.len()) && key.bytes().all(|b| b.is_ascii_hexdigit())
 }
 
-/// Compares two secrets in time independent of where they differ.
-pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
-    if a.len() != b.len() {
-        return false;
-    }
-    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
+/// Compares two secrets in time independent of where they differ (one implementation for the
+/// whole program, in the protocol's crypto module).
+pub use crate::protocol::crypto::constant_time_eq;
 
 /// Password hashing with fixed argon2id parameters and one reused working buffer.
 #[derive(Debug, Clone)]
