@@ -15,14 +15,16 @@ use super::{AuthVia, Caller, Error, Shared, User};
 use crate::store::{digest, UserInsert};
 use crate::store::{Role, SessionRecord, UserRecord};
 use serde::Serialize;
+use std::borrow::Cow;
 
-/// GET /api/profile.
+/// GET /api/profile. Borrows what the caller already holds: API clients poll this route, and
+/// copying the name and key cost an allocation each.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
-pub struct Profile {
-    pub username: String,
+pub struct Profile<'a> {
+    pub username: Cow<'a, str>,
     pub role: Role,
-    pub api_key: String,
+    pub api_key: Cow<'a, str>,
     pub client_count: u64,
 }
 
@@ -174,14 +176,18 @@ impl Accounts {
     /// `presented_key` is the x-api-key the request carried. For a caller authenticated by its
     /// account key it is that account's key, just checked, so the profile is answered from
     /// memory (with the store's cached client count); otherwise the account is read.
-    pub fn profile(&self, caller: &Caller, presented_key: Option<&str>) -> Result<Profile, Error> {
+    pub fn profile<'a>(
+        &self,
+        caller: &'a Caller,
+        presented_key: Option<&'a str>,
+    ) -> Result<Profile<'a>, Error> {
         caller.require_account()?;
         let username = &caller.user.username;
         if let (AuthVia::AccountKey, Some(key)) = (&caller.via, presented_key) {
             return Ok(Profile {
-                username: username.clone(),
+                username: Cow::Borrowed(username),
                 role: caller.user.role,
-                api_key: key.to_owned(),
+                api_key: Cow::Borrowed(key),
                 client_count: self.shared.store.client_count(username)?,
             });
         }
@@ -191,9 +197,9 @@ impl Accounts {
             .user_with_client_count(username)?
             .ok_or(Error::AuthFailed)?;
         Ok(Profile {
-            username: record.username,
+            username: Cow::Owned(record.username),
             role: record.role,
-            api_key: record.api_key,
+            api_key: Cow::Owned(record.api_key),
             client_count,
         })
     }

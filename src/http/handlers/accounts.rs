@@ -79,9 +79,9 @@ mod tests {
         ];
         for (i, name) in names.iter().enumerate() {
             let profile = Profile {
-                username: (*name).to_string(),
+                username: (*name).into(),
                 role: if i % 2 == 0 { Role::User } else { Role::Admin },
-                api_key: format!("{i:064x}"),
+                api_key: format!("{i:064x}").into(),
                 client_count: [0, 1, 9, 10, 4_294_967_296, u64::MAX][i],
             };
             let mut written = Vec::new();
