@@ -13,7 +13,7 @@ use super::time::{
 use super::{Caller, Error, Shared};
 use log::{LevelFilter, Log, Metadata, Record};
 use serde::Serialize;
-use std::cell::{Cell, RefCell};
+use std::cell::RefCell;
 use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -124,33 +124,39 @@ pub fn global_ring(capacity: usize) -> Arc<LogRing> {
 thread_local! {
     /// Each thread formats its lines here, so a line costs no allocation once warmed up.
     static LINE: RefCell<String> = const { RefCell::new(String::new()) };
-    /// The last second this thread formatted, and its `YYYY-MM-DDTHH:MM:SS` text: under load
+    /// The last second this thread formatted, and its `YYYY-MM-DDTHH:MM:SS.` text: under load
     /// most lines share their second with the one before.
-    static LAST_SECOND: Cell<(i64, [u8; 19])> = const { Cell::new((i64::MIN, [0; 19])) };
+    static LAST_SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
 }
 
 /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` for `time_ms`, reusing the date and time of day when the
 /// second is the one this thread formatted last.
 fn push_log_time(time_ms: i64, line: &mut String) {
     let second = time_ms.div_euclid(1000);
-    let (cached_second, text) = LAST_SECOND.get();
-    if cached_second == second {
-        if let Ok(text) = std::str::from_utf8(&text) {
-            line.push_str(text);
-            line.push('.');
-            let millis = u32::try_from(time_ms.rem_euclid(1000)).unwrap_or(0);
-            push_zero_padded(line, millis, 3);
-            line.push('Z');
-            return;
+    let reused = LAST_SECOND.try_with(|last| {
+        let Ok(mut last) = last.try_borrow_mut() else {
+            return false;
+        };
+        let (cached_second, text) = &mut *last;
+        if *cached_second != second {
+            text.clear();
+            push_rfc3339_millis(time_ms, text);
+            // Only the usual 24-character form (years 0 to 9999) is remembered.
+            if text.len() != 24 {
+                *cached_second = i64::MIN;
+                return false;
+            }
+            text.truncate(20);
+            *cached_second = second;
         }
-    }
-    let start = line.len();
-    push_rfc3339_millis(time_ms, line);
-    // Only the usual 24-character form (years 0 to 9999) is remembered.
-    if line.len() - start == 24 {
-        let mut text = [0u8; 19];
-        text.copy_from_slice(&line.as_bytes()[start..start + 19]);
-        LAST_SECOND.set((second, text));
+        line.push_str(text);
+        let millis = u32::try_from(time_ms.rem_euclid(1000)).unwrap_or(0);
+        push_zero_padded(line, millis, 3);
+        line.push('Z');
+        true
+    });
+    if !matches!(reused, Ok(true)) {
+        push_rfc3339_millis(time_ms, line);
     }
 }
 
@@ -336,6 +342,10 @@ mod tests {
             1_759_775_400_500,
             -1,
             0,
+            // Year 10000: not the usual 24 characters, so never cached.
+            253_402_300_800_000,
+            253_402_300_800_001,
+            1_759_775_400_002,
         ];
         for ms in times {
             let mut line = String::from("x");
