@@ -203,10 +203,9 @@ async fn record_security(
 
 /// Entry point from the connection layer.
 ///
-/// Not an `async fn`: the request head is detached from hyper's read buffer right here, when
-/// hyper hands the request over and before it reads ahead (see [`request::detach_head`]). And
-/// the future is one `async` block that borrows what it owns: an `async fn` keeps a second copy
-/// of its by-value arguments, and hyper moves this future into place on every request.
+/// Not an `async fn`, but one `async` block that borrows what it owns: an `async fn` keeps a
+/// second copy of its by-value arguments, and hyper moves this future into place on every
+/// request.
 pub fn handle(
     state: ConnState,
     req: Request<Incoming>,
@@ -214,7 +213,6 @@ pub fn handle(
 ) -> impl std::future::Future<Output = Response<Body>> + Send {
     let started = Instant::now();
     let (mut parts, body) = req.into_parts();
-    request::detach_head(&mut parts);
     // Forwarding headers only count from a trusted proxy; without one, do not even look them up.
     let forwarded = |name| match state.trusted.is_empty() {
         true => None,

@@ -1,61 +1,14 @@
 //! Reading a request: the body under a size limit, JSON and form decoding, and typed field access
 //! that names the offending field in a 400 answer.
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use hyper::header::{HeaderValue, CONTENT_LENGTH, CONTENT_TYPE};
-use hyper::http::uri::{PathAndQuery, Uri};
+use hyper::header::{CONTENT_LENGTH, CONTENT_TYPE};
 use hyper::HeaderMap;
 use serde_json::{Map, Value};
 
 use super::error::ApiError;
-
-/// Gives the request head its own copy of the URI and header values, in one small buffer.
-///
-/// hyper parses a request head in place: the URI and every header value point into the
-/// connection's read buffer. While they are alive hyper cannot reuse that buffer, and it reads
-/// ahead (keep-alive) as soon as a request is handed over, so it allocated a fresh 8 KiB buffer
-/// per request and freed the old one when the request ended: two trips through the allocator's
-/// shared arena per request, contended between the runtime's workers. Called when hyper hands
-/// the request over, before it reads again, this keeps the read buffer reusable.
-pub fn detach_head(parts: &mut hyper::http::request::Parts) {
-    // Only origin-form targets (`/path?query`) are rebuilt; anything else keeps hyper's copy.
-    let origin_form = parts.uri.scheme().is_none() && parts.uri.authority().is_none();
-    let target_len = match parts.uri.path_and_query() {
-        Some(pq) if origin_form => pq.as_str().len(),
-        _ => 0,
-    };
-    let values_len: usize = parts.headers.values().map(HeaderValue::len).sum();
-    let mut copy = BytesMut::with_capacity(target_len + values_len);
-    if target_len > 0 {
-        if let Some(pq) = parts.uri.path_and_query() {
-            copy.extend_from_slice(pq.as_str().as_bytes());
-        }
-    }
-    for value in parts.headers.values() {
-        copy.extend_from_slice(value.as_bytes());
-    }
-    let copy = copy.freeze();
-    if target_len > 0 {
-        if let Ok(target) = PathAndQuery::from_maybe_shared(copy.slice(..target_len)) {
-            parts.uri = Uri::from(target);
-        }
-    }
-    let mut at = target_len;
-    for value in parts.headers.values_mut() {
-        let end = at + value.len();
-        // The bytes were a valid header value a moment ago, so this cannot fail; if it somehow
-        // did, the original value stays.
-        if end <= copy.len() {
-            if let Ok(mut own) = HeaderValue::from_maybe_shared(copy.slice(at..end)) {
-                own.set_sensitive(value.is_sensitive());
-                *value = own;
-            }
-        }
-        at = end;
-    }
-}
 
 /// Reads the whole body, refusing more than `limit` bytes with 413.
 pub async fn read_body(
@@ -241,36 +194,6 @@ impl Fields {
 mod tests {
     use super::*;
     use hyper::header::HeaderValue;
-
-    #[test]
-    fn a_detached_head_keeps_its_values_and_lets_go_of_the_read_buffer() {
-        // A stand-in for hyper's read buffer, with the head parsed in place.
-        let wire = Bytes::copy_from_slice(b"/api/profile?x=1 key-123 chattu_session=abc");
-        let mut req = hyper::Request::builder()
-            .uri(Uri::from(
-                PathAndQuery::from_maybe_shared(wire.slice(0..16)).unwrap(),
-            ))
-            .body(())
-            .unwrap();
-        let key = HeaderValue::from_maybe_shared(wire.slice(17..24)).unwrap();
-        let mut cookie = HeaderValue::from_maybe_shared(wire.slice(25..)).unwrap();
-        cookie.set_sensitive(true);
-        req.headers_mut().insert("x-api-key", key);
-        req.headers_mut().append("cookie", cookie);
-        req.headers_mut()
-            .append("cookie", HeaderValue::from_static("b=2"));
-        let (mut parts, ()) = req.into_parts();
-        assert!(!wire.is_unique(), "the head points into the buffer");
-
-        detach_head(&mut parts);
-        assert!(wire.is_unique(), "nothing points into the buffer any more");
-        assert_eq!(parts.uri.path(), "/api/profile");
-        assert_eq!(parts.uri.query(), Some("x=1"));
-        assert_eq!(parts.headers["x-api-key"], "key-123");
-        let cookies: Vec<_> = parts.headers.get_all("cookie").iter().collect();
-        assert_eq!(cookies, ["chattu_session=abc", "b=2"]);
-        assert!(cookies[0].is_sensitive());
-    }
 
     fn headers(ct: Option<&'static str>) -> HeaderMap {
         let mut h = HeaderMap::new();
