@@ -58,11 +58,13 @@ fn main() -> ExitCode {
             // Warnings (such as the generated admin password on a new data directory) reach the terminal.
             app_log::init(log::LevelFilter::Warn, 16);
             let stdin = std::io::stdin();
+            // stderr is not held locked: the log's collector thread writes there too, and a
+            // warning logged meanwhile waits for it (holding the lock here hung `user add`).
             let result = cli::run_user_command(
                 command,
                 &mut stdin.lock(),
                 &mut std::io::stdout().lock(),
-                &mut std::io::stderr().lock(),
+                &mut std::io::stderr(),
             );
             match result {
                 Ok(()) => ExitCode::SUCCESS,
