@@ -389,8 +389,8 @@ async fn route_request(
     };
     let params = matched.params;
     apply_limits(state, route, ip, arrived)?;
-    let (caller, via_session) = authenticate(state, route, &parts.headers)?;
     let state_changing = auth::is_state_changing(&parts.method);
+    let (caller, via_session) = authenticate(state, route, &parts.headers, state_changing)?;
     let login_route = route.access == Access::Public && route.verb == Verb::Post;
     if state_changing && (via_session || login_route) && auth::is_cross_site(&parts.headers) {
         return Err(ApiError::cross_site());
@@ -452,17 +452,23 @@ fn apply_limits(
     Ok(())
 }
 
-/// Applies the route's access rule. Returns the caller and whether it came from the cookie.
+/// Applies the route's access rule. Returns the caller and whether it came from the cookie (on
+/// a public route: whether a cookie was sent with a state-changing request).
 fn authenticate(
     state: &HttpState,
     route: &Route,
     headers: &HeaderMap,
+    state_changing: bool,
 ) -> Result<(Option<Caller>, bool), ApiError> {
     let session_only = route.access == Access::SessionOnly;
     match route.access {
         Access::Public | Access::BodyCredentials => {
-            // Public routes still learn whether a cookie was sent (logout, cross-site check).
-            Ok((None, auth::session_token(headers).is_some()))
+            // A cookie on a public route matters only to the cross-site check of a request that
+            // changes state (logout); reads do not parse the Cookie header at all.
+            Ok((
+                None,
+                state_changing && auth::session_token(headers).is_some(),
+            ))
         }
         Access::KeyOrSession | Access::SessionOnly | Access::Admin => {
             // Key and session lookups are short redb reads: done inline, not on the blocking pool.
