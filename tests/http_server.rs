@@ -66,6 +66,52 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
     assert!(log.contains("SIGTERM received"), "{log}");
 }
 
+/// The two timeouts are separate: a keep-alive connection waiting for its next request is
+/// idle, not slow to send a head (it used to be closed at the header timeout).
+#[test]
+fn an_idle_keep_alive_connection_outlives_the_header_timeout() {
+    let server = Server::start_with(&[
+        ("CHATTU_SERVER_HEADER_TIMEOUT_SECS", "1"),
+        ("CHATTU_SERVER_IDLE_TIMEOUT_SECS", "3"),
+    ]);
+    // A connection that never sends a byte owes its first head within the header timeout.
+    let mut silent = TcpStream::connect(server.addr).unwrap();
+    let started = Instant::now();
+    let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(5));
+    assert!(closed, "a silent connection must be dropped");
+    assert!(
+        started.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        started.elapsed()
+    );
+
+    let mut idle = TcpStream::connect(server.addr).unwrap();
+    idle.set_read_timeout(Some(Duration::from_secs(5))).ok();
+    let ask = |stream: &mut TcpStream| {
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+            .unwrap();
+        let mut buf = [0u8; 1024];
+        let n = stream.read(&mut buf).unwrap_or(0);
+        String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned()
+    };
+    assert!(ask(&mut idle).starts_with("HTTP/1.1 200"));
+    // Twice the header timeout later, the same connection still answers.
+    std::thread::sleep(Duration::from_secs(2));
+    assert!(ask(&mut idle).starts_with("HTTP/1.1 200"));
+    let answered = Instant::now();
+    let (_, closed) = read_until_closed(&mut idle, Duration::from_secs(6));
+    assert!(
+        closed,
+        "an idle connection is closed after the idle timeout"
+    );
+    let waited = answered.elapsed();
+    assert!(
+        waited >= Duration::from_millis(2900),
+        "closed early: {waited:?}"
+    );
+}
+
 #[test]
 fn slow_request_heads_and_idle_keep_alive_connections_are_closed() {
     let server = Server::start_with(&[

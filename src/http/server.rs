@@ -7,17 +7,19 @@ use std::collections::HashMap;
 use std::future::Future;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
-use std::pin::pin;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::pin::{pin, Pin};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::task::{Context, Poll};
+use std::time::Duration;
 
 use futures_util::FutureExt;
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
-use hyper_util::rt::{TokioIo, TokioTimer};
+use hyper_util::rt::TokioIo;
+use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 
@@ -152,26 +154,145 @@ impl StopSignals {
     }
 }
 
-/// What the idle watchdog needs to know about a connection.
+/// What the watchdog needs to know about a connection. Kept with counters and flags only: the
+/// request path reads no clock and arms no timer for it.
 struct Activity {
-    started: Instant,
+    /// Requests being answered.
     in_flight: AtomicUsize,
-    /// Milliseconds since `started` of the last request start or end.
-    last_ms: AtomicU64,
+    /// Requests answered so far.
+    answered: AtomicU64,
+    /// Bytes of a request head arrived (or the connection is new) and the request has not
+    /// started yet.
+    head_pending: AtomicBool,
 }
 
 impl Activity {
-    fn touch(&self) {
-        let ms = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, Ordering::Relaxed);
+    fn request_started(&self) {
+        self.in_flight.fetch_add(1, Ordering::Relaxed);
+        self.head_pending.store(false, Ordering::Relaxed);
     }
 
-    fn idle_deadline(&self, idle: Duration) -> Option<tokio::time::Instant> {
-        if self.in_flight.load(Ordering::Relaxed) > 0 {
-            return None;
+    fn request_answered(&self) {
+        self.in_flight.fetch_sub(1, Ordering::Relaxed);
+        self.answered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn bytes_arrived(&self) {
+        // Bytes while a request is being answered belong to that request's body or to a
+        // pipelined one; only bytes on an idle connection start the head clock.
+        if self.in_flight.load(Ordering::Relaxed) == 0 {
+            self.head_pending.store(true, Ordering::Relaxed);
         }
-        let last = self.started + Duration::from_millis(self.last_ms.load(Ordering::Relaxed));
-        Some(tokio::time::Instant::from_std(last + idle))
+    }
+}
+
+/// The socket, telling the watchdog when bytes arrive.
+struct WatchedStream {
+    stream: tokio::net::TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for WatchedStream {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
+        let before = buf.filled().len();
+        let polled = Pin::new(&mut self.stream).poll_read(cx, buf);
+        if buf.filled().len() > before {
+            self.activity.bytes_arrived();
+        }
+        polled
+    }
+}
+
+impl AsyncWrite for WatchedStream {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write(cx, buf)
+    }
+
+    fn poll_write_vectored(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[std::io::IoSlice<'_>],
+    ) -> Poll<std::io::Result<usize>> {
+        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.stream.is_write_vectored()
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.stream).poll_shutdown(cx)
+    }
+}
+
+/// The watchdog's view between two of its ticks.
+struct Watch {
+    tick: Duration,
+    answered: u64,
+    /// How long the connection has been quiet (nothing in flight, no head arriving).
+    quiet: Duration,
+    /// How long a request head has been arriving.
+    head: Duration,
+}
+
+/// What the watchdog decides at a tick.
+#[derive(Debug, PartialEq, Eq)]
+enum Verdict {
+    KeepOpen,
+    /// A head took longer than the header timeout, or the connection was idle too long.
+    Close,
+}
+
+impl Watch {
+    /// Ticks at half the shorter timeout: a timeout is acted on within half of it.
+    fn new(settings: &ServerSettings) -> Watch {
+        let shorter = settings.header_timeout.min(settings.idle_timeout);
+        Watch {
+            tick: (shorter / 2).max(Duration::from_millis(50)),
+            answered: 0,
+            quiet: Duration::ZERO,
+            head: Duration::ZERO,
+        }
+    }
+
+    fn tick(&mut self, activity: &Activity, settings: &ServerSettings) -> Verdict {
+        let answered = activity.answered.load(Ordering::Relaxed);
+        let moved_on = answered != self.answered;
+        self.answered = answered;
+        if activity.in_flight.load(Ordering::Relaxed) > 0 {
+            self.quiet = Duration::ZERO;
+            self.head = Duration::ZERO;
+            return Verdict::KeepOpen;
+        }
+        if activity.head_pending.load(Ordering::Relaxed) {
+            self.quiet = Duration::ZERO;
+            self.head += self.tick;
+            return match self.head >= settings.header_timeout {
+                true => Verdict::Close,
+                false => Verdict::KeepOpen,
+            };
+        }
+        self.head = Duration::ZERO;
+        self.quiet = match moved_on {
+            true => Duration::ZERO,
+            false => self.quiet + self.tick,
+        };
+        match self.quiet >= settings.idle_timeout {
+            true => Verdict::Close,
+            false => Verdict::KeepOpen,
+        }
     }
 }
 
@@ -185,39 +306,44 @@ async fn serve_connection<H, F>(
     H: Fn(Request<Incoming>, SocketAddr) -> F + Clone + Send + Sync + 'static,
     F: Future<Output = Response<Body>> + Send + 'static,
 {
+    // A new connection owes its first request head within the header timeout.
     let activity = Arc::new(Activity {
-        started: Instant::now(),
         in_flight: AtomicUsize::new(0),
-        last_ms: AtomicU64::new(0),
+        answered: AtomicU64::new(0),
+        head_pending: AtomicBool::new(true),
     });
     let svc_activity = activity.clone();
     let service = service_fn(move |req: Request<Incoming>| {
         let activity = svc_activity.clone();
-        // No clock read here: while a request is in flight the connection is never idle, and
-        // its end is recorded below.
-        activity.in_flight.fetch_add(1, Ordering::Relaxed);
+        activity.request_started();
         // Combinators, not an async block: an async block keeps the request future it awaits
         // twice (captured, then moved to be polled), and hyper moves the whole thing into its
         // slot per request.
         catch_panic(handler(req, peer)).map(move |res| {
-            activity.in_flight.fetch_sub(1, Ordering::Relaxed);
-            activity.touch();
+            activity.request_answered();
             Ok::<_, std::convert::Infallible>(res)
         })
     });
+    // Both timeouts are the watchdog's below. hyper's own header timeout would arm a timer for
+    // every request, and it also ran while a keep-alive connection waited for its next
+    // request, so idle connections were closed at the header timeout, not the idle timeout.
     let mut builder = http1::Builder::new();
     builder
-        .timer(TokioTimer::new())
-        .header_read_timeout(settings.header_timeout)
+        .header_read_timeout(None)
         .keep_alive(true)
         .max_buf_size(MAX_HEAD_BUFFER);
+    let io = WatchedStream {
+        stream,
+        activity: activity.clone(),
+    };
     let mut conn = pin!(builder
-        .serve_connection(TokioIo::new(stream), service)
+        .serve_connection(TokioIo::new(io), service)
         .with_upgrades());
+    let mut watch = Watch::new(&settings);
+    // One timer per connection, moved on at each tick: never one per request.
+    let mut ticker = pin!(tokio::time::sleep(watch.tick));
     let mut closing = false;
-    // Made once per connection, not once per wake-up: a fresh sleep would lock the timer wheel,
-    // shared by all connections, on every request.
-    let mut idle_watch = pin!(tokio::time::sleep(settings.idle_timeout));
+    let mut timed_out = false;
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -231,17 +357,17 @@ async fn serve_connection<H, F>(
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
-            () = idle_watch.as_mut(), if !closing => {
-                // The watch fires at most once per idle period; requests since then move it on.
-                let now = tokio::time::Instant::now();
-                match activity.idle_deadline(settings.idle_timeout) {
-                    Some(deadline) if deadline <= now => {
-                        closing = true;
-                        conn.as_mut().graceful_shutdown();
-                    }
-                    Some(deadline) => idle_watch.as_mut().reset(deadline),
-                    None => idle_watch.as_mut().reset(now + settings.idle_timeout),
+            () = ticker.as_mut() => {
+                if timed_out {
+                    // Closed for a timeout a tick ago (nothing was in flight) and still open.
+                    return;
                 }
+                if !closing && watch.tick(&activity, &settings) == Verdict::Close {
+                    closing = true;
+                    timed_out = true;
+                    conn.as_mut().graceful_shutdown();
+                }
+                ticker.as_mut().reset(tokio::time::Instant::now() + watch.tick);
             }
         }
     }
@@ -271,6 +397,79 @@ pub fn catch_panic<F: Future<Output = Response<Body>>>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn settings(header_ms: u64, idle_ms: u64) -> ServerSettings {
+        ServerSettings {
+            header_timeout: Duration::from_millis(header_ms),
+            idle_timeout: Duration::from_millis(idle_ms),
+            shutdown_grace: Duration::from_secs(1),
+        }
+    }
+
+    fn activity(in_flight: usize, answered: u64, head_pending: bool) -> Activity {
+        Activity {
+            in_flight: AtomicUsize::new(in_flight),
+            answered: AtomicU64::new(answered),
+            head_pending: AtomicBool::new(head_pending),
+        }
+    }
+
+    /// Ticks until the watch closes; `None` if it keeps the connection for `max` ticks.
+    fn ticks_to_close(
+        watch: &mut Watch,
+        a: &Activity,
+        s: &ServerSettings,
+        max: u32,
+    ) -> Option<u32> {
+        (1..=max).find(|_| watch.tick(a, s) == Verdict::Close)
+    }
+
+    #[test]
+    fn the_watch_closes_slow_heads_at_the_header_timeout_and_idle_ones_at_the_idle_timeout() {
+        let s = settings(1000, 3000);
+        // Ticks at half the shorter timeout.
+        assert_eq!(Watch::new(&s).tick, Duration::from_millis(500));
+        // A head arriving (or a new, silent connection): two ticks.
+        let mut watch = Watch::new(&s);
+        assert_eq!(
+            ticks_to_close(&mut watch, &activity(0, 0, true), &s, 20),
+            Some(2)
+        );
+        // Idle after an answer: the tick that sees the answer, then six quiet ones.
+        let mut watch = Watch::new(&s);
+        assert_eq!(
+            ticks_to_close(&mut watch, &activity(0, 1, false), &s, 20),
+            Some(7)
+        );
+        // A request in flight keeps the connection, however long it takes.
+        let mut watch = Watch::new(&s);
+        assert_eq!(
+            ticks_to_close(&mut watch, &activity(1, 0, false), &s, 50),
+            None
+        );
+        // Answers between ticks keep resetting the quiet time.
+        let mut watch = Watch::new(&s);
+        let busy = activity(0, 0, false);
+        for answered in 1..50 {
+            busy.answered.store(answered, Ordering::Relaxed);
+            assert_eq!(watch.tick(&busy, &s), Verdict::KeepOpen);
+        }
+        // A head that started after some quiet time gets the header timeout, from then.
+        let mut watch = Watch::new(&s);
+        let later = activity(0, 0, false);
+        for _ in 0..4 {
+            assert_eq!(watch.tick(&later, &s), Verdict::KeepOpen);
+        }
+        later.bytes_arrived();
+        assert_eq!(ticks_to_close(&mut watch, &later, &s, 20), Some(2));
+        // Bytes while a request is in flight do not start the head clock.
+        let answering = activity(1, 0, false);
+        answering.bytes_arrived();
+        assert!(!answering.head_pending.load(Ordering::Relaxed));
+        answering.request_answered();
+        answering.request_started();
+        assert!(!answering.head_pending.load(Ordering::Relaxed));
+    }
 
     #[tokio::test]
     async fn a_panicking_handler_becomes_a_500_json_answer() {
