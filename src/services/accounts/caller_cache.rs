@@ -17,7 +17,7 @@
 //! generation on.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
+use std::hash::{BuildHasher, BuildHasherDefault, Hasher, RandomState};
 
 use crate::services::secrets;
 use crate::services::{AuthVia, Caller};
@@ -41,7 +41,29 @@ struct Entry {
 struct Inner {
     generation: u64,
     /// By [`CallerCache::slot`]; two keys in one slot just means one of them is not cached.
-    entries: HashMap<u64, Entry>,
+    entries: HashMap<u64, Entry, BuildHasherDefault<SlotHasher>>,
+}
+
+/// A slot is already a keyed SipHash, uniform and unknown to callers: the map uses it as its
+/// hash instead of hashing it a second time.
+#[derive(Default)]
+struct SlotHasher(u64);
+
+impl Hasher for SlotHasher {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        // Only u64 slots are hashed here (`write_u64`); anything else is folded in, still correct.
+        for &b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(b);
+        }
+    }
+
+    fn write_u64(&mut self, slot: u64) {
+        self.0 = slot;
+    }
 }
 
 /// Read on every request with an account key, written once per key after each account change:
@@ -119,7 +141,7 @@ impl CallerCache {
         self.inner.update(|now| {
             Some(Inner {
                 generation: now.generation.wrapping_add(1),
-                entries: HashMap::new(),
+                entries: HashMap::default(),
             })
         });
     }
