@@ -164,6 +164,9 @@ struct Activity {
     /// Bytes of a request head arrived (or the connection is new) and the request has not
     /// started yet.
     head_pending: AtomicBool,
+    /// Writes to the socket so far: an answer still going out (a large body to a slow reader)
+    /// is activity, even after its handler returned.
+    writes: AtomicU64,
 }
 
 impl Activity {
@@ -175,6 +178,12 @@ impl Activity {
     fn request_answered(&self) {
         self.in_flight.fetch_sub(1, Ordering::Relaxed);
         self.answered.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn wrote(&self, polled: &Poll<std::io::Result<usize>>) {
+        if matches!(polled, Poll::Ready(Ok(n)) if *n > 0) {
+            self.writes.fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     fn bytes_arrived(&self) {
@@ -213,7 +222,9 @@ impl AsyncWrite for WatchedStream {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let polled = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.activity.wrote(&polled);
+        polled
     }
 
     fn poll_write_vectored(
@@ -221,7 +232,9 @@ impl AsyncWrite for WatchedStream {
         cx: &mut Context<'_>,
         bufs: &[std::io::IoSlice<'_>],
     ) -> Poll<std::io::Result<usize>> {
-        Pin::new(&mut self.stream).poll_write_vectored(cx, bufs)
+        let polled = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
+        self.activity.wrote(&polled);
+        polled
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -241,6 +254,7 @@ impl AsyncWrite for WatchedStream {
 struct Watch {
     tick: Duration,
     answered: u64,
+    writes: u64,
     /// How long the connection has been quiet (nothing in flight, no head arriving).
     quiet: Duration,
     /// How long a request head has been arriving.
@@ -251,7 +265,8 @@ struct Watch {
 #[derive(Debug, PartialEq, Eq)]
 enum Verdict {
     KeepOpen,
-    /// A head took longer than the header timeout, or the connection was idle too long.
+    /// A head took longer than the header timeout, or the connection was idle too long; nothing
+    /// is being answered or written, so the connection is dropped.
     Close,
 }
 
@@ -262,6 +277,7 @@ impl Watch {
         Watch {
             tick: (shorter / 2).max(Duration::from_millis(50)),
             answered: 0,
+            writes: 0,
             quiet: Duration::ZERO,
             head: Duration::ZERO,
         }
@@ -269,9 +285,12 @@ impl Watch {
 
     fn tick(&mut self, activity: &Activity, settings: &ServerSettings) -> Verdict {
         let answered = activity.answered.load(Ordering::Relaxed);
+        let writes = activity.writes.load(Ordering::Relaxed);
         let moved_on = answered != self.answered;
+        let writing = writes != self.writes;
         self.answered = answered;
-        if activity.in_flight.load(Ordering::Relaxed) > 0 {
+        self.writes = writes;
+        if activity.in_flight.load(Ordering::Relaxed) > 0 || writing {
             self.quiet = Duration::ZERO;
             self.head = Duration::ZERO;
             return Verdict::KeepOpen;
@@ -311,6 +330,7 @@ async fn serve_connection<H, F>(
         in_flight: AtomicUsize::new(0),
         answered: AtomicU64::new(0),
         head_pending: AtomicBool::new(true),
+        writes: AtomicU64::new(0),
     });
     let svc_activity = activity.clone();
     let service = service_fn(move |req: Request<Incoming>| {
@@ -343,7 +363,6 @@ async fn serve_connection<H, F>(
     // One timer per connection, moved on at each tick: never one per request.
     let mut ticker = pin!(tokio::time::sleep(watch.tick));
     let mut closing = false;
-    let mut timed_out = false;
     loop {
         tokio::select! {
             result = conn.as_mut() => {
@@ -357,15 +376,12 @@ async fn serve_connection<H, F>(
                 closing = true;
                 conn.as_mut().graceful_shutdown();
             }
-            () = ticker.as_mut() => {
-                if timed_out {
-                    // Closed for a timeout a tick ago (nothing was in flight) and still open.
+            () = ticker.as_mut(), if !closing => {
+                if watch.tick(&activity, &settings) == Verdict::Close {
+                    // Nothing in flight and nothing written for a tick: no answer is cut off.
+                    // (hyper's graceful shutdown would wait for a head that never completes.)
+                    log::debug!("closing connection from {peer}: timed out");
                     return;
-                }
-                if !closing && watch.tick(&activity, &settings) == Verdict::Close {
-                    closing = true;
-                    timed_out = true;
-                    conn.as_mut().graceful_shutdown();
                 }
                 ticker.as_mut().reset(tokio::time::Instant::now() + watch.tick);
             }
@@ -411,6 +427,7 @@ mod tests {
             in_flight: AtomicUsize::new(in_flight),
             answered: AtomicU64::new(answered),
             head_pending: AtomicBool::new(head_pending),
+            writes: AtomicU64::new(0),
         }
     }
 
@@ -462,6 +479,15 @@ mod tests {
         }
         later.bytes_arrived();
         assert_eq!(ticks_to_close(&mut watch, &later, &s, 20), Some(2));
+        // An answer still being written (its handler returned) keeps the connection.
+        let mut watch = Watch::new(&s);
+        let sending = activity(0, 1, false);
+        for _ in 0..50 {
+            sending.wrote(&Poll::Ready(Ok(1)));
+            assert_eq!(watch.tick(&sending, &s), Verdict::KeepOpen);
+        }
+        // Once the writes stop, the quiet time counts from there.
+        assert_eq!(ticks_to_close(&mut watch, &sending, &s, 20), Some(6));
         // Bytes while a request is in flight do not start the head clock.
         let answering = activity(1, 0, false);
         answering.bytes_arrived();
