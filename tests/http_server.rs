@@ -80,7 +80,7 @@ fn an_idle_keep_alive_connection_outlives_the_header_timeout() {
     let (_, closed) = read_until_closed(&mut silent, Duration::from_secs(5));
     assert!(closed, "a silent connection must be dropped");
     assert!(
-        started.elapsed() < Duration::from_millis(2500),
+        started.elapsed() < Duration::from_secs(4),
         "{:?}",
         started.elapsed()
     );
