@@ -18,6 +18,7 @@ use super::rate_limit::{Limiter, RateLimits};
 use super::request::{self, Fields};
 use super::response::{self, Body};
 use super::routes::{Access, Limit, Route, Router, Verb, ROUTES};
+use crate::services::app_log::{push_memoized, Memo};
 use crate::services::{App, Caller};
 
 /// Refusals per IP per minute that are stored as security events (the rest are only logged).
@@ -293,24 +294,15 @@ fn write_access_line(
 thread_local! {
     /// The client address this thread wrote last, and its text: a keep-alive connection sends
     /// request after request from one address, and formatting it was a third of the line's cost.
-    static LAST_CLIENT: RefCell<(Option<IpAddr>, String)> = const { RefCell::new((None, String::new())) };
+    static LAST_CLIENT: RefCell<Memo<IpAddr>> = const { RefCell::new(Memo::new()) };
 }
 
 fn push_client(line: &mut String, ip: IpAddr) {
-    let cached = LAST_CLIENT.try_with(|last| {
-        let Ok(mut last) = last.try_borrow_mut() else {
-            return false;
-        };
-        let (address, text) = &mut *last;
-        if *address != Some(ip) {
-            text.clear();
-            write_client(text, ip);
-            *address = Some(ip);
-        }
-        line.push_str(text);
+    let made = |text: &mut String| {
+        write_client(text, ip);
         true
-    });
-    if !matches!(cached, Ok(true)) {
+    };
+    if !push_memoized(&LAST_CLIENT, ip, line, made) {
         write_client(line, ip);
     }
 }

@@ -126,36 +126,76 @@ thread_local! {
     static LINE: RefCell<String> = const { RefCell::new(String::new()) };
     /// The last second this thread formatted, and its `YYYY-MM-DDTHH:MM:SS.` text: under load
     /// most lines share their second with the one before.
-    static LAST_SECOND: RefCell<(i64, String)> = const { RefCell::new((i64::MIN, String::new())) };
+    static LAST_SECOND: RefCell<Memo<i64>> = const { RefCell::new(Memo::new()) };
+}
+
+/// A thread's copy of a piece of text and the key it was made for (see [`push_memoized`]).
+pub struct Memo<K> {
+    key: Option<K>,
+    text: String,
+}
+
+impl<K> Memo<K> {
+    pub const fn new() -> Memo<K> {
+        Memo {
+            key: None,
+            text: String::new(),
+        }
+    }
+}
+
+impl<K> Default for Memo<K> {
+    fn default() -> Memo<K> {
+        Memo::new()
+    }
+}
+
+/// Appends this thread's text for `key` from `memo`, which `make` writes first when the memo
+/// holds another key: for parts of log lines that change rarely from one line to the next (the
+/// date and time of day, the client's address). Returns false when nothing was appended, because
+/// `make` declined to keep its text (returned false) or the memo is out of reach (the thread is
+/// ending, or a message being formatted further up this stack logs again); the caller then
+/// writes the part itself.
+pub fn push_memoized<K: PartialEq + Copy + 'static>(
+    memo: &'static std::thread::LocalKey<RefCell<Memo<K>>>,
+    key: K,
+    line: &mut String,
+    make: impl FnOnce(&mut String) -> bool,
+) -> bool {
+    let pushed = memo.try_with(|memo| {
+        let Ok(mut memo) = memo.try_borrow_mut() else {
+            return false;
+        };
+        if memo.key != Some(key) {
+            memo.text.clear();
+            let kept = make(&mut memo.text);
+            memo.key = kept.then_some(key);
+            if !kept {
+                return false;
+            }
+        }
+        line.push_str(&memo.text);
+        true
+    });
+    matches!(pushed, Ok(true))
 }
 
 /// Appends `YYYY-MM-DDTHH:MM:SS.mmmZ` for `time_ms`, reusing the date and time of day when the
 /// second is the one this thread formatted last.
 fn push_log_time(time_ms: i64, line: &mut String) {
     let second = time_ms.div_euclid(1000);
-    let reused = LAST_SECOND.try_with(|last| {
-        let Ok(mut last) = last.try_borrow_mut() else {
-            return false;
-        };
-        let (cached_second, text) = &mut *last;
-        if *cached_second != second {
-            text.clear();
-            push_rfc3339_millis(time_ms, text);
-            // Only the usual 24-character form (years 0 to 9999) is remembered.
-            if text.len() != 24 {
-                *cached_second = i64::MIN;
-                return false;
-            }
-            text.truncate(20);
-            *cached_second = second;
-        }
-        line.push_str(text);
+    let reused = push_memoized(&LAST_SECOND, second, line, |text| {
+        push_rfc3339_millis(time_ms, text);
+        // Only the usual 24-character form (years 0 to 9999) is kept, up to the milliseconds.
+        let usual = text.len() == 24;
+        text.truncate(20);
+        usual
+    });
+    if reused {
         let millis = u32::try_from(time_ms.rem_euclid(1000)).unwrap_or(0);
         push_zero_padded(line, millis, 3);
         line.push('Z');
-        true
-    });
-    if !matches!(reused, Ok(true)) {
+    } else {
         push_rfc3339_millis(time_ms, line);
     }
 }
