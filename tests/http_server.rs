@@ -32,6 +32,24 @@ fn read_until_closed(stream: &mut TcpStream, limit: Duration) -> (Vec<u8>, bool)
     (got, false)
 }
 
+/// A server with the given header and idle timeouts, in seconds.
+fn server_with_timeouts(header_secs: &str, idle_secs: &str) -> Server {
+    Server::start_with(&[
+        ("CHATTU_SERVER_HEADER_TIMEOUT_SECS", header_secs),
+        ("CHATTU_SERVER_IDLE_TIMEOUT_SECS", idle_secs),
+    ])
+}
+
+/// Sends `GET /healthz` on a kept-alive connection and returns what one read gets back.
+fn ask_healthz(stream: &mut TcpStream) -> String {
+    stream
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
+        .unwrap();
+    let mut buf = [0u8; 1024];
+    let n = stream.read(&mut buf).unwrap();
+    String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned()
+}
+
 #[test]
 fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
     let mut server = Server::start();
@@ -70,10 +88,7 @@ fn sigterm_lets_the_request_in_flight_finish_then_exits_cleanly() {
 /// idle, not slow to send a head (it used to be closed at the header timeout).
 #[test]
 fn an_idle_keep_alive_connection_outlives_the_header_timeout() {
-    let server = Server::start_with(&[
-        ("CHATTU_SERVER_HEADER_TIMEOUT_SECS", "1"),
-        ("CHATTU_SERVER_IDLE_TIMEOUT_SECS", "4"),
-    ]);
+    let server = server_with_timeouts("1", "4");
     // A connection that never sends a byte owes its first head within the header timeout (it
     // is not idle: that would take 4 s).
     let mut silent = TcpStream::connect(server.addr).unwrap();
@@ -88,18 +103,10 @@ fn an_idle_keep_alive_connection_outlives_the_header_timeout() {
 
     let mut idle = TcpStream::connect(server.addr).unwrap();
     idle.set_read_timeout(Some(Duration::from_secs(5))).ok();
-    let ask = |stream: &mut TcpStream| {
-        stream
-            .write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
-            .unwrap();
-        let mut buf = [0u8; 1024];
-        let n = stream.read(&mut buf).unwrap_or(0);
-        String::from_utf8_lossy(buf.get(..n).unwrap_or(&[])).into_owned()
-    };
-    assert!(ask(&mut idle).starts_with("HTTP/1.1 200"));
+    assert!(ask_healthz(&mut idle).starts_with("HTTP/1.1 200"));
     // Twice the header timeout later, the same connection still answers.
     std::thread::sleep(Duration::from_secs(2));
-    assert!(ask(&mut idle).starts_with("HTTP/1.1 200"));
+    assert!(ask_healthz(&mut idle).starts_with("HTTP/1.1 200"));
     let answered = Instant::now();
     let (_, closed) = read_until_closed(&mut idle, Duration::from_secs(8));
     assert!(
@@ -115,10 +122,7 @@ fn an_idle_keep_alive_connection_outlives_the_header_timeout() {
 
 #[test]
 fn slow_request_heads_and_idle_keep_alive_connections_are_closed() {
-    let server = Server::start_with(&[
-        ("CHATTU_SERVER_HEADER_TIMEOUT_SECS", "1"),
-        ("CHATTU_SERVER_IDLE_TIMEOUT_SECS", "1"),
-    ]);
+    let server = server_with_timeouts("1", "1");
 
     // A head that never completes.
     let mut slow = TcpStream::connect(server.addr).unwrap();
@@ -146,11 +150,7 @@ fn slow_request_heads_and_idle_keep_alive_connections_are_closed() {
     let mut busy = TcpStream::connect(server.addr).unwrap();
     busy.set_read_timeout(Some(Duration::from_secs(5))).ok();
     for _ in 0..4 {
-        busy.write_all(b"GET /healthz HTTP/1.1\r\nhost: x\r\n\r\n")
-            .unwrap();
-        let mut buf = [0u8; 1024];
-        let n = busy.read(&mut buf).unwrap();
-        assert!(String::from_utf8_lossy(buf.get(..n).unwrap()).starts_with("HTTP/1.1 200"));
+        assert!(ask_healthz(&mut busy).starts_with("HTTP/1.1 200"));
         std::thread::sleep(Duration::from_millis(500));
     }
 }
