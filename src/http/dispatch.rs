@@ -14,6 +14,7 @@ use hyper::{HeaderMap, Method, Request, Response, StatusCode};
 use super::auth::{self, Credential};
 use super::client_ip::{self, TrustedProxies};
 use super::error::ApiError;
+use super::handlers::Answer;
 use super::rate_limit::{Limiter, RateLimits};
 use super::request::{self, Fields};
 use super::response::{self, Body};
@@ -404,7 +405,12 @@ async fn route_request(
         tls,
         upgrade,
     };
-    (route.handler)(ctx).await
+    // A ready answer is returned here rather than awaited, so that it does not enlarge this
+    // future: only the waiting kind's box is held across the await.
+    match (route.handler)(ctx) {
+        Answer::Ready(answer) => answer,
+        Answer::Waiting(waiting) => waiting.await,
+    }
 }
 
 /// A copy of a request head for a handler that needs a whole request (the simulator's control

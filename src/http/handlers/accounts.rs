@@ -3,17 +3,20 @@
 use hyper::StatusCode;
 use serde_json::json;
 
-use super::{boxed_handlers, HandlerResult};
+use super::{boxed_handlers, ready_handlers, HandlerResult};
 use crate::http::dispatch::{blocking, Ctx};
 use crate::http::response;
 use crate::services::accounts::Profile;
 
-boxed_handlers! {
+ready_handlers! {
     profile => profile_impl;
+}
+
+boxed_handlers! {
     reset_api_key => reset_api_key_impl;
 }
 
-async fn profile_impl(ctx: Ctx) -> HandlerResult {
+fn profile_impl(ctx: Ctx) -> HandlerResult {
     let caller = ctx.caller()?;
     // Profile serialises to the documented shape: username, role, apiKey, clientCount.
     let presented_key = crate::http::auth::api_key(&ctx.headers);

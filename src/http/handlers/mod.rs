@@ -24,18 +24,37 @@ pub mod webhooks;
 pub mod whatsapp;
 
 pub type HandlerResult = Result<Response<Body>, ApiError>;
-pub type HandlerFuture = Pin<Box<dyn Future<Output = HandlerResult> + Send>>;
 /// A route's handler, as stored in the route table.
-pub type Handler = fn(Ctx) -> HandlerFuture;
+pub type Handler = fn(Ctx) -> Answer;
 
-/// Declares table-friendly `fn(Ctx) -> HandlerFuture` wrappers around async handler bodies.
+/// What a handler returns: its answer, or a boxed future for a handler that waits (for the
+/// blocking pool, the engine, a body). The answer itself costs no allocation, which matters for
+/// the routes API clients poll.
+pub enum Answer {
+    Ready(HandlerResult),
+    Waiting(Pin<Box<dyn Future<Output = HandlerResult> + Send>>),
+}
+
+/// Declares table-friendly `fn(Ctx) -> Answer` wrappers around async handler bodies.
 macro_rules! boxed_handlers {
     ($($name:ident => $body:ident;)*) => {
         $(
-            pub fn $name(ctx: $crate::http::dispatch::Ctx) -> $crate::http::handlers::HandlerFuture {
-                Box::pin($body(ctx))
+            pub fn $name(ctx: $crate::http::dispatch::Ctx) -> $crate::http::handlers::Answer {
+                $crate::http::handlers::Answer::Waiting(Box::pin($body(ctx)))
             }
         )*
     };
 }
 pub(crate) use boxed_handlers;
+
+/// The same for handler bodies that never wait: plain functions returning their answer.
+macro_rules! ready_handlers {
+    ($($name:ident => $body:ident;)*) => {
+        $(
+            pub fn $name(ctx: $crate::http::dispatch::Ctx) -> $crate::http::handlers::Answer {
+                $crate::http::handlers::Answer::Ready($body(ctx))
+            }
+        )*
+    };
+}
+pub(crate) use ready_handlers;
