@@ -10,6 +10,7 @@ pub mod client_ip;
 pub mod dispatch;
 pub mod error;
 pub mod handlers;
+pub mod headers;
 pub mod openapi;
 pub mod rate_limit;
 pub mod request;

@@ -207,7 +207,7 @@ pub fn bytes(status: StatusCode, content_type: &'static str, body: Bytes) -> Res
 /// them from the start.
 pub fn add_security_headers(res: &mut Response<Body>) {
     let h = res.headers_mut();
-    if h.contains_key(X_CONTENT_TYPE_OPTIONS) {
+    if super::headers::first_value(h, &X_CONTENT_TYPE_OPTIONS).is_some() {
         return;
     }
     // Known header names (no parsing or lower-casing per response).
