@@ -118,11 +118,18 @@ fn split(ms: i64) -> (String, String) {
     )
 }
 
-/// Appends the last `width` decimal digits of `value`, zero-padded.
+/// Appends the last `width` decimal digits of `value` (at most 10, all a u32 has), zero-padded.
 pub fn push_zero_padded(out: &mut String, value: u32, width: u32) {
-    for place in (0..width).rev() {
-        let digit = value / 10u32.pow(place) % 10;
-        out.push(char::from(b'0' + digit as u8));
+    // Right to left by constant divisions: every log line's milliseconds pass through here.
+    let mut digits = [b'0'; 10];
+    let width = usize::try_from(width).map_or(digits.len(), |w| w.min(digits.len()));
+    let mut rest = value;
+    for digit in digits[..width].iter_mut().rev() {
+        *digit = b'0' + (rest % 10) as u8;
+        rest /= 10;
+    }
+    for &digit in &digits[..width] {
+        out.push(char::from(digit));
     }
 }
 
@@ -215,6 +222,22 @@ pub fn parse_rfc3339(text: &str) -> Result<i64, &'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn zero_padding_keeps_the_last_digits() {
+        for width in 1..=10u32 {
+            for value in [0, 7, 42, 999, 1000, 123_456, 99_999_999, u32::MAX] {
+                let mut out = String::from("x");
+                push_zero_padded(&mut out, value, width);
+                let last = u64::from(value) % 10u64.pow(width);
+                let expected = format!("x{last:0w$}", w = width as usize);
+                assert_eq!(out, expected, "{value} in {width}");
+            }
+        }
+        let mut wide = String::new();
+        push_zero_padded(&mut wide, 5, 12);
+        assert_eq!(wide, "0000000005", "a u32 has ten digits at most");
+    }
 
     #[test]
     fn parses_the_api_example_and_round_trips() {
