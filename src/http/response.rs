@@ -96,9 +96,39 @@ thread_local! {
     };
 }
 
+/// A member name with its quotes and colon (`"name":`), made and checked at compile time by
+/// [`json_key!`](crate::json_key), so that writing it is one copy.
+#[derive(Debug, Clone, Copy)]
+pub struct JsonKey(&'static str);
+
+impl JsonKey {
+    /// `quoted` must be `"name":` with a plain ASCII name (letters, digits, `_`); anything else
+    /// fails the build when called from [`json_key!`](crate::json_key), which is const.
+    pub const fn quoted(quoted: &'static str) -> JsonKey {
+        let b = quoted.as_bytes();
+        assert!(b.len() >= 4 && b[0] == b'"' && b[b.len() - 2] == b'"' && b[b.len() - 1] == b':');
+        let mut i = 1;
+        while i < b.len() - 2 {
+            assert!(b[i].is_ascii_alphanumeric() || b[i] == b'_');
+            i += 1;
+        }
+        JsonKey(quoted)
+    }
+}
+
+/// The [`JsonKey`] for a literal member name: `json_key!("apiKey")` writes `"apiKey":`.
+#[macro_export]
+macro_rules! json_key {
+    ($name:literal) => {{
+        const KEY: $crate::http::response::JsonKey =
+            $crate::http::response::JsonKey::quoted(concat!("\"", $name, "\":"));
+        KEY
+    }};
+}
+
 /// A JSON object written field by field into a buffer, for answers on the hottest routes where
-/// serde's general machinery was a large part of the request's cost. Names are written as given
-/// (plain ASCII names only); string values are escaped as JSON requires.
+/// serde's general machinery was a large part of the request's cost. String values are escaped
+/// as JSON requires.
 pub struct JsonObject<'a> {
     out: &'a mut Vec<u8>,
     fields: usize,
@@ -110,20 +140,15 @@ impl<'a> JsonObject<'a> {
         JsonObject { out, fields: 0 }
     }
 
-    fn name(&mut self, name: &'static str) {
-        debug_assert!(name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    fn name(&mut self, name: JsonKey) {
         if self.fields > 0 {
             self.out.push(b',');
         }
         self.fields += 1;
-        self.out.push(b'"');
-        self.out.extend_from_slice(name.as_bytes());
-        // Two pushes: a two-byte slice would be a call to memcpy.
-        self.out.push(b'"');
-        self.out.push(b':');
+        self.out.extend_from_slice(name.0.as_bytes());
     }
 
-    pub fn string(&mut self, name: &'static str, value: &str) {
+    pub fn string(&mut self, name: JsonKey, value: &str) {
         self.name(name);
         if needs_no_escape(value.as_bytes()) {
             self.out.push(b'"');
@@ -135,7 +160,7 @@ impl<'a> JsonObject<'a> {
         }
     }
 
-    pub fn number(&mut self, name: &'static str, value: u64) {
+    pub fn number(&mut self, name: JsonKey, value: u64) {
         self.name(name);
         self.out
             .extend_from_slice(decimal_digits(value, &mut [0; 20]).as_bytes());
@@ -219,6 +244,21 @@ pub fn add_security_headers(res: &mut Response<Body>) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn keys_are_quoted_names_and_odd_names_are_refused() {
+        assert_eq!(crate::json_key!("clientCount").0, "\"clientCount\":");
+        let mut out = Vec::new();
+        let mut object = JsonObject::begin(&mut out);
+        object.number(crate::json_key!("a_1"), 7);
+        object.string(crate::json_key!("b"), "x\"y");
+        object.end();
+        assert_eq!(out, br#"{"a_1":7,"b":"x\"y"}"#);
+        for odd in ["\"a b\":", "\"a\"", "a:", "\"\":", "\"caf\u{e9}\":"] {
+            let made = std::panic::catch_unwind(|| JsonKey::quoted(odd));
+            assert!(made.is_err(), "{odd} was accepted");
+        }
+    }
 
     #[test]
     fn escaping_is_needed_exactly_for_controls_quotes_and_backslashes() {

@@ -6,6 +6,7 @@ use serde_json::json;
 use super::{boxed_handlers, ready_handlers, HandlerResult};
 use crate::http::dispatch::{blocking, Ctx};
 use crate::http::response;
+use crate::json_key;
 use crate::services::accounts::Profile;
 
 ready_handlers! {
@@ -31,10 +32,10 @@ fn profile_impl(ctx: Ctx) -> HandlerResult {
 /// of the request's cost.
 fn write_profile(profile: &Profile, out: &mut Vec<u8>) {
     let mut object = response::JsonObject::begin(out);
-    object.string("username", &profile.username);
-    object.string("role", profile.role.as_str());
-    object.string("apiKey", &profile.api_key);
-    object.number("clientCount", profile.client_count);
+    object.string(json_key!("username"), &profile.username);
+    object.string(json_key!("role"), profile.role.as_str());
+    object.string(json_key!("apiKey"), &profile.api_key);
+    object.number(json_key!("clientCount"), profile.client_count);
     object.end();
 }
 
