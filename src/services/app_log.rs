@@ -127,8 +127,6 @@ thread_local! {
     /// The last second this thread formatted, and its `YYYY-MM-DDTHH:MM:SS.` text: under load
     /// most lines share their second with the one before.
     static LAST_SECOND: RefCell<Memo<i64>> = const { RefCell::new(Memo::new()) };
-    /// The level of this thread's last line and its ` LEVEL target: ` text.
-    static LAST_HEAD: RefCell<(Option<log::Level>, String)> = const { RefCell::new((None, String::new())) };
 }
 
 /// A thread's copy of a piece of text and the key it was made for (see [`push_memoized`]).
@@ -202,47 +200,6 @@ fn push_log_time(time_ms: i64, line: &mut String) {
     }
 }
 
-/// Appends ` LEVEL target: `, reusing this thread's copy when the level and target are those of
-/// its last line: the access log writes the same head for every request.
-fn push_line_head_memoized(line: &mut String, level: log::Level, target: &str) {
-    let pushed = LAST_HEAD.try_with(|last| {
-        let Ok(mut last) = last.try_borrow_mut() else {
-            return false;
-        };
-        let (last_level, head) = &mut *last;
-        // The target's text is compared, not its address: a target need not be static.
-        let same = *last_level == Some(level)
-            && head.len() == HEAD_BEFORE_TARGET + target.len() + 2
-            && head.get(HEAD_BEFORE_TARGET..HEAD_BEFORE_TARGET + target.len()) == Some(target);
-        if !same {
-            head.clear();
-            push_line_head(head, level, target);
-            *last_level = Some(level);
-        }
-        line.push_str(head);
-        true
-    });
-    if !matches!(pushed, Ok(true)) {
-        push_line_head(line, level, target);
-    }
-}
-
-/// The length of ` LEVEL ` in a line head: level names have at most five characters.
-const HEAD_BEFORE_TARGET: usize = 7;
-
-/// Appends ` LEVEL target: ` (the level padded to five characters).
-fn push_line_head(line: &mut String, level: log::Level, target: &str) {
-    line.push(' ');
-    let level_name = level.as_str();
-    line.push_str(level_name);
-    for _ in level_name.len()..5 {
-        line.push(' ');
-    }
-    line.push(' ');
-    line.push_str(target);
-    line.push_str(": ");
-}
-
 /// The logger: stderr (written behind the caller's back, see [`terminal`]) plus the ring.
 pub struct ChattuLogger {
     level: LevelFilter,
@@ -282,7 +239,15 @@ impl ChattuLogger {
         let time_ms = SystemClock.now_ms();
         line.clear();
         push_log_time(time_ms, line);
-        push_line_head_memoized(line, level, target);
+        line.push(' ');
+        let level_name = level.as_str();
+        line.push_str(level_name);
+        for _ in level_name.len()..5 {
+            line.push(' ');
+        }
+        line.push(' ');
+        line.push_str(target);
+        line.push_str(": ");
         let message_start = line.len();
         message(line);
         line.push('\n');
@@ -426,40 +391,6 @@ mod tests {
             let mut line = String::from("x");
             push_log_time(ms, &mut line);
             assert_eq!(line, format!("x{}", format_rfc3339_millis(ms)), "{ms}");
-        }
-    }
-
-    #[test]
-    fn line_heads_follow_every_change_of_level_and_target() {
-        use log::Level::{Debug, Error, Info, Warn};
-        // Same level with another target of the same length, a target that starts like the
-        // last, a target in a reused buffer, and back.
-        let mut reused = String::from("chattu::aaaa");
-        let mut heads = Vec::new();
-        for (level, target) in [
-            (Info, "chattu::http::dispatch"),
-            (Info, "chattu::http::dispatch"),
-            (Info, "chattu::http::dispatcx"),
-            (Warn, "chattu::http::dispatcx"),
-            (Error, "chattu::http"),
-            (Debug, "chattu::http::dispatch::more"),
-            (Info, "chattu::http::dispatch"),
-        ] {
-            heads.push((level, target.to_owned()));
-        }
-        for (level, target) in &heads {
-            let mut line = String::from("t");
-            push_line_head_memoized(&mut line, *level, target);
-            let mut expected = String::from("t");
-            push_line_head(&mut expected, *level, target);
-            assert_eq!(line, expected);
-        }
-        for text in ["chattu::aaaa", "chattu::bbbb", "chattu::aaaa"] {
-            reused.clear();
-            reused.push_str(text);
-            let mut line = String::new();
-            push_line_head_memoized(&mut line, Info, &reused);
-            assert_eq!(line, format!(" INFO  {text}: "));
         }
     }
 
