@@ -4,9 +4,9 @@
 use std::borrow::Cow;
 
 use hyper::header::{HeaderName, COOKIE, HOST, ORIGIN};
+use hyper::{HeaderMap, Method};
 
 use super::headers::first_value;
-use hyper::{HeaderMap, Method};
 
 /// Header names looked up on every request, made once (a `&str` name is parsed at each lookup).
 const X_API_KEY: HeaderName = HeaderName::from_static("x-api-key");
