@@ -97,13 +97,13 @@ thread_local! {
 }
 
 /// A member name with its quotes and colon (`"name":`), made and checked at compile time by
-/// [`json_key!`](crate::json_key), so that writing it is one copy.
+/// [`json_key!`], so that writing it is one copy.
 #[derive(Debug, Clone, Copy)]
 pub struct JsonKey(&'static str);
 
 impl JsonKey {
     /// `quoted` must be `"name":` with a plain ASCII name (letters, digits, `_`); anything else
-    /// fails the build when called from [`json_key!`](crate::json_key), which is const.
+    /// fails the build when called from [`json_key!`], which is const.
     pub const fn quoted(quoted: &'static str) -> JsonKey {
         let b = quoted.as_bytes();
         assert!(b.len() >= 4 && b[0] == b'"' && b[b.len() - 2] == b'"' && b[b.len() - 1] == b':');
@@ -117,7 +117,6 @@ impl JsonKey {
 }
 
 /// The [`JsonKey`] for a literal member name: `json_key!("apiKey")` writes `"apiKey":`.
-#[macro_export]
 macro_rules! json_key {
     ($name:literal) => {{
         const KEY: $crate::http::response::JsonKey =
@@ -125,6 +124,7 @@ macro_rules! json_key {
         KEY
     }};
 }
+pub(crate) use json_key;
 
 /// A JSON object written field by field into a buffer, for answers on the hottest routes where
 /// serde's general machinery was a large part of the request's cost. String values are escaped
@@ -247,11 +247,11 @@ mod tests {
 
     #[test]
     fn keys_are_quoted_names_and_odd_names_are_refused() {
-        assert_eq!(crate::json_key!("clientCount").0, "\"clientCount\":");
+        assert_eq!(json_key!("clientCount").0, "\"clientCount\":");
         let mut out = Vec::new();
         let mut object = JsonObject::begin(&mut out);
-        object.number(crate::json_key!("a_1"), 7);
-        object.string(crate::json_key!("b"), "x\"y");
+        object.number(json_key!("a_1"), 7);
+        object.string(json_key!("b"), "x\"y");
         object.end();
         assert_eq!(out, br#"{"a_1":7,"b":"x\"y"}"#);
         for odd in ["\"a b\":", "\"a\"", "a:", "\"\":", "\"caf\u{e9}\":"] {

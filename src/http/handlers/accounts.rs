@@ -5,8 +5,7 @@ use serde_json::json;
 
 use super::{boxed_handlers, ready_handlers, HandlerResult};
 use crate::http::dispatch::{blocking, Ctx};
-use crate::http::response;
-use crate::json_key;
+use crate::http::response::{self, json_key};
 use crate::services::accounts::Profile;
 
 ready_handlers! {

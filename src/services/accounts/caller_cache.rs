@@ -8,10 +8,10 @@
 //! deleting a client happens in `services::clients`, and a deleted client's key must stop working
 //! at once. Sessions are not kept either (they expire by the clock).
 //!
-//! Security: entries are found by a keyed hash of the key (SipHash with random keys made at
-//! start, never by the key itself, so a hash-table probe reveals nothing about a secret; it is
-//! far cheaper than the SHA-256 the store's index needs) and the stored key is then compared in
-//! constant time. Failed lookups are never remembered, so guessing keys still costs a store read
+//! Security: entries are found by a keyed hash of the key's first bytes (SipHash with random
+//! keys made at start, never by the key itself, so a hash-table probe reveals nothing about a
+//! secret; it is far cheaper than the SHA-256 the store's index needs) and the whole stored key
+//! is then compared in constant time. Failed lookups are never remembered, so guessing keys still costs a store read
 //! and is still counted by the rate limiter. A fill that raced with a change is dropped: a fill
 //! carries the [`Generation`] it saw before reading the store, and every change moves the
 //! generation on.
