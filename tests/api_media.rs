@@ -32,7 +32,7 @@ fn jpeg() -> Vec<u8> {
 
 fn pdf() -> Vec<u8> {
     let mut bytes = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\n".to_vec();
-    bytes.extend(std::iter::repeat(b'%').take(3_000));
+    bytes.extend(std::iter::repeat_n(b'%', 3_000));
     bytes.extend_from_slice(b"\n%%EOF\n");
     bytes
 }

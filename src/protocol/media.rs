@@ -255,7 +255,7 @@ pub fn encrypt(keys: &MediaKeys, plaintext: &[u8]) -> EncryptedMedia {
 /// Decrypts a whole downloaded file in memory, verifying the MAC before touching the ciphertext.
 pub fn decrypt(keys: &MediaKeys, data: &[u8]) -> Result<Vec<u8>, MediaError> {
     let len = data.len();
-    if len < 16 + MAC_LEN || (len - MAC_LEN) % 16 != 0 {
+    if len < 16 + MAC_LEN || !(len - MAC_LEN).is_multiple_of(16) {
         return Err(MediaError::BadLength(len as u64));
     }
     let (ciphertext, mac) = data.split_at(len - MAC_LEN);

@@ -56,7 +56,7 @@ impl Delay {
     fn matches(&self, who: Option<&(String, u16)>) -> bool {
         match (&self.phone, who) {
             (None, _) => self.device.is_none(),
-            (Some(phone), Some((p, d))) => phone == p && self.device.map_or(true, |dev| dev == *d),
+            (Some(phone), Some((p, d))) => phone == p && self.device.is_none_or(|dev| dev == *d),
             (Some(_), None) => false,
         }
     }
@@ -165,7 +165,7 @@ fn add_delay(shared: &Shared, body: &[u8]) -> Response<Full<Bytes>> {
             inner.accounts.get(phone).map(|a| {
                 delay
                     .device
-                    .map_or(true, |d| d == 0 || a.devices.contains_key(&d))
+                    .is_none_or(|d| d == 0 || a.devices.contains_key(&d))
             })
         };
         match known {

@@ -49,7 +49,7 @@ impl Store {
             (Some(old), false) => old.unread_count.saturating_add(1),
             (None, false) => 1,
         };
-        let newer = old.as_ref().map_or(true, |o| timestamp >= o.timestamp);
+        let newer = old.as_ref().is_none_or(|o| timestamp >= o.timestamp);
         let next = match old {
             Some(old) if !newer => GroupActivity {
                 unread_count: unread,

@@ -502,7 +502,7 @@ fn log_attempt_in(txn: &WriteTransaction, mut attempt: DeliveryAttemptRecord) ->
         (attempt.client_id.as_str(), attempt.id),
         encode(&attempt)?.as_slice(),
     )?;
-    if attempt.id % ATTEMPT_PRUNE_EVERY == 0 {
+    if attempt.id.is_multiple_of(ATTEMPT_PRUNE_EVERY) {
         trim_client_range(&mut attempts, &attempt.client_id, ATTEMPTS_PER_CLIENT)?;
     }
     Ok(())

@@ -156,7 +156,7 @@ pub fn decrypt_stream(
         held = available - process;
     }
     // The tail: some whole blocks, then the MAC.
-    if held < HOLD || (held - MAC_LEN) % BLOCK != 0 {
+    if held < HOLD || !(held - MAC_LEN).is_multiple_of(BLOCK) {
         return Err(MediaError::BadLength(enc_length));
     }
     let (ciphertext, tag) = buf[..held].split_at_mut(held - MAC_LEN);

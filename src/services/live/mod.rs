@@ -45,7 +45,7 @@ impl LiveFilter {
             && self
                 .client_id
                 .as_deref()
-                .map_or(true, |own| own == event.client_id())
+                .is_none_or(|own| own == event.client_id())
     }
 }
 
