@@ -46,6 +46,12 @@ measure() {
 }
 
 echo "$(basename "$bin"): $(stat -c %s "$bin") bytes, load average $(cut -d' ' -f1-3 /proc/loadavg)"
+# A static PIE reads its whole relocation table at start; packed (RELR) ones keep it small.
+if command -v readelf >/dev/null 2>&1; then
+    readelf -SW "$bin" | grep -oE '\.rel[ar]?\.dyn .*' | while read -r name _type _addr _off size _rest; do
+        echo "  $name $((16#$size)) bytes"
+    done
+fi
 for state in account empty; do
     for _ in $(seq 1 "$RUNS"); do measure "$state"; done
 done
