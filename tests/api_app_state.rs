@@ -1,6 +1,7 @@
 //! App state sync seen through the public API: `chattu serve --sandbox`, a client linked to a
 //! simulated phone; when the phone mutes, pins and reads a chat (syncd patches), `GET /api/chats`
-//! shows `isMuted`, `pinned` and the unread count as the phone set them.
+//! shows `isMuted`, `pinned` and the unread count as the phone set them, and `GET /api/groups`
+//! shows a group's `isMuted` and `pinned`.
 
 mod api_engine_support;
 
@@ -9,6 +10,8 @@ use serde_json::{json, Value};
 
 const OWN: &str = "15550040001";
 const PEER: &str = "15550040002";
+const GROUP_OWN: &str = "15550040011";
+const GROUP_PEER: &str = "15550040012";
 
 /// The chat with PEER as `GET /api/chats/desk` shows it.
 fn peer_chat(http: &Http, cookie: &str) -> Option<Value> {
@@ -69,5 +72,76 @@ fn the_chat_list_shows_mute_pin_and_read_set_on_the_phone() {
     phone_changes_chat(&http, json!({"mute": 0, "pin": false}));
     wait_for("unmuted and unpinned", || {
         peer_chat(&http, &cookie).filter(|c| c["isMuted"] == false && c["pinned"] == false)
+    });
+}
+
+#[test]
+fn the_group_list_shows_mute_and_pin_set_on_the_phone() {
+    let chattu = Chattu::start(
+        &["--sandbox"],
+        &[("CHATTU_RATE_LIMITS_API_PER_15MIN", "100000")],
+    );
+    let http = chattu.http();
+    let (_, key) = chattu.admin();
+    create_phone(&http, GROUP_OWN, "Desk");
+    create_phone(&http, GROUP_PEER, "Ruth");
+    chattu.link_client(&key, "desk", GROUP_OWN);
+    wait_for("the app state key at the client", || {
+        let view = http
+            .get(&format!("/sim/phones/{GROUP_OWN}/app-state"))
+            .json();
+        (view["keySharedWith"].as_array().map_or(0, Vec::len) == 1).then_some(())
+    });
+    let mut ids = Vec::new();
+    for subject in ["Changed", "Untouched"] {
+        let created = http.post(
+            "/sim/groups",
+            json!({"creator": GROUP_PEER, "subject": subject, "participants": [GROUP_OWN]}),
+        );
+        assert_eq!(created.status, 201, "{}", created.text());
+        ids.push(created.json()["id"].as_str().expect("id").to_string());
+    }
+    let (changed, untouched) = (ids[0].clone(), ids[1].clone());
+    let entry = |id: &str| {
+        let res = http.send(
+            "GET",
+            "/api/groups/desk",
+            &[("x-api-key", key.as_str())],
+            None,
+        );
+        assert_eq!(res.status, 200, "{}", res.text());
+        res.json()["groups"]
+            .as_array()?
+            .iter()
+            .find(|g| g["id"] == id)
+            .cloned()
+    };
+    let group = wait_for("the group listed", || entry(&changed));
+    assert_eq!(
+        (&group["isMuted"], &group["pinned"]),
+        (&json!(false), &json!(false))
+    );
+
+    let change = |body: Value| {
+        let res = http.post(
+            &format!("/sim/phones/{GROUP_OWN}/app-state/chats/{changed}"),
+            body,
+        );
+        assert_eq!(res.status, 200, "{}", res.text());
+    };
+    // Muted for an hour: still ahead, so muted.
+    change(json!({"mute": 3600, "pin": true}));
+    wait_for("muted and pinned", || {
+        entry(&changed).filter(|g| g["isMuted"] == true && g["pinned"] == true)
+    });
+    let other = entry(&untouched).expect("the other group");
+    assert_eq!(
+        (&other["isMuted"], &other["pinned"]),
+        (&json!(false), &json!(false))
+    );
+
+    change(json!({"mute": 0, "pin": false}));
+    wait_for("unmuted and unpinned", || {
+        entry(&changed).filter(|g| g["isMuted"] == false && g["pinned"] == false)
     });
 }

@@ -434,7 +434,8 @@ fn apply_setting(
                 chats::apply_synced_settings_in(txn, namespace, &number, Some(muted), None, None)?;
             }
         }
-        ChatSetting::Pin { pinned, .. } => {
+        ChatSetting::Pin { chat, pinned } => {
+            store::update_chat_sync_in(txn, namespace, chat, |c| c.pinned = *pinned)?;
             if let Some(number) = number {
                 chats::apply_synced_settings_in(
                     txn,

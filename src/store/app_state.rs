@@ -28,12 +28,25 @@ const CHATS: TableDefinition<(&str, &str), &[u8]> = TableDefinition::new("app_st
 /// A shared key: (key id, key data).
 pub type StoredKey = (Vec<u8>, Vec<u8>);
 
-/// Chat settings synced from the phone that the chat row does not hold.
+/// Chat settings synced from the phone, for every chat JID (private chats, groups, channels).
+/// Private chats also copy mute and pin into their chat row; groups and channels have no row and
+/// are answered from here.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChatSync {
     /// Unix ms the mute ends; -1 for ever; `None` when not muted.
     pub mute_until_ms: Option<i64>,
     pub archived: bool,
+    /// Records written before pins were kept here read as not pinned.
+    #[serde(default)]
+    pub pinned: bool,
+}
+
+impl ChatSync {
+    /// Muted at `now_ms`: for ever, or until a time still ahead.
+    pub fn muted_at(&self, now_ms: i64) -> bool {
+        self.mute_until_ms
+            .is_some_and(|end| end == -1 || end > now_ms)
+    }
 }
 
 fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
@@ -221,6 +234,15 @@ pub fn chat_syncs(db: &Database, client_id: &str) -> Result<Vec<(String, ChatSyn
     Ok(out)
 }
 
+impl super::Store {
+    /// Every chat with synced settings, by chat JID (for the group and channel list).
+    pub fn chat_syncs(&self, client_id: &str) -> Result<HashMap<String, ChatSync>, StoreError> {
+        Ok(chat_syncs(self.database(), client_id)?
+            .into_iter()
+            .collect())
+    }
+}
+
 /// Forgets everything of one client (the client was deleted).
 pub(super) fn delete_client_app_state(
     txn: &WriteTransaction,
@@ -244,6 +266,29 @@ mod tests {
     use super::*;
     use crate::protocol::app_state::{encode_patch, MutationKeys, MutationSpec};
     use crate::store::test_dir::TempDir;
+
+    #[test]
+    fn a_mute_holds_until_its_end_and_old_records_read_unpinned() {
+        let at = |mute_until_ms| ChatSync {
+            mute_until_ms,
+            ..ChatSync::default()
+        };
+        assert!(at(Some(-1)).muted_at(i64::MAX));
+        assert!(at(Some(2_000)).muted_at(1_999));
+        assert!(!at(Some(2_000)).muted_at(2_000));
+        assert!(!at(None).muted_at(0));
+        // A record stored before `pinned` existed.
+        let old: ChatSync =
+            serde_json::from_str(r#"{"mute_until_ms":-1,"archived":true}"#).expect("old record");
+        assert_eq!(
+            old,
+            ChatSync {
+                mute_until_ms: Some(-1),
+                archived: true,
+                pinned: false
+            }
+        );
+    }
 
     fn patch(state: &CollectionState, specs: &[MutationSpec]) -> DecodedPatch {
         let keys = MutationKeys::expand(&[1; 32]);

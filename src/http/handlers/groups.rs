@@ -3,7 +3,8 @@
 //! `[whatsapp] group_delay_min_ms/group_delay_max_ms`) and from the dashboard
 //! (`POST /api/groups/:clientId/:groupId/send`, no delay). Groups come from the client's WhatsApp
 //! engine (`w:g2`), channels (newsletters, `ID@newsletter`) from its `w:mex` query; a channel takes
-//! posts only from its owner and admins (otherwise 403 `READ_ONLY_CHAT`).
+//! posts only from its owner and admins (otherwise 403 `READ_ONLY_CHAT`). `isMuted` and `pinned`
+//! are what the phone last synced for that JID (app state), as for private chats.
 //!
 //! Media: `mediaUrl` with `mediaType` (required then) is fetched by Chattu and sent with `message`
 //! as its caption (see `messages::fetch_outgoing`); fetch and validation failures are 400
@@ -29,8 +30,8 @@ use crate::http::error::ApiError;
 use crate::http::response;
 use crate::protocol::jid::Jid;
 use crate::services::media_fetch::MediaKind;
+use crate::services::{Clock, SystemClock};
 use crate::store::group_activity::GroupActivity;
-use std::collections::HashMap;
 
 boxed_handlers! {
     list => list_impl;
@@ -165,12 +166,16 @@ fn activity_fields(activity: Option<&GroupActivity>, created: u64) -> (Value, u6
     }
 }
 
-fn group_view(
-    info: &GroupInfo,
-    own_phone: Option<&str>,
-    activity: Option<&GroupActivity>,
-) -> Value {
-    let (last, timestamp, unread) = activity_fields(activity, info.creation);
+/// What the list adds to a group or channel from this client's own records.
+struct Listed<'a> {
+    activity: Option<&'a GroupActivity>,
+    /// Mute and pin as the phone last synced them (app state).
+    is_muted: bool,
+    pinned: bool,
+}
+
+fn group_view(info: &GroupInfo, own_phone: Option<&str>, listed: &Listed) -> Value {
+    let (last, timestamp, unread) = activity_fields(listed.activity, info.creation);
     json!({
         "id": info.id.to_string(),
         "name": info.subject,
@@ -182,15 +187,16 @@ fn group_view(
         "lastMessage": last,
         "timestamp": timestamp,
         "unreadCount": unread,
-        "isMuted": false,
-        "pinned": false,
+        "isMuted": listed.is_muted,
+        "pinned": listed.pinned,
         "isReadOnly": read_only(info, own_phone),
         "type": "group",
     })
 }
 
-fn channel_view(info: &ChannelInfo, activity: Option<&GroupActivity>) -> Value {
-    let (last, timestamp, unread) = activity_fields(activity, info.creation.unwrap_or_default());
+fn channel_view(info: &ChannelInfo, listed: &Listed) -> Value {
+    let (last, timestamp, unread) =
+        activity_fields(listed.activity, info.creation.unwrap_or_default());
     json!({
         "id": info.id.to_string(),
         "name": info.name,
@@ -199,8 +205,8 @@ fn channel_view(info: &ChannelInfo, activity: Option<&GroupActivity>) -> Value {
         "lastMessage": last,
         "timestamp": timestamp,
         "unreadCount": unread,
-        "isMuted": false,
-        "pinned": false,
+        "isMuted": listed.is_muted,
+        "pinned": listed.pinned,
         "isReadOnly": info.read_only(),
         "type": "channel",
     })
@@ -239,17 +245,28 @@ async fn list_impl(ctx: Ctx) -> HandlerResult {
         .await
         .map_err(|e| group_error(&GroupError::Send(e)))?;
     let id = client_id.clone();
-    let activity: HashMap<String, GroupActivity> =
-        blocking(ctx.app(), move |app| Ok(app.store.group_activity(&id)?)).await?;
+    let (activity, settings) = blocking(ctx.app(), move |app| {
+        Ok((app.store.group_activity(&id)?, app.store.chat_syncs(&id)?))
+    })
+    .await?;
     let me = own_phone(&handle);
-    let of = |jid: &Jid| activity.get(&jid.to_string());
+    let now_ms = SystemClock.now_ms();
+    let of = |jid: &Jid| {
+        let jid = jid.to_string();
+        let synced = settings.get(&jid);
+        Listed {
+            activity: activity.get(&jid),
+            is_muted: synced.is_some_and(|s| s.muted_at(now_ms)),
+            pinned: synced.is_some_and(|s| s.pinned),
+        }
+    };
     let mut groups: Vec<Value> = groups
         .iter()
-        .map(|g| group_view(g, me.as_deref(), of(&g.id)))
+        .map(|g| group_view(g, me.as_deref(), &of(&g.id)))
         .collect();
     let mut channels: Vec<Value> = channels
         .iter()
-        .map(|c| channel_view(c, of(&c.id)))
+        .map(|c| channel_view(c, &of(&c.id)))
         .collect();
     // Most recent activity first (the API doc's order for both lists); within one second, one
     // with messages before one without.
