@@ -24,6 +24,26 @@ fn peer_chat(http: &Http, cookie: &str) -> Option<Value> {
         .cloned()
 }
 
+/// `chattu serve --sandbox` with client `desk` linked to phone `own` (named Desk), a second phone
+/// `peer` (Ruth), and the phone's app state key already at the client. Answers the server, the
+/// admin's session cookie and API key.
+fn desk_with_app_state(own: &str, peer: &str) -> (Chattu, String, String) {
+    let chattu = Chattu::start(
+        &["--sandbox"],
+        &[("CHATTU_RATE_LIMITS_API_PER_15MIN", "100000")],
+    );
+    let http = chattu.http();
+    let (cookie, key) = chattu.admin();
+    create_phone(&http, own, "Desk");
+    create_phone(&http, peer, "Ruth");
+    chattu.link_client(&key, "desk", own);
+    wait_for("the app state key at the client", || {
+        let view = http.get(&format!("/sim/phones/{own}/app-state")).json();
+        (view["keySharedWith"].as_array().map_or(0, Vec::len) == 1).then_some(())
+    });
+    (chattu, cookie, key)
+}
+
 fn phone_changes_chat(http: &Http, change: Value) {
     let res = http.post(&format!("/sim/phones/{OWN}/app-state/chats/{PEER}"), change);
     assert_eq!(res.status, 200, "{}", res.text());
@@ -31,19 +51,8 @@ fn phone_changes_chat(http: &Http, change: Value) {
 
 #[test]
 fn the_chat_list_shows_mute_pin_and_read_set_on_the_phone() {
-    let chattu = Chattu::start(
-        &["--sandbox"],
-        &[("CHATTU_RATE_LIMITS_API_PER_15MIN", "100000")],
-    );
+    let (chattu, cookie, _) = desk_with_app_state(OWN, PEER);
     let http = chattu.http();
-    let (cookie, key) = chattu.admin();
-    create_phone(&http, OWN, "Desk");
-    create_phone(&http, PEER, "Ruth");
-    chattu.link_client(&key, "desk", OWN);
-    wait_for("the app state key at the client", || {
-        let view = http.get(&format!("/sim/phones/{OWN}/app-state")).json();
-        (view["keySharedWith"].as_array().map_or(0, Vec::len) == 1).then_some(())
-    });
     wait_for("prekeys uploaded", || {
         let phone = http.get(&format!("/sim/phones/{OWN}")).json();
         (phone["devices"][0]["prekeys"].as_u64() >= Some(800)).then_some(())
@@ -77,21 +86,8 @@ fn the_chat_list_shows_mute_pin_and_read_set_on_the_phone() {
 
 #[test]
 fn the_group_list_shows_mute_and_pin_set_on_the_phone() {
-    let chattu = Chattu::start(
-        &["--sandbox"],
-        &[("CHATTU_RATE_LIMITS_API_PER_15MIN", "100000")],
-    );
+    let (chattu, _, key) = desk_with_app_state(GROUP_OWN, GROUP_PEER);
     let http = chattu.http();
-    let (_, key) = chattu.admin();
-    create_phone(&http, GROUP_OWN, "Desk");
-    create_phone(&http, GROUP_PEER, "Ruth");
-    chattu.link_client(&key, "desk", GROUP_OWN);
-    wait_for("the app state key at the client", || {
-        let view = http
-            .get(&format!("/sim/phones/{GROUP_OWN}/app-state"))
-            .json();
-        (view["keySharedWith"].as_array().map_or(0, Vec::len) == 1).then_some(())
-    });
     let mut ids = Vec::new();
     for subject in ["Changed", "Untouched"] {
         let created = http.post(
