@@ -99,18 +99,9 @@ fn the_group_list_shows_mute_and_pin_set_on_the_phone() {
     }
     let (changed, untouched) = (ids[0].clone(), ids[1].clone());
     let entry = |id: &str| {
-        let res = http.send(
-            "GET",
-            "/api/groups/desk",
-            &[("x-api-key", key.as_str())],
-            None,
-        );
-        assert_eq!(res.status, 200, "{}", res.text());
-        res.json()["groups"]
-            .as_array()?
-            .iter()
+        http.groups(&key, "desk")
+            .into_iter()
             .find(|g| g["id"] == id)
-            .cloned()
     };
     let group = wait_for("the group listed", || entry(&changed));
     assert_eq!(

@@ -42,16 +42,7 @@ fn group_entries_carry_their_last_message_and_unread_count() {
         ids.push(created.json()["id"].as_str().expect("id").to_string());
     }
     let (quiet, busy) = (ids[0].clone(), ids[1].clone());
-    let list = || {
-        let res = http.send(
-            "GET",
-            "/api/groups/desk",
-            &[("x-api-key", key.as_str())],
-            None,
-        );
-        assert_eq!(res.status, 200, "{}", res.text());
-        res.json()["groups"].as_array().cloned().unwrap_or_default()
-    };
+    let list = || http.groups(&key, "desk");
     let entry = |groups: &[Value], id: &str| {
         groups
             .iter()

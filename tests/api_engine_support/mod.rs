@@ -428,6 +428,18 @@ impl Http {
     pub fn add_number(&self, key: &str, body: Value) -> Res {
         self.send("POST", "/api/add-number", &[("x-api-key", key)], Some(body))
     }
+
+    /// The `groups` of GET /api/groups/{client_id} with an API key (asserts a 200).
+    pub fn groups(&self, key: &str, client_id: &str) -> Vec<Value> {
+        let res = self.send(
+            "GET",
+            &format!("/api/groups/{client_id}"),
+            &[("x-api-key", key)],
+            None,
+        );
+        assert_eq!(res.status, 200, "{}", res.text());
+        res.json()["groups"].as_array().cloned().unwrap_or_default()
+    }
 }
 
 /// Decodes a `data:image/png;base64,…` URL and checks it is a PNG image; returns (width, height).
