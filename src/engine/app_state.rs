@@ -429,7 +429,7 @@ fn apply_setting(
     match setting {
         ChatSetting::Mute { chat, until_ms } => {
             store::update_chat_sync_in(txn, namespace, chat, |c| c.mute_until_ms = *until_ms)?;
-            let muted = until_ms.is_some_and(|t| t == -1 || t > now_ms);
+            let muted = store::mute_holds(*until_ms, now_ms);
             if let Some(number) = number {
                 chats::apply_synced_settings_in(txn, namespace, &number, Some(muted), None, None)?;
             }

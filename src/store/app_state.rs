@@ -44,9 +44,13 @@ pub struct ChatSync {
 impl ChatSync {
     /// Muted at `now_ms`: for ever, or until a time still ahead.
     pub fn muted_at(&self, now_ms: i64) -> bool {
-        self.mute_until_ms
-            .is_some_and(|end| end == -1 || end > now_ms)
+        mute_holds(self.mute_until_ms, now_ms)
     }
+}
+
+/// Whether a mute ending at `mute_until_ms` (-1: never; `None`: not muted) holds at `now_ms`.
+pub fn mute_holds(mute_until_ms: Option<i64>, now_ms: i64) -> bool {
+    mute_until_ms.is_some_and(|end| end == -1 || end > now_ms)
 }
 
 fn read_table<K: redb::Key + 'static, V: redb::Value + 'static>(
