@@ -73,18 +73,11 @@ fn a_linked_client_starts_with_the_phones_chats() {
     assert_eq!(quinn["lastMessage"]["fromMe"], true);
 
     // History is not new mail: nothing in the received history (so no message_received).
-    let received = http.send(
-        "GET",
-        "/api/received-messages/desk",
-        &[("x-api-key", &key)],
-        None,
-    );
-    assert_eq!(received.status, 200, "{}", received.text());
+    let received = http.get_ok(&key, "/api/received-messages/desk");
     assert_eq!(
-        received.json()["messages"].as_array().map(Vec::len),
+        received["messages"].as_array().map(Vec::len),
         Some(0),
-        "{}",
-        received.text()
+        "{received}"
     );
 
     // Reading the chat reaches Ruth's phone for the history messages too.

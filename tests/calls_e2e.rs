@@ -173,14 +173,7 @@ fn wait_incoming(
 ) -> Vec<Value> {
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        let res = http.send(
-            "GET",
-            &format!("/api/incoming-calls/{client_id}"),
-            &[("x-api-key", key)],
-            None,
-        );
-        assert_eq!(res.status, 200, "{}", res.text());
-        let body = res.json();
+        let body = http.get_ok(key, &format!("/api/incoming-calls/{client_id}"));
         assert_eq!(body["status"], "success");
         let calls = body["calls"].as_array().cloned().unwrap_or_default();
         if calls.len() == count && calls.iter().all(&done) {

@@ -429,16 +429,19 @@ impl Http {
         self.send("POST", "/api/add-number", &[("x-api-key", key)], Some(body))
     }
 
+    /// GET `path` with an API key; asserts a 200 and answers the JSON body.
+    pub fn get_ok(&self, key: &str, path: &str) -> Value {
+        let res = self.send("GET", path, &[("x-api-key", key)], None);
+        assert_eq!(res.status, 200, "{}", res.text());
+        res.json()
+    }
+
     /// The `groups` of GET /api/groups/{client_id} with an API key (asserts a 200).
     pub fn groups(&self, key: &str, client_id: &str) -> Vec<Value> {
-        let res = self.send(
-            "GET",
-            &format!("/api/groups/{client_id}"),
-            &[("x-api-key", key)],
-            None,
-        );
-        assert_eq!(res.status, 200, "{}", res.text());
-        res.json()["groups"].as_array().cloned().unwrap_or_default()
+        self.get_ok(key, &format!("/api/groups/{client_id}"))["groups"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
     }
 }
 
